@@ -1,0 +1,218 @@
+"""Turn raw values from platforms, files and forms into the shared model's types.
+
+Every function is pure and raises ``ValueError`` with a short reason when the
+value cannot be understood; callers decide whether that skips a record or a
+field. Connectors use these so that every platform is normalised the same way.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from babel import Locale, UnknownLocaleError
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TAG_RE = re.compile(r"<[^>]+>")
+_ZERO_DATES = ("0000-00-00", "0000-00-00 00:00:00", "0000-00-00T00:00:00")
+
+
+def email(value: Any) -> str | None:
+    """Return the email trimmed and lower-cased, None for blank; raise on a malformed one."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if not _EMAIL_RE.match(text):
+        raise ValueError("not an email address")
+    return text
+
+
+def phone(value: Any, country: str | None = None) -> str | None:
+    """Return the phone in E.164, parsed with the contact's country; None for blank.
+
+    Raises ValueError for a number that is not valid.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, (country or "").upper() or None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def money(value: Any) -> Decimal:
+    """Return an exact Decimal from a string, int, float or Decimal.
+
+    Floats go through their shortest repr, so 10.9 stays 10.9 (not 10.9000000000000003).
+    """
+    if isinstance(value, bool) or value is None:
+        raise ValueError("not an amount")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    else:
+        text = str(value).strip()
+        if not text:
+            raise ValueError("not an amount")
+        try:
+            result = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValueError("not an amount") from exc
+    if not result.is_finite():
+        raise ValueError("not an amount")
+    return result
+
+
+def money_or_none(value: Any) -> Decimal | None:
+    """Like ``money`` but blank values ("" or None) give None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return money(value)
+
+
+def money_str(value: Decimal) -> str:
+    """Format an amount as a decimal string with at least 2 decimals ("49.90", "7.0033")."""
+    cents = value.quantize(Decimal("0.01"))
+    if cents == value:
+        return format(cents, "f")
+    return format(value.normalize(), "f")
+
+
+def currency(value: Any) -> str | None:
+    """Return an ISO 4217 code upper-cased; None for blank; raise if not 3 letters."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", text):
+        raise ValueError("not an ISO 4217 currency code")
+    return text
+
+
+def country(value: Any) -> str | None:
+    """Return an ISO 3166-1 alpha-2 code upper-cased; None for blank."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", text):
+        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+    return text
+
+
+def timezone(value: Any) -> str | None:
+    """Return an IANA time zone name that exists; None for blank."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("not an IANA time zone such as Europe/Paris") from exc
+    return text
+
+
+def locale(value: Any) -> str | None:
+    """Return a locale as ``ll`` or ``ll_CC`` (fr_FR); accepts fr-FR; None for blank."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip().replace("-", "_")
+    try:
+        parsed = Locale.parse(text)
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError("not a locale such as fr_FR") from exc
+    return f"{parsed.language}_{parsed.territory}" if parsed.territory else parsed.language
+
+
+def plain_text(value: Any) -> str | None:
+    """Return text with HTML entities decoded and tags removed ("A &amp; B" -> "A & B")."""
+    if value is None:
+        return None
+    text = html.unescape(_TAG_RE.sub("", str(value))).strip()
+    return text or None
+
+
+def is_zero_date(value: Any) -> bool:
+    """True for PrestaShop-style empty dates ("0000-00-00 ...") and blanks."""
+    if value is None:
+        return True
+    text = str(value).strip()
+    return not text or text.startswith("0000-00-00")
+
+
+def timestamp(value: Any, naive_tz: tzinfo | None = None) -> datetime | None:
+    """Return an aware UTC datetime from ISO 8601 or "YYYY-MM-DD HH:MM:SS".
+
+    A value without an offset is read in ``naive_tz``; with no ``naive_tz`` it is
+    an error. Zero dates and blanks give None.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        if is_zero_date(value):
+            return None
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError("not an ISO 8601 date and time") from exc
+    if parsed.tzinfo is None:
+        if naive_tz is None:
+            raise ValueError("date and time has no time zone offset (add Z or +01:00)")
+        parsed = parsed.replace(tzinfo=naive_tz)
+    return parsed.astimezone(UTC)
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%Y%m%d", "%d-%m-%Y")
+
+
+def birthday(value: Any) -> date | None:
+    """Return a birthday from the common formats; zero dates and blanks give None."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if is_zero_date(value):
+        return None
+    text = str(value).strip()
+    if len(text) > 10 and text[10] in " T":
+        text = text[:10]
+    for fmt in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a date, no time
+        except ValueError:
+            continue
+        if parsed.year < 1900:
+            raise ValueError("birthday year before 1900")
+        return parsed
+    raise ValueError("not a date (use YYYY-MM-DD)")
+
+
+def utc(value: datetime) -> datetime:
+    """Return an aware datetime converted to UTC; refuse naive ones."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC)
+
+
+def isoformat(value: datetime | None) -> str | None:
+    """Format a datetime as ISO 8601 UTC with a Z ("2026-11-23T10:15:00Z")."""
+    if value is None:
+        return None
+    return utc(value).isoformat().replace("+00:00", "Z")

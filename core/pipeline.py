@@ -1,0 +1,90 @@
+"""The ingestion pipeline: store an event, then let every area react to it.
+
+``ingest`` is what webhooks, connectors, the tracker, imports and simulations
+call, so that an event has the same consequences whatever road it came by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from core.model import Event
+from core.store.ingest import Ingested, ingest_event
+from core.store.tenants import Tenant
+
+#: A reaction runs in the same transaction as the event it reacts to.
+Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], None]
+
+
+def reactions() -> tuple[Reaction, ...]:
+    """The areas that react to stored events (flows start runs, segments update members)."""
+    return ()
+
+
+def ingest(conn: Connection, tenant: Tenant, event: Event, now: datetime) -> Ingested:
+    """Store one event and run every reaction to it; a duplicate changes nothing."""
+    result = ingest_event(conn, tenant.id, tenant.config.platform.value, event, now)
+    if result.outcome == "stored":
+        for react in reactions():
+            react(conn, tenant, event, result, now)
+    return result
+
+
+@dataclass
+class BatchReport:
+    """Counts of what a batch of events did."""
+
+    stored: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    by_name: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: Ingested) -> None:
+        if result.outcome == "duplicate":
+            self.duplicates += 1
+            return
+        self.stored += 1
+        if "stale" in result.effects:
+            self.stale += 1
+        if result.name:
+            self.by_name[result.name] = self.by_name.get(result.name, 0) + 1
+
+    def merge(self, other: BatchReport) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.stale += other.stale
+        for name, count in other.by_name.items():
+            self.by_name[name] = self.by_name.get(name, 0) + count
+
+
+def ingest_batch(engine: Engine, tenant: Tenant, batch: Iterable[Event], clock: Callable[[], datetime]) -> BatchReport:
+    """Ingest events in one transaction; on a database error, retry them one per transaction.
+
+    The retry isolates the event that fails so that the others are kept; the
+    error of that event is raised after the rest is stored.
+    """
+    events = list(batch)
+    report = BatchReport()
+    try:
+        with engine.begin() as conn:
+            for event in events:
+                report.add(ingest(conn, tenant, event, clock()))
+        return report
+    except Exception:  # noqa: BLE001 - retried one by one below, then re-raised
+        if len(events) == 1:
+            raise
+    report = BatchReport()
+    failure: Exception | None = None
+    for event in events:
+        try:
+            with engine.begin() as conn:
+                report.add(ingest(conn, tenant, event, clock()))
+        except Exception as exc:  # noqa: BLE001 - re-raised once the others are stored
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return report

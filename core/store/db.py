@@ -1,0 +1,126 @@
+"""Engines, migrations and the dialect-neutral upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.sql.dml import Insert
+
+from core.errors import ConfigError, DatabaseUnavailableError
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def safe_url(url: str) -> str:
+    """Return the database URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable database URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Build an engine for a SQLite or PostgreSQL URL.
+
+    ``postgresql://`` URLs use psycopg 3. SQLite gets foreign keys, WAL and a
+    busy timeout so that a worker and the web service can share the file.
+    Raises ConfigError for an URL that is not one of those.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"RELANCE_DATABASE_URL {url!r} is not a database URL (use sqlite:///path.db or postgresql://host/db)"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(parsed, **kwargs)
+    elif backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 30})
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        raise ConfigError(f"RELANCE_DATABASE_URL uses {backend!r}; Relance supports sqlite:/// and postgresql:// URLs")
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise DatabaseUnavailableError with a one-line reason if the database does not answer."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
+        raise DatabaseUnavailableError(
+            f"cannot reach the database at {safe_url(str(engine.url))} ({reason}); "
+            "check RELANCE_DATABASE_URL and that the server is running"
+        ) from exc
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database schema up to date (Alembic ``upgrade heads``)."""
+    from alembic import command
+
+    check_connection(engine)
+    command.upgrade(alembic_config(engine), "heads")
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+    keys: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> None:
+    """INSERT rows, or UPDATE ``update`` columns where ``keys`` already exist.
+
+    With ``update`` empty the existing row is left untouched (insert-or-ignore).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    stmt: Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:  # pragma: no cover - make_engine refuses other backends
+        raise ConfigError(f"unsupported database {dialect}")
+    if update:
+        stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=list(keys),
+            set_={name: stmt.excluded[name] for name in update},  # type: ignore[attr-defined]
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[attr-defined]
+    conn.execute(stmt, rows if isinstance(rows, Sequence) else [rows])

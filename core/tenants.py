@@ -1,0 +1,289 @@
+"""Tenants (client shops) and their settings, validated from a plain mapping.
+
+A tenant file (YAML) is read by the CLI and handed here as a dict. Validation
+names the bad key and what is allowed; nothing is written until it passes.
+Sections that belong to other areas (``flows``, ``segments``, ``tracker``,
+``messages``) are validated by those areas' own ``validate`` functions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from core import normalize
+from core.errors import ConfigError
+from core.model import Platform
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+CREDENTIAL_KEYS: dict[Platform, dict[str, bool]] = {
+    # key -> required
+    Platform.WOOCOMMERCE: {"consumer_key": True, "consumer_secret": True, "query_string_auth": False},
+    Platform.MAGENTO: {"access_token": True, "store_code": False},
+    Platform.PRESTASHOP: {"api_key": True, "language_id": False},
+}
+SECRET_KEYS = frozenset({"consumer_key", "consumer_secret", "access_token", "api_key", "webhook_secret", "password"})
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    email: str
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """How and how often the connector polls the store."""
+
+    interval_minutes: int = 5
+    birthday_meta_key: str | None = None
+    page_size: int | None = None
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    name: str
+    platform: Platform
+    url: str
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+    webhook_secret: str | None = None
+    timezone: str = "UTC"
+    locale: str = "en_US"
+    currency: str = "EUR"
+    sender: Sender | None = None
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    flows: Mapping[str, Any] = field(default_factory=dict)
+    segments: Mapping[str, Any] = field(default_factory=dict)
+    tracker: Mapping[str, Any] = field(default_factory=dict)
+    messages: Mapping[str, Any] = field(default_factory=dict)
+    scoring: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the tenant as the mapping a tenant file holds (round-trips through validate)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "platform": self.platform.value,
+            "url": self.url,
+            "credentials": dict(self.credentials),
+            "webhook_secret": self.webhook_secret,
+            "timezone": self.timezone,
+            "locale": self.locale,
+            "currency": self.currency,
+            "sender": None
+            if self.sender is None
+            else {"name": self.sender.name, "email": self.sender.email, "reply_to": self.sender.reply_to},
+            "sync": {
+                "interval_minutes": self.sync.interval_minutes,
+                "birthday_meta_key": self.sync.birthday_meta_key,
+                "page_size": self.sync.page_size,
+                "timeout_seconds": self.sync.timeout_seconds,
+            },
+            "flows": dict(self.flows),
+            "segments": dict(self.segments),
+            "tracker": dict(self.tracker),
+            "messages": dict(self.messages),
+            "scoring": dict(self.scoring),
+        }
+        return out
+
+
+def _require_mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: must be a mapping of keys to values")
+    return value
+
+
+def _reject_unknown(value: Mapping[str, Any], allowed: Any, path: str) -> None:
+    unknown = [key for key in value if key not in allowed]
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(f"{where}{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _string(value: Any, path: str, required: bool = False) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ConfigError(f"{path}: is required")
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ConfigError(f"{path}: must be a string")
+    return str(value).strip()
+
+
+def _normalised(func: Callable[[Any], Any], value: Any, path: str, hint: str) -> Any:
+    try:
+        result = func(value)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc} ({hint})") from exc
+    return result
+
+
+def validate_name(name: Any) -> str:
+    """Return a valid tenant name or raise ConfigError saying what names may be."""
+    text = _string(name, "name", required=True)
+    assert text is not None
+    if not NAME_RE.match(text):
+        raise ConfigError(
+            f"name: {text!r} is not a valid tenant name (use lower-case letters, digits, - and _, up to 63)"
+        )
+    return text
+
+
+def validate_platform(value: Any) -> Platform:
+    try:
+        return Platform(value)
+    except ValueError as exc:
+        allowed = "|".join(p.value for p in Platform)
+        raise ConfigError(f"platform: unknown platform {value!r} (allowed: {allowed})") from exc
+
+
+def validate_url(value: Any) -> str:
+    text = _string(value, "url", required=True)
+    assert text is not None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"url: {text!r} is not a shop address (use https://shop.example.com)")
+    return text.rstrip("/")
+
+
+def _credentials(value: Any, platform: Platform) -> dict[str, Any]:
+    raw = _require_mapping(value, "credentials")
+    allowed = CREDENTIAL_KEYS[platform]
+    _reject_unknown(raw, allowed, "credentials")
+    out: dict[str, Any] = {}
+    for key, item in raw.items():
+        if key == "query_string_auth":
+            if not isinstance(item, bool):
+                raise ConfigError("credentials.query_string_auth: must be true or false")
+            out[key] = item
+        elif key == "language_id":
+            if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+                raise ConfigError("credentials.language_id: must be a positive whole number")
+            out[key] = item
+        else:
+            text = _string(item, f"credentials.{key}")
+            if text is not None:
+                out[key] = text
+    return out
+
+
+def _sender(value: Any) -> Sender | None:
+    if value is None:
+        return None
+    raw = _require_mapping(value, "sender")
+    _reject_unknown(raw, {"name", "email", "reply_to"}, "sender")
+    name = _string(raw.get("name"), "sender.name", required=True)
+    email = _normalised(normalize.email, raw.get("email"), "sender.email", "use shop@example.com")
+    if email is None:
+        raise ConfigError("sender.email: is required")
+    reply_to = _normalised(normalize.email, raw.get("reply_to"), "sender.reply_to", "use help@example.com")
+    assert name is not None
+    return Sender(name=name, email=email, reply_to=reply_to)
+
+
+def _positive_int(value: Any, path: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ConfigError(f"{path}: must be a whole number from 1 to {maximum}")
+    return value
+
+
+def _sync(value: Any) -> SyncSettings:
+    raw = _require_mapping(value, "sync")
+    _reject_unknown(raw, {"interval_minutes", "birthday_meta_key", "page_size", "timeout_seconds"}, "sync")
+    defaults = SyncSettings()
+    timeout = raw.get("timeout_seconds", defaults.timeout_seconds)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
+        raise ConfigError("sync.timeout_seconds: must be a number of seconds from 1 to 300")
+    page_size = raw.get("page_size")
+    return SyncSettings(
+        interval_minutes=_positive_int(
+            raw.get("interval_minutes", defaults.interval_minutes), "sync.interval_minutes", 1440
+        ),
+        birthday_meta_key=_string(raw.get("birthday_meta_key"), "sync.birthday_meta_key"),
+        page_size=None if page_size is None else _positive_int(page_size, "sync.page_size", 1000),
+        timeout_seconds=float(timeout),
+    )
+
+
+SectionValidator = Callable[[Any, str], Mapping[str, Any]]
+
+
+def _plain_section(value: Any, path: str) -> Mapping[str, Any]:
+    return dict(_require_mapping(value, path))
+
+
+def section_validators() -> dict[str, SectionValidator]:
+    """The validators of the sections other areas own, by key.
+
+    Each area replaces its entry with its own ``validate(value, path)``.
+    """
+    return {
+        "flows": _plain_section,
+        "segments": _plain_section,
+        "tracker": _plain_section,
+        "messages": _plain_section,
+        "scoring": _plain_section,
+    }
+
+
+TOP_LEVEL_KEYS = frozenset(
+    {"name", "platform", "url", "credentials", "webhook_secret", "timezone", "locale", "currency", "sender", "sync"}
+) | frozenset(section_validators())
+
+
+def validate_tenant(raw: Any) -> TenantConfig:
+    """Validate a tenant mapping (a tenant file's content) and return its config.
+
+    Raises ConfigError naming the first bad key and what is allowed.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError("tenant: must be a mapping with name, platform and url")
+    _reject_unknown(raw, TOP_LEVEL_KEYS, "")
+    name = validate_name(raw.get("name"))
+    platform = validate_platform(raw.get("platform"))
+    url = validate_url(raw.get("url"))
+    timezone = _normalised(normalize.timezone, raw.get("timezone"), "timezone", "use an IANA name such as Europe/Paris")
+    locale = _normalised(normalize.locale, raw.get("locale"), "locale", "use a locale such as fr_FR")
+    currency = _normalised(normalize.currency, raw.get("currency"), "currency", "use an ISO 4217 code such as EUR")
+    sections = {key: validator(raw.get(key), key) for key, validator in section_validators().items()}
+    return TenantConfig(
+        name=name,
+        platform=platform,
+        url=url,
+        credentials=_credentials(raw.get("credentials"), platform),
+        webhook_secret=_string(raw.get("webhook_secret"), "webhook_secret"),
+        timezone=timezone or "UTC",
+        locale=locale or "en_US",
+        currency=currency or "EUR",
+        sender=_sender(raw.get("sender")),
+        sync=_sync(raw.get("sync")),
+        **sections,
+    )
+
+
+def mask_secret(value: Any) -> Any:
+    """Return a secret shown only by its last 4 characters ("********f00d")."""
+    if not isinstance(value, str) or not value:
+        return value
+    if len(value) < 12:
+        return "********"
+    return "********" + value[-4:]
+
+
+def masked(data: Any, key: str | None = None) -> Any:
+    """Return a copy of a tenant mapping with every secret masked."""
+    if isinstance(data, Mapping):
+        return {k: masked(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, key) for v in data]
+    if key in SECRET_KEYS or (key or "").endswith(("_secret", "_token", "_password")):
+        return mask_secret(data)
+    return data

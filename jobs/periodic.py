@@ -1,0 +1,42 @@
+"""Periodic jobs: what the cron scheduler of ``relance worker`` enqueues, and how often.
+
+Each entry is idempotent (it claims due work in the database), so several
+schedulers on several machines may run at once without doing anything twice.
+``rq cron jobs/cron_config.py`` runs the same schedule without ``relance worker``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from rq.cron import CronScheduler
+
+from jobs import queues
+
+
+@dataclass(frozen=True)
+class Periodic:
+    func: str  # dotted path of the job function
+    interval_seconds: int
+    queue: str = queues.DEFAULT
+
+
+#: The schedule. Areas add their sweeps here.
+PERIODIC: tuple[Periodic, ...] = ()
+
+
+def resolve(dotted: str) -> Callable[..., Any]:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_cron(redis: Redis, logging_level: str = "INFO") -> CronScheduler:
+    """Return a CronScheduler with every periodic job registered."""
+    scheduler = CronScheduler(connection=redis, logging_level=logging_level, name="")
+    for entry in PERIODIC:
+        scheduler.register(resolve(entry.func), entry.queue, interval=entry.interval_seconds)
+    return scheduler

@@ -1,0 +1,1 @@
+"""Subcommands of ``relance``; each module has ``register(cli)``."""

