@@ -242,3 +242,38 @@ sync_cursors = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "resource"),
 )
+
+#: Every message Relance decides to send, holds back or fails to send: the outbox
+#: the flows write and the delivery jobs work through. ``dedupe_key`` (unique per
+#: tenant, e.g. "run:42:step:2") is what makes a step retried after a crash, or run
+#: by two workers, send once.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    Column("contact_id", BigId, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("flow", String(60), nullable=False),
+    Column("run_id", BigId),
+    Column("step", Integer, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("marketing", Boolean, nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("context", Json, nullable=False),
+    Column("dedupe_key", String(200), nullable=False),
+    # scheduled | held | sending | sent | failed | bounced | suppressed | dropped
+    Column("status", String(20), nullable=False),
+    Column("reason", String(200)),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("to_address", String(320)),
+    Column("subject", String(500)),
+    Column("provider_id", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "dedupe_key", name="uq_messages_tenant_dedupe"),
+    Index("ix_messages_contact_sent", "tenant_id", "contact_id", "sent_at"),
+    Index("ix_messages_status_due", "status", "due_at"),
+)

@@ -1,4 +1,4 @@
-"""foundation: tenants, contacts, events, orders, carts, products
+"""foundation: tenants, contacts, identities, consents, events, orders, carts, products, cursors, messages
 
 Revision ID: 0001
 Revises: 
@@ -137,6 +137,38 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_contact_name_time', ['tenant_id', 'contact_id', 'name', 'occurred_at'], unique=False)
         batch_op.create_index('ix_events_name_time', ['tenant_id', 'name', 'occurred_at'], unique=False)
 
+    op.create_table('messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('flow', sa.String(length=60), nullable=False),
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('step', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('marketing', sa.Boolean(), nullable=False),
+    sa.Column('template', sa.String(length=100), nullable=False),
+    sa.Column('context', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=True),
+    sa.Column('due_at', core.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', core.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('to_address', sa.String(length=320), nullable=True),
+    sa.Column('subject', sa.String(length=500), nullable=True),
+    sa.Column('provider_id', sa.String(length=200), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', core.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_messages_contact_id_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_messages_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
+    sa.UniqueConstraint('tenant_id', 'dedupe_key', name='uq_messages_tenant_dedupe')
+    )
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index('ix_messages_contact_sent', ['tenant_id', 'contact_id', 'sent_at'], unique=False)
+        batch_op.create_index('ix_messages_status_due', ['status', 'due_at'], unique=False)
+
     op.create_table('orders',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
@@ -250,6 +282,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_orders_contact_created')
 
     op.drop_table('orders')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_status_due')
+        batch_op.drop_index('ix_messages_contact_sent')
+
+    op.drop_table('messages')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_name_time')
         batch_op.drop_index('ix_events_contact_name_time')
