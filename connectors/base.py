@@ -59,6 +59,10 @@ class Connector(Protocol):
         """The resources this platform can sync, in the order to sync them."""
         ...
 
+    def cursor_since(self, resource: Resource, since: datetime) -> str:
+        """The cursor that means "what changed after ``since``" (``relance sync --since``)."""
+        ...
+
     def fetch(self, resource: Resource, cursor: str | None, now: datetime) -> Iterator[Page]:
         """Yield pages of what changed after ``cursor`` (everything when None), up to ``now``.
 

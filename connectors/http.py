@@ -1,0 +1,162 @@
+"""HTTP for connectors: timeouts, retries with backoff, and errors sorted before any retry.
+
+429, 5xx, timeouts and connection errors are retried (exponential backoff with
+jitter, honouring ``Retry-After``); 401 and 403 stop the sync with a message
+naming the tenant; other 4xx are fatal. JSON numbers are parsed as Decimal so
+that money stays exact. Only the method, path and status are logged: query
+strings may carry keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from connectors.errors import ConnectorAuthError, ConnectorError
+from relance import __version__
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+USER_AGENT = f"Relance/{__version__} (+https://github.com/relance)"
+MAX_RETRY_AFTER = 300.0
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def decode_json(response: requests.Response) -> Any:
+    """Parse a JSON body with exact decimals; raise ConnectorError if it is not JSON."""
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError as exc:
+        kind = response.headers.get("Content-Type", "unknown content")
+        raise ConnectorError(
+            f"{urlsplit(response.url).path} answered {kind}, not JSON: check the shop URL and that its REST API is enabled"
+        ) from exc
+
+
+@dataclass
+class HttpClient:
+    """A small HTTP client for one shop's API.
+
+    ``auth`` and ``headers`` are applied to every request; ``params`` given to
+    ``get`` are merged with ``base_params`` (e.g. ``output_format=JSON``).
+    """
+
+    base_url: str
+    tenant: str
+    timeout: float = 30.0
+    max_tries: int = 5
+    backoff: float = 1.0
+    auth: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    base_params: Mapping[str, Any] = field(default_factory=dict)
+    session: requests.Session = field(default_factory=requests.Session)
+    sleep: Callable[[float], None] = time.sleep
+    auth_hint: str = "the API credentials in the tenant file"
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> requests.Response:
+        """GET with retries; return the 2xx (or 304) response or raise a ConnectorError."""
+        return self.request("GET", path, params=params)
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[Any, requests.Response]:
+        """GET and decode the JSON body (decimals exact); return (data, response)."""
+        response = self.get(path, params)
+        return decode_json(response), response
+
+    def request(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        url = self.url(path)
+        merged = {**self.base_params, **(params or {})}
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **self.headers}
+        last_problem = "no answer"
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                response = self.session.request(
+                    method, url, params=merged, headers=headers, auth=self.auth, timeout=self.timeout, **kwargs
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                last_problem = f"{type(exc).__name__}"
+                log.warning(
+                    "tenant %s: %s %s failed (%s), try %d/%d",
+                    self.tenant,
+                    method,
+                    path,
+                    last_problem,
+                    attempt,
+                    self.max_tries,
+                )
+                self._wait(attempt, None)
+                continue
+            status = response.status_code
+            log.debug("tenant %s: %s %s -> %d", self.tenant, method, path, status)
+            if status < 300 or status == 304:
+                return response
+            if status in (401, 403):
+                raise ConnectorAuthError(
+                    f"tenant {self.tenant}: the shop refused our credentials (HTTP {status} on {path}); check {self.auth_hint}"
+                )
+            if status in RETRY_STATUSES:
+                last_problem = f"HTTP {status}"
+                log.warning(
+                    "tenant %s: %s %s -> %d, try %d/%d", self.tenant, method, path, status, attempt, self.max_tries
+                )
+                if attempt < self.max_tries:
+                    self._wait(attempt, retry_after_seconds(response.headers.get("Retry-After")))
+                continue
+            raise ConnectorError(f"tenant {self.tenant}: {method} {path} failed with HTTP {status}{_reason(response)}")
+        raise ConnectorError(
+            f"tenant {self.tenant}: {method} {path} still failing after {self.max_tries} tries ({last_problem}); "
+            "the shop may be down, the next sync will resume from the last saved page"
+        )
+
+    def _wait(self, attempt: int, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, MAX_RETRY_AFTER)
+        else:
+            delay = min(60.0, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter
+        self.sleep(delay)
+
+
+def _reason(response: requests.Response) -> str:
+    """A short reason from a platform's error body (WooCommerce/Magento "message", PrestaShop "errors")."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = None
+    if isinstance(body, dict):
+        message = body.get("message")
+        errors = body.get("errors")
+        if not message and isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            message = errors[0].get("message")
+    if isinstance(message, str) and message:
+        return f": {message[:200]}"
+    return ""
