@@ -108,7 +108,7 @@ def export(ctx: click.Context, kind: str, tenant_name: str, fmt: str) -> None:
 
     runtime = get_runtime(ctx)
     rows, fields = EXPORTS[kind]
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     with runtime.engine.connect() as conn:
         tenant = get_tenant(conn, tenant_name)
         kwargs = {"currency": tenant.config.currency} if kind == "contacts" else {}

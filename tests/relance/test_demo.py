@@ -1,0 +1,52 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from relance.cli import cli
+
+
+@pytest.fixture
+def demo_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("RELANCE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("RELANCE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("RELANCE_SECRET_KEY", raising=False)
+    return tmp_path / "data"
+
+
+def test_demo_on_embedded_defaults_then_export(demo_env, monkeypatch):
+    """The newcomer's path: SQLite file and the embedded Redis, nothing else."""
+    monkeypatch.delenv("RELANCE_REDIS_URL", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Maison Lumière" in out
+    assert "embedded Redis" in out
+    assert " 0 rejected" in out and "FAILED" not in out
+    assert (demo_env / "relance.db").exists() and (demo_env / "demo" / "sample-shop.jsonl").exists()
+    exported = runner.invoke(cli, ["export", "contacts", "--tenant", "demo"], catch_exceptions=False)
+    contacts = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(contacts) == 300
+    assert all(c["email"] for c in contacts)
+    assert sum(c["orders_count"] for c in contacts) > 300
+    # Running it again loads nothing twice.
+    again = runner.invoke(cli, ["demo"], catch_exceptions=False)
+    assert " 0 events stored" in again.stdout
+    exported_again = runner.invoke(cli, ["export", "contacts", "--tenant", "demo"], catch_exceptions=False)
+    assert exported_again.stdout == exported.stdout
+
+
+def test_demo_through_a_redis_server(demo_env, redis, redis_db, monkeypatch):
+    monkeypatch.setenv("RELANCE_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "embedded" not in result.stdout and " 0 rejected" in result.stdout
+
+
+def test_demo_says_how_to_fix_an_unreachable_redis(demo_env, monkeypatch):
+    monkeypatch.setenv("RELANCE_REDIS_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 3
+    assert result.stderr.strip().startswith("relance: error: cannot reach Redis at redis://127.0.0.1:1/0")
+    assert "RELANCE_REDIS_URL" in result.stderr and "Traceback" not in result.output
