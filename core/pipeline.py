@@ -22,7 +22,12 @@ Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], None]
 
 def reactions() -> tuple[Reaction, ...]:
     """The areas that react to stored events (flows start runs, segments update members)."""
-    return ()
+    from core.flows.triggers import react as flows_react
+    from core.messages.optin import react as double_opt_in
+    from core.segments.refresh import react as segments_react
+
+    # Segments first: flows reacting to the same event then see the contact's current segments.
+    return (segments_react, flows_react, double_opt_in)
 
 
 def ingest(conn: Connection, tenant: Tenant, event: Event, now: datetime) -> Ingested:

@@ -24,7 +24,7 @@ CREDENTIAL_KEYS: dict[Platform, dict[str, bool]] = {
     # key -> required
     Platform.WOOCOMMERCE: {"consumer_key": True, "consumer_secret": True, "query_string_auth": False},
     Platform.MAGENTO: {"access_token": True, "store_code": False},
-    Platform.PRESTASHOP: {"api_key": True, "language_id": False},
+    Platform.PRESTASHOP: {"api_key": True, "language_id": False, "query_string_auth": False},
 }
 SECRET_KEYS = frozenset({"consumer_key", "consumer_secret", "access_token", "api_key", "webhook_secret", "password"})
 
@@ -44,6 +44,10 @@ class SyncSettings:
     birthday_meta_key: str | None = None
     page_size: int | None = None
     timeout_seconds: float = 30.0
+    #: Magento: the product attribute holding the brand (None: "manufacturer").
+    brand_attribute: str | None = None
+    #: Magento: the product URL suffix (None: ".html"; "" for none).
+    product_url_suffix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class TenantConfig:
                 "birthday_meta_key": self.sync.birthday_meta_key,
                 "page_size": self.sync.page_size,
                 "timeout_seconds": self.sync.timeout_seconds,
+                "brand_attribute": self.sync.brand_attribute,
+                "product_url_suffix": self.sync.product_url_suffix,
             },
             "flows": dict(self.flows),
             "segments": dict(self.segments),
@@ -197,12 +203,26 @@ def _positive_int(value: Any, path: str, maximum: int) -> int:
 
 def _sync(value: Any) -> SyncSettings:
     raw = _require_mapping(value, "sync")
-    _reject_unknown(raw, {"interval_minutes", "birthday_meta_key", "page_size", "timeout_seconds"}, "sync")
+    _reject_unknown(
+        raw,
+        {
+            "interval_minutes",
+            "birthday_meta_key",
+            "page_size",
+            "timeout_seconds",
+            "brand_attribute",
+            "product_url_suffix",
+        },
+        "sync",
+    )
     defaults = SyncSettings()
     timeout = raw.get("timeout_seconds", defaults.timeout_seconds)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
         raise ConfigError("sync.timeout_seconds: must be a number of seconds from 1 to 300")
     page_size = raw.get("page_size")
+    suffix = raw.get("product_url_suffix")
+    if suffix is not None and (not isinstance(suffix, str) or any(c.isspace() or c in "?#" for c in suffix)):
+        raise ConfigError('sync.product_url_suffix: must be a URL suffix such as ".html", or "" for none')
     return SyncSettings(
         interval_minutes=_positive_int(
             raw.get("interval_minutes", defaults.interval_minutes), "sync.interval_minutes", 1440
@@ -210,6 +230,8 @@ def _sync(value: Any) -> SyncSettings:
         birthday_meta_key=_string(raw.get("birthday_meta_key"), "sync.birthday_meta_key"),
         page_size=None if page_size is None else _positive_int(page_size, "sync.page_size", 1000),
         timeout_seconds=float(timeout),
+        brand_attribute=_string(raw.get("brand_attribute"), "sync.brand_attribute"),
+        product_url_suffix=suffix,
     )
 
 
@@ -225,12 +247,18 @@ def section_validators() -> dict[str, SectionValidator]:
 
     Each area replaces its entry with its own ``validate(value, path)``.
     """
+    from core.flows.settings import validate as validate_flows
+    from core.messages.settings import validate as validate_messages
+    from core.scoring import validate as validate_scoring
+    from core.segments.settings import validate as validate_segments
+    from webhooks.tracker import validate as validate_tracker
+
     return {
-        "flows": _plain_section,
-        "segments": _plain_section,
-        "tracker": _plain_section,
-        "messages": _plain_section,
-        "scoring": _plain_section,
+        "flows": validate_flows,
+        "segments": validate_segments,
+        "tracker": validate_tracker,
+        "messages": validate_messages,
+        "scoring": validate_scoring,
     }
 
 

@@ -26,7 +26,15 @@ class Periodic:
 
 
 #: The schedule. Areas add their sweeps here.
-PERIODIC: tuple[Periodic, ...] = ()
+PERIODIC: tuple[Periodic, ...] = (
+    Periodic("jobs.sync.run_scheduled_syncs", 60),
+    Periodic("jobs.webhooks.run_sweep", 60),
+    Periodic("jobs.flows.run_sweep", 30),
+    Periodic("jobs.flows.run_date_triggers", 3600),
+    Periodic("jobs.flows.run_replenishment", 86400, queues.BULK),
+    Periodic("jobs.deliver.run_sweep", 30),
+    Periodic("jobs.segments.run_refresh_all", 3600),
+)
 
 
 def resolve(dotted: str) -> Callable[..., Any]:

@@ -24,6 +24,12 @@ COMMAND_MODULES = (
     "relance.commands.data",
     "relance.commands.demo",
     "relance.commands.worker",
+    "relance.commands.sync",
+    "relance.commands.serve",
+    "relance.commands.deliveries",
+    "relance.commands.simulate",
+    "relance.commands.preview",
+    "relance.commands.segments",
 )
 
 EXIT_USER_ERROR = 2

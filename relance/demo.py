@@ -40,7 +40,13 @@ BATCH = 250
 
 Echo = Callable[[str], None]
 #: Later parts of the demo, each ``section(runtime, tenant, echo)``, in order.
-SECTIONS: tuple[str, ...] = ()
+SECTIONS: tuple[str, ...] = (
+    "relance.demosync.sync_section",
+    "relance.commands.segments.demo_section",
+    "relance.commands.simulate.demo_section",
+    "webhooks.demo.webhooks_section",
+    "relance.commands.preview.demo_section",
+)
 
 
 def run(runtime: Runtime, echo: Echo) -> Tenant:

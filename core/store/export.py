@@ -7,7 +7,7 @@ Each ``iter_*`` function streams plain dicts, JSON-ready (decimal strings, ISO
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
@@ -16,9 +16,13 @@ from core.normalize import isoformat, money_str
 from core.store.contacts import ANONYMOUS, EMAIL, PHONE
 from core.store.schema import cart_items, carts, contact_identities, contacts, order_items, orders, products
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
 CONTACT_FIELDS = (
     "email first_name last_name phone birthday country city locale timezone consent external_ids "
-    "orders_count total_spent first_order_at last_order_at created_at"
+    "orders_count total_spent first_order_at last_order_at created_at "
+    "segments score rfm order_interval_days expected_next_order_at p_active"
 ).split()
 ORDER_FIELDS = "source external_id number contact_email status currency total created_at updated_at items".split()
 CART_FIELDS = "cart_id contact_email currency total items updated_at recovery_url converted".split()
@@ -60,12 +64,20 @@ def _batched(rows: Any) -> Iterator[list[Any]]:
         yield batch
 
 
-def iter_contacts(conn: Connection, tenant_id: int, currency: str | None = None) -> Iterator[dict[str, Any]]:
+def iter_contacts(
+    conn: Connection, tenant_id: int, currency: str | None = None, now: datetime | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield every identified contact (anonymous visitors are left out).
+
+    ``segments``, ``score``, ``rfm`` and the predictions come from
+    ``core.segments.metrics.export_fields``: the score is given at ``now``
+    (else as of the contact's last metrics update).
 
     ``orders_count`` and ``total_spent`` count paid and completed orders;
     ``total_spent`` sums the orders in ``currency`` (the tenant's) when given.
     """
+    from core.segments.metrics import export_fields  # the segments area builds on the store
+
     revenue = orders.c.status.in_(REVENUE_STATUSES)
     spent_filter = and_(revenue, orders.c.currency == currency) if currency else revenue
     stats = (
@@ -97,6 +109,7 @@ def iter_contacts(conn: Connection, tenant_id: int, currency: str | None = None)
             )
         ):
             externals[ident.contact_id][ident.kind.removeprefix("ext:")] = ident.value
+        figures = export_fields(conn, tenant_id, ids, now)
         for row in batch:
             yield {
                 "email": row.email,
@@ -116,6 +129,7 @@ def iter_contacts(conn: Connection, tenant_id: int, currency: str | None = None)
                 "last_order_at": isoformat(row.last_order_at) if row.last_order_at else None,
                 "created_at": isoformat(row.created_at),
                 "attributes": dict(row.attributes or {}),
+                **figures[row.id],
             }
 
 

@@ -36,7 +36,8 @@ class Ingested:
     changed, for flows and segments to react to: ``contact_created``,
     ``contact_merged``, ``profile``, ``consent``, ``order_created``,
     ``order_changed``, ``order_status``, ``order_paid``, ``cart_changed``,
-    ``cart_emptied``, ``cart_converted``, ``product_changed``, ``stale``.
+    ``cart_emptied``, ``cart_converted``, ``product_changed``, ``stale``;
+    ``cart_created`` and ``product_created`` when the cart or product is new.
     """
 
     outcome: str
@@ -264,6 +265,7 @@ def _apply_cart(
             )
             .returning(carts.c.id)
         ).scalar_one()
+        effects.add("cart_created")
     else:
         cart_id = row.id
         if cart.updated_at < row.updated_at:
@@ -318,3 +320,5 @@ def _apply_product(
         update=[key for key in row if key not in ("tenant_id", "source", "external_id")],
     )
     effects.add("product_changed")
+    if existing is None:
+        effects.add("product_created")

@@ -10,7 +10,7 @@ import importlib
 
 from sqlalchemy import MetaData
 
-SCHEMA_MODULES = ("core.store.schema",)
+SCHEMA_MODULES = ("core.store.schema", "connectors.schema", "webhooks.schema", "core.flows.schema", "core.segments.schema", "core.messages.schema")
 
 
 def all_metadata() -> MetaData:

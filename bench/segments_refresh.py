@@ -1,0 +1,300 @@
+"""Benchmark: the full refresh of the built-in segments against one hand-written SQL query, on PostgreSQL.
+
+    /tmp/venv/bin/python bench/segments_refresh.py                 # default --scale 0.1: 100k contacts, ~2 minutes
+    /tmp/venv/bin/python bench/segments_refresh.py --scale 1       # the issue's size: 1M contacts, 5M orders, 10M events
+
+A shop of ``1,000,000 x scale`` contacts, ``5,000,000 x scale`` orders (85 %
+paid or completed, over two years, skewed: most contacts never buy, a few buy
+often) and ``10,000,000 x scale`` behaviour events (opens, clicks, views,
+carts... over two years) is generated with set-based SQL (generate_series)
+into its own database, ``relance_bench_segments``, created and dropped.
+
+Timed, each ``--repeat`` times (medians printed; every run in a transaction
+that is rolled back, so that each does the same work):
+
+- ``hand-written``: one SQL query counting the four typologies (the baseline);
+- ``refresh``: ``refresh_tenant`` steady state, one hour after the first
+  refresh: every built-in segment (typologies, at_risk, new_customer) computed
+  in SQL, compared with the stored memberships, changes applied and recorded
+  as segment events through the pipeline;
+- ``metrics``: ``refresh_metrics``: RFM, predictions and lead scores of every
+  contact (what the daily refit adds), for information;
+- ``first refresh``: the tenant's first, which fits the models and fills
+  every segment and every contact's metrics (once);
+- ``incremental``: ``update_contact`` for one contact after a new event, and
+  the whole ``core.pipeline.ingest`` of that event (every area's reaction),
+  over ``--contacts`` contacts.
+
+Printed: seconds, and the ratio refresh / hand-written (the aim: at most 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.events import parse_event  # noqa: E402
+from core.pipeline import ingest  # noqa: E402
+from core.scoring import scoring_settings  # noqa: E402
+from core.segments.metrics import get_models, refresh_metrics  # noqa: E402
+from core.segments.refresh import refresh_tenant, update_contact  # noqa: E402
+from core.segments.settings import DEFAULT_ENGAGEMENT_EVENTS  # noqa: E402
+from core.store.db import make_engine, migrate  # noqa: E402
+from core.store.tenants import upsert_tenant  # noqa: E402
+from core.tenants import validate_tenant  # noqa: E402
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DATABASE = "relance_bench_segments"
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+EVENT_NAMES = (
+    "email_opened email_opened email_opened email_clicked page_viewed page_viewed product_viewed product_viewed "
+    "product_viewed category_viewed cart_updated newsletter_subscribed form_submitted"
+).split()
+
+HAND_WRITTEN = """
+WITH o AS (
+    SELECT contact_id, count(*) FILTER (WHERE created_at >= :year_ago) AS recent
+    FROM orders WHERE tenant_id = :t AND status IN ('paid', 'completed') AND contact_id IS NOT NULL
+    GROUP BY contact_id
+), e AS (
+    SELECT DISTINCT contact_id FROM events
+    WHERE tenant_id = :t AND name = ANY(:names) AND occurred_at >= :engaged_since AND contact_id IS NOT NULL
+)
+SELECT CASE
+    WHEN o.contact_id IS NULL AND e.contact_id IS NULL THEN 'cold_prospect'
+    WHEN o.contact_id IS NULL THEN 'warm_prospect'
+    WHEN o.recent >= 3 THEN 'loyal_customer'
+    ELSE 'occasional_customer' END AS typology, count(*)
+FROM contacts c LEFT JOIN o ON o.contact_id = c.id LEFT JOIN e ON e.contact_id = c.id
+WHERE c.tenant_id = :t AND (c.email IS NOT NULL OR c.phone IS NOT NULL)
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def generate(engine: sa.Engine, tenant_id: int, contacts: int, orders: int, events: int) -> None:
+    names = "ARRAY[" + ",".join(f"'{n}'" for n in EVENT_NAMES) + "]"
+    steps = [
+        (
+            "contacts",
+            f"""INSERT INTO contacts (tenant_id, email, city, birthday, attributes, created_at, updated_at)
+            SELECT {tenant_id}, 'c' || g || '@bench.example', (ARRAY['Lyon','Paris','Marseille','Lille'])[1 + g % 4],
+                   date '1950-01-01' + (g % 20000), '{{}}'::jsonb, :now - interval '3 years', :now
+            FROM generate_series(1, {contacts}) g""",
+        ),
+        (
+            "identities",
+            f"""INSERT INTO contact_identities (tenant_id, kind, value, contact_id, created_at)
+            SELECT {tenant_id}, 'email', email, id, :now FROM contacts WHERE tenant_id = {tenant_id}""",
+        ),
+        (
+            "orders",
+            f"""INSERT INTO orders (tenant_id, source, external_id, contact_id, status, currency, total,
+                                   created_at, updated_at, paid_at, ingested_at)
+            SELECT {tenant_id}, 'woocommerce', 'o' || g, :first + floor(power(random(), 2.2) * {contacts} * 0.6)::bigint,
+                   CASE WHEN random() < 0.85 THEN (CASE WHEN random() < 0.5 THEN 'paid' ELSE 'completed' END)
+                        ELSE 'cancelled' END,
+                   'EUR', round((8 + random() * 150)::numeric, 2), ts, ts, ts, ts
+            FROM (SELECT g, :now - random() * interval '730 days' AS ts FROM generate_series(1, {orders}) g) s""",
+        ),
+        (
+            "events",
+            f"""INSERT INTO events (tenant_id, message_id, type, name, contact_id, occurred_at, received_at,
+                                   source, properties)
+            SELECT {tenant_id}, 'e' || g, 'track', ({names})[1 + floor(random() * {len(EVENT_NAMES)})::int],
+                   :first + floor(power(random(), 1.6) * {contacts})::bigint, ts, ts, 'tracker', '{{}}'::jsonb
+            FROM (SELECT g, :now - random() * interval '730 days' AS ts FROM generate_series(1, {events}) g) s""",
+        ),
+    ]
+    with engine.begin() as conn:
+        # Bulk load without the orders' and events' indexes and foreign keys, rebuilt afterwards (a sort each).
+        rebuild = (
+            conn.execute(
+                sa.text(
+                    "SELECT 'ALTER TABLE ' || conrelid::regclass || ' ADD CONSTRAINT ' || quote_ident(conname) || ' ' "
+                    "|| pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid::regclass::text IN ('orders', 'events') AND contype IN ('f', 'u')"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        rebuild += (
+            conn.execute(
+                sa.text(
+                    "SELECT indexdef FROM pg_indexes WHERE tablename IN ('orders', 'events') "
+                    "AND indexname NOT LIKE 'pk_%' AND indexname NOT LIKE 'uq_%'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for name, table in conn.execute(
+            sa.text(
+                "SELECT conname, conrelid::regclass::text FROM pg_constraint "
+                "WHERE conrelid::regclass::text IN ('orders', 'events') AND contype IN ('f', 'u')"
+            )
+        ).all():
+            conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+        for (name,) in conn.execute(
+            sa.text(
+                "SELECT indexname FROM pg_indexes WHERE tablename IN ('orders', 'events') "
+                "AND indexname NOT LIKE 'pk_%' AND indexname NOT LIKE 'uq_%'"
+            )
+        ).all():
+            conn.execute(sa.text(f'DROP INDEX "{name}"'))
+        conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        conn.execute(sa.text("SET LOCAL maintenance_work_mem = '1GB'"))
+        conn.execute(sa.text("SELECT setseed(0.42)"))
+        first = None
+        for label, statement in steps:
+            started = time.perf_counter()
+            conn.execute(sa.text(statement), {"now": NOW, "first": first or 0})
+            if label == "contacts":
+                first = conn.execute(sa.text(f"SELECT min(id) FROM contacts WHERE tenant_id = {tenant_id}")).scalar()
+            print(f"  generated {label} in {time.perf_counter() - started:.1f} s", flush=True)
+        started = time.perf_counter()
+        for statement in rebuild:
+            conn.execute(sa.text(statement))
+        print(f"  rebuilt {len(rebuild)} indexes and constraints in {time.perf_counter() - started:.1f} s", flush=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        started = time.perf_counter()
+        conn.execute(sa.text("VACUUM ANALYZE"))
+        print(f"  vacuum analyze in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def timed(engine: sa.Engine, work, repeat: int) -> tuple[float, object]:
+    """Median seconds of ``work(conn)`` run ``repeat`` times, each in a transaction rolled back."""
+    times, result = [], None
+    for _ in range(repeat):
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            started = time.perf_counter()
+            result = work(conn)
+            times.append(time.perf_counter() - started)
+            transaction.rollback()
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=0.1, help="1 = 1M contacts, 5M orders, 10M events")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--contacts", type=int, default=50, help="contacts timed for the incremental update")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="reuse the shop of a previous --keep run")
+    args = parser.parse_args()
+    n_contacts, n_orders, n_events = (int(v * args.scale) for v in (1_000_000, 5_000_000, 10_000_000))
+    admin = make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    if not args.reuse:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
+    engine = make_engine(ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}")
+    try:
+        migrate(engine)
+        raw = {"name": "bench", "platform": "woocommerce", "url": "https://bench.example", "timezone": "Europe/Paris"}
+        with engine.begin() as conn:
+            tenant, _ = upsert_tenant(conn, validate_tenant(raw), NOW)
+        if args.reuse:
+            with engine.begin() as conn:  # start again from an unrefreshed shop
+                for table in ("segment_members", "segment_states", "contact_metrics", "segment_models"):
+                    conn.execute(sa.text(f"DELETE FROM {table}"))
+                conn.execute(sa.text("DELETE FROM events WHERE source = 'relance'"))
+        else:
+            print(f"shop: {n_contacts:,} contacts, {n_orders:,} orders, {n_events:,} events (scale {args.scale})")
+            generate(engine, tenant.id, n_contacts, n_orders, n_events)
+        run(engine, tenant, args)
+    finally:
+        engine.dispose()
+        if not (args.keep or args.reuse):
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+
+
+def run(engine: sa.Engine, tenant, args) -> None:
+    later = NOW + timedelta(hours=1)
+    params = {
+        "t": tenant.id,
+        "year_ago": later - timedelta(days=365),
+        "engaged_since": later - timedelta(days=90),
+        "names": list(DEFAULT_ENGAGEMENT_EVENTS),
+    }
+    hand, counts = timed(engine, lambda c: c.execute(sa.text(HAND_WRITTEN), params).all(), args.repeat)
+    print(f"hand-written typologies: {hand:.2f} s  {dict(counts)}", flush=True)
+
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        first = refresh_tenant(conn, tenant, NOW)
+    print(
+        f"first refresh (fit, fill, every contact's metrics): {time.perf_counter() - started:.2f} s, "
+        f"{first.metrics_written:,} metrics rows",
+        flush=True,
+    )
+    with engine.connect() as conn:
+        conn.execute(sa.text("ANALYZE"))
+        conn.commit()
+
+    full, report = timed(engine, lambda c: refresh_tenant(c, tenant, later), args.repeat)
+    moved = sum(report.entered.values()) + sum(report.exited.values())
+    print(f"refresh (steady state, +1 h): {full:.2f} s, {moved} changes recorded as events", flush=True)
+    scoring = scoring_settings(tenant.config.scoring)
+    with engine.connect() as conn:
+        models = get_models(conn, tenant.id)
+    metrics, written = timed(
+        engine, lambda c: refresh_metrics(c, tenant.id, later, models, scoring), max(1, args.repeat - 1)
+    )
+    print(f"metrics (RFM, predictions, scores of every contact, +1 h): {metrics:.2f} s, {written:,} rows rewritten")
+
+    rng = random.Random(7)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id, email FROM contacts WHERE tenant_id = :t"), {"t": tenant.id}).all()
+    sample = rng.sample(ids, min(args.contacts, len(ids)))
+    update_times, recompute_times, ingest_times = [], [], []
+    for n, (contact_id, email) in enumerate(sample):
+        event = parse_event(
+            {
+                "type": "track",
+                "event": "email_clicked",
+                "message_id": f"bench-click-{n}",
+                "timestamp": later.isoformat(),
+                "contact": {"email": email},
+                "properties": {"url": "https://bench.example/p/1"},
+            }
+        )
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            started = time.perf_counter()
+            update_contact(conn, tenant, contact_id, later, event)
+            update_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            update_contact(conn, tenant, contact_id, later)
+            recompute_times.append(time.perf_counter() - started)
+            transaction.rollback()
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            started = time.perf_counter()
+            ingest(conn, tenant, event, later)
+            ingest_times.append(time.perf_counter() - started)
+            transaction.rollback()
+
+    def ms(values: list[float]) -> str:
+        return f"median {statistics.median(values) * 1000:.1f} ms (p90 {statistics.quantiles(values, n=10)[-1] * 1000:.1f})"
+
+    print(f"incremental over {len(sample)} contacts, one new email click each:")
+    print(f"  update_contact (score + segments): {ms(update_times)}")
+    print(f"  update_contact recomputing every metric (what an order event does): {ms(recompute_times)}")
+    print(f"  the whole core.pipeline.ingest of the click (store + every area's reaction): {ms(ingest_times)}")
+    print(f"RESULT refresh {full:.2f} s / hand-written {hand:.2f} s = ratio {full / hand:.2f} (aim: at most 2)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Magento 2 / Adobe Commerce connector: REST ``/rest/<scope>/V1`` with an integration token."""

@@ -1,0 +1,276 @@
+"""A tenant's own flows, from the ``flows.custom`` section of the tenant file.
+
+```yaml
+custom:
+  welcome:
+    trigger: {event: account_created}          # or {segment: vip}, {date: birthday, at: "10:00"},
+                                               # {event: email_clicked, where: {flow: welcome}}
+    steps:
+      - if: {not_tagged: welcomed}             # then: next (default), else: end (default)
+      - wait: {hours: 1}                       # minutes / hours / days, until: "09:00", from: trigger
+      - send: email                            # template (default welcome/1), content, coupon, marketing
+      - tag: welcomed
+      - emit: newsletter_subscribed
+    exit: [order_placed]
+    reentry: once                              # once_per_object | once_a_year | {every_days: 30}
+```
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from core.events import CART_EVENTS, ORDER_EVENTS, PRODUCT_EVENTS
+from core.flows.model import (
+    Action,
+    Condition,
+    Definition,
+    EventMatch,
+    FlowName,
+    Reentry,
+    Send,
+    Step,
+    Test,
+    Trigger,
+    TriggerKind,
+    Wait,
+)
+from core.flows.settings import (
+    channel,
+    fail,
+    integer,
+    mapping,
+    number,
+    reject_unknown,
+    text,
+    time_of_day,
+)
+from core.model import CONTACT_FIELDS
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+EVENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+#: Facts that come from the shop or from Relance itself: a flow cannot make them up.
+NOT_EMITTABLE = CART_EVENTS | ORDER_EVENTS | PRODUCT_EVENTS | {"segment_entered", "segment_exited"}
+NOT_EMITTABLE |= {"email_opened", "email_clicked"}
+CONTENTS = ("none", "recommendations")
+STEP_KINDS = ("wait", "if", "send", "tag", "untag", "set", "emit", "notify")
+TESTS = ("tagged", "not_tagged", "property", "did", "not_did", "in_segment", "not_in_segment", "consent")
+PROPERTIES = (*CONTACT_FIELDS, "attributes.<key>")
+
+
+def _event_name(value: Any, path: str) -> str:
+    name = text(value, path, 100)
+    if not name or not EVENT_RE.match(name):
+        raise fail(path, "must be an event name such as order_placed (lower-case letters, digits and _)")
+    return name
+
+
+def _match(raw: Any, path: str) -> EventMatch:
+    if isinstance(raw, str):
+        return EventMatch(_event_name(raw, path))
+    given = mapping(raw, path)
+    reject_unknown(given, ("event", "where"), path)
+    where = mapping(given.get("where"), f"{path}.where")
+    for key, value in where.items():
+        if isinstance(value, Mapping | list):
+            raise fail(f"{path}.where.{key}", "must be a single value")
+    return EventMatch(_event_name(given.get("event"), f"{path}.event"), tuple(sorted(where.items())))
+
+
+def _trigger(raw: Any, path: str) -> Trigger:
+    given = mapping(raw, path)
+    if "segment" in given:
+        reject_unknown(given, ("segment",), path)
+        return Trigger(TriggerKind.SEGMENT, segment=text(given["segment"], f"{path}.segment", 100))
+    if "date" in given:
+        reject_unknown(given, ("date", "at"), path)
+        if given["date"] != "birthday":
+            raise fail(f"{path}.date", "only the contact's birthday can trigger a flow by date (date: birthday)")
+        return Trigger(TriggerKind.DATE, at=time_of_day(given.get("at", "09:00"), f"{path}.at"))
+    if "event" in given:
+        return Trigger(TriggerKind.EVENT, event=_match(given, path))
+    raise fail(path, "needs event (an event name), segment (a segment name) or date: birthday")
+
+
+def _duration(given: Mapping[str, Any], path: str) -> timedelta:
+    total = timedelta(0)
+    for unit, limit in (("minutes", 60 * 24 * 365), ("hours", 24 * 365), ("days", 365)):
+        if unit in given:
+            total += timedelta(**{unit: number(given[unit], f"{path}.{unit}", 0, limit)})
+    return total
+
+
+def _wait(raw: Any, path: str, label: str | None) -> Wait:
+    given = mapping(raw, path)
+    reject_unknown(given, ("minutes", "hours", "days", "until", "from"), path)
+    source = given.get("from", "step")
+    if source not in ("step", "trigger"):
+        raise fail(f"{path}.from", "must be step (from reaching this step, the default) or trigger")
+    until = time_of_day(given["until"], f"{path}.until") if "until" in given else None
+    delay = _duration(given, path)
+    if not delay and until is None:
+        raise fail(path, 'needs minutes, hours, days or until: "HH:MM"')
+    return Wait(delay=delay, from_anchor=source == "trigger", until_local=until, id=label)
+
+
+def _test(raw: Any, path: str) -> Test:
+    given = mapping(raw, path)
+    kinds = [key for key in given if key in TESTS]
+    if len(kinds) != 1:
+        raise fail(path, f"needs exactly one of {', '.join(TESTS)}")
+    kind = kinds[0]
+    negate = kind.startswith("not_")
+    base = kind.removeprefix("not_")
+    if base == "property":
+        reject_unknown(given, ("property", "equals", "in", "exists"), path)
+        name = text(given["property"], f"{path}.property", 100) or ""
+        if name not in CONTACT_FIELDS and not (name.startswith("attributes.") and len(name) > 11):
+            raise fail(f"{path}.property", f"unknown property {name!r} (allowed: {', '.join(PROPERTIES)})")
+        ops = [op for op in ("equals", "in", "exists") if op in given]
+        if len(ops) > 1:
+            raise fail(path, "takes one of equals, in, exists")
+        op = ops[0] if ops else "exists"
+        value = given.get(op, True)
+        if op == "in" and not isinstance(value, list):
+            raise fail(f"{path}.in", "must be a list of values")
+        if op == "exists" and not isinstance(value, bool):
+            raise fail(f"{path}.exists", "must be true or false")
+        return Test("property", name, op, value)
+    reject_unknown(given, (kind,), path)
+    if base == "did":
+        return Test("did", _event_name(given[kind], f"{path}.{kind}"), negate=negate)
+    if base == "consent":
+        return Test("consent", channel(given[kind], f"{path}.{kind}").value)
+    name = text(given[kind], f"{path}.{kind}", 100)
+    if not name:
+        raise fail(f"{path}.{kind}", "must name a tag or a segment")
+    return Test("segment" if base == "in_segment" else "tagged", name, negate=negate)
+
+
+def _send(flow: str, given: Mapping[str, Any], path: str, number_: int, label: str | None) -> Send:
+    reject_unknown(given, ("send", "id", "template", "marketing", "content", "coupon", "expires_hours"), path)
+    content = given.get("content", "none")
+    if content not in CONTENTS:
+        raise fail(f"{path}.content", f"unknown content {content!r} (allowed: {', '.join(CONTENTS)})")
+    marketing = given.get("marketing", True)
+    if not isinstance(marketing, bool):
+        raise fail(f"{path}.marketing", "must be true or false")
+    expires = given.get("expires_hours")
+    return Send(
+        number=number_,
+        channel=channel(given["send"], f"{path}.send"),
+        template=text(given.get("template"), f"{path}.template", 100) or f"{flow}/{number_}",
+        marketing=marketing,
+        content=content,
+        coupon=text(given.get("coupon"), f"{path}.coupon", 60),
+        expires=None if expires is None else timedelta(hours=number(expires, f"{path}.expires_hours", 1, 24 * 60)),
+        id=label,
+    )
+
+
+def _step(flow: str, raw: Any, path: str, sends: int) -> Step:
+    given = mapping(raw, path)
+    kinds = [key for key in given if key in STEP_KINDS]
+    if len(kinds) != 1:
+        raise fail(path, f"needs exactly one of {', '.join(STEP_KINDS)}")
+    kind = kinds[0]
+    label = text(given.get("id"), f"{path}.id", 40)
+    if kind == "send":
+        return _send(flow, given, path, sends + 1, label)
+    if kind == "if":
+        reject_unknown(given, ("if", "then", "else", "id"), path)
+        then = text(given.get("then", "next"), f"{path}.then", 40) or "next"
+        otherwise = text(given.get("else", "end"), f"{path}.else", 40) or "end"
+        return Condition(_test(given["if"], f"{path}.if"), then, otherwise, id=label)
+    reject_unknown(given, (kind, "id"), path)
+    if kind == "wait":
+        return _wait(given["wait"], f"{path}.wait", label)
+    if kind == "set":
+        values = mapping(given["set"], f"{path}.set")
+        if len(values) != 1:
+            raise fail(f"{path}.set", "must set one attribute, such as {vip: true}")
+        ((key, value),) = values.items()
+        if isinstance(value, Mapping | list):
+            raise fail(f"{path}.set.{key}", "must be a single value")
+        return Action("set", str(key), value, id=label)
+    if kind == "emit":
+        name = _event_name(given["emit"], f"{path}.emit")
+        if name in NOT_EMITTABLE:
+            raise fail(f"{path}.emit", f"{name} is recorded by the shop or by Relance; a flow cannot emit it")
+        return Action("emit", name, id=label)
+    value = text(given[kind], f"{path}.{kind}", 500)
+    if not value:
+        raise fail(f"{path}.{kind}", "must not be empty")
+    return Action(kind, value, id=label)
+
+
+def _check_targets(steps: tuple[Step, ...], labels: dict[str, int], path: str) -> None:
+    for index, step in enumerate(steps):
+        if not isinstance(step, Condition):
+            continue
+        for key, target in (("then", step.then), ("else", step.otherwise)):
+            if target in ("next", "end"):
+                continue
+            if target not in labels:
+                raise fail(f"{path}.steps[{index}].{key}", f"no step has id {target!r} (or use next, end)")
+            if labels[target] <= index:
+                raise fail(f"{path}.steps[{index}].{key}", f"must lead to a later step ({target!r} comes before)")
+
+
+def _reentry(raw: Any, path: str) -> tuple[Reentry, int]:
+    if isinstance(raw, Mapping):
+        reject_unknown(raw, ("every_days",), path)
+        return Reentry.EVERY_DAYS, integer(raw.get("every_days"), f"{path}.every_days", 1, 3650)
+    allowed = [r.value for r in Reentry if r is not Reentry.EVERY_DAYS]
+    if raw not in allowed:
+        raise fail(path, f"must be one of {', '.join(allowed)} or {{every_days: N}}")
+    return Reentry(raw), 0
+
+
+def parse_custom(name: Any, raw: Any, path: str) -> Definition:
+    """Return the definition of one of the tenant's own flows; raise FlowConfigError naming the bad key."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise fail(path, "a flow name is lower-case letters, digits and _ (up to 40), starting with a letter")
+    if name in {f.value for f in FlowName}:
+        raise fail(path, f"{name} is a built-in flow; configure it under flows.{name}")
+    given = mapping(raw, path)
+    reject_unknown(given, ("trigger", "steps", "exit", "reentry", "horizon_days"), path)
+    trigger = _trigger(given.get("trigger"), f"{path}.trigger")
+    raw_steps = given.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise fail(f"{path}.steps", "must be a list of steps (wait, if, send, tag, untag, set, emit, notify)")
+    steps: list[Step] = []
+    for index, raw_step in enumerate(raw_steps):
+        step = _step(name, raw_step, f"{path}.steps[{index}]", sum(isinstance(s, Send) for s in steps))
+        steps.append(step)
+    labels: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        if step.id:
+            if step.id in labels or step.id in ("next", "end"):
+                raise fail(f"{path}.steps[{index}].id", f"{step.id!r} is used twice or reserved")
+            labels[step.id] = index
+    _check_targets(tuple(steps), labels, path)
+    exits_raw = given.get("exit") or []
+    if isinstance(exits_raw, str | Mapping):
+        exits_raw = [exits_raw]
+    if not isinstance(exits_raw, list):
+        raise fail(f"{path}.exit", "must be a list of event names, such as [order_placed]")
+    exits = tuple(_match(item, f"{path}.exit[{index}]") for index, item in enumerate(exits_raw))
+    default_reentry = "once_a_year" if trigger.kind is TriggerKind.DATE else "once"
+    reentry, every = _reentry(given.get("reentry", default_reentry), f"{path}.reentry")
+    if trigger.kind is TriggerKind.DATE and reentry is not Reentry.YEARLY:
+        raise fail(f"{path}.reentry", "a flow triggered by a date runs once a year (once_a_year)")
+    horizon = integer(given.get("horizon_days", 2), f"{path}.horizon_days", 1, 365)
+    return Definition(
+        name=name,
+        trigger=trigger,
+        steps=tuple(steps),
+        exits=exits,
+        reentry=reentry,
+        reentry_days=every,
+        horizon=timedelta(days=horizon),
+        labels=tuple(labels.items()),
+    )

@@ -1,0 +1,393 @@
+"""The engine: evaluate a batch of due runs, step by step, and record what they decide.
+
+``process_runs`` is what the RQ step job and the simulation call. In one
+transaction it locks the runs (and their contacts), evaluates each from its
+current step until it must wait or ends, writes the outbox and the runs, and
+records the events the flows emit. Runs of one contact are evaluated highest
+priority first, so that when several flows want the contact the right one
+goes. Idempotent: a run no longer due is skipped, and a message is keyed by
+run and step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, exists, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import normalize
+from core.flows.batch import Batch, ContactFacts, RunRow
+from core.flows.content import NEEDS_PRODUCTS, content
+from core.flows.dates import greeting_time
+from core.flows.errors import FlowError
+from core.flows.model import Action, Condition, Definition, RunState, Send, Test, TriggerKind, Wait
+from core.flows.outbox import DROPPED, HELD, SCHEDULED, Outbox, Planned
+from core.flows.rules import Entry, Ledger, after_quiet_hours, consent_given, next_local_time, zone
+from core.flows.schema import flow_runs
+from core.flows.settings import tenant_flows
+from core.flows.sql import among
+from core.model import REVENUE_STATUSES, Channel, ContactInfo, Event, EventType
+from core.store.schema import events
+from core.store.tenants import Tenant
+
+log = logging.getLogger(__name__)
+
+#: A run whose evaluation failed is looked at again after this long.
+RETRY_FAILED = timedelta(hours=1)
+
+
+@dataclass
+class StepReport:
+    """What a batch did: runs looked at, steps executed, messages to deliver, outcomes by kind."""
+
+    runs: int = 0
+    steps: int = 0
+    deliver: list[tuple[int, datetime]] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class Evaluator:
+    def __init__(self, batch: Batch, outbox: Outbox, report: StepReport) -> None:
+        self.batch = batch
+        self.outbox = outbox
+        self.report = report
+        self.now = batch.now
+        self.settings = batch.flows.settings
+        self.emitted: list[Event] = []
+
+    # -- the run ---------------------------------------------------------------------
+    def evaluate(self, run: RunRow) -> None:
+        definition = self.batch.definition(run)
+        contact = self.batch.contacts.get(run.contact_id)
+        if definition is None:
+            return self._end(run, RunState.CANCELLED, "flow_switched_off")
+        if contact is None:
+            return self._end(run, RunState.CANCELLED, "contact_gone")
+        reason = self._exit_reason(definition, run, contact)
+        if reason:
+            return self._end(run, RunState.EXITED, reason)
+        position, step_due, resumed = run.position, run.step_due_at, True
+        for _ in range(len(definition.steps) + 1):
+            if position >= len(definition.steps):
+                return self._end(run, RunState.DONE, None)
+            step = definition.steps[position]
+            self.report.steps += 1
+            if isinstance(step, Wait):
+                target, why = self._wait_end(definition, run, step, contact, resumed)
+                if target is None:
+                    return self._end(run, RunState.CANCELLED, why)
+                if target > self.now:
+                    return self._park(run, position, target, target)
+                step_due, position = target, position + 1
+            elif isinstance(step, Condition):
+                chosen = step.then if self._test(step.test, run, contact) else step.otherwise
+                position = definition.index_of(chosen, position)
+            elif isinstance(step, Send):
+                hold = self._send(definition, run, step, contact, step_due or self.now, resumed)
+                if hold is not None:
+                    return self._park(run, position, hold, step_due)
+                position += 1
+            else:
+                self._act(definition, run, step, position, contact)
+                position += 1
+            resumed = False
+        return self._end(run, RunState.CANCELLED, "too_many_steps")
+
+    def _park(self, run: RunRow, position: int, due: datetime, step_due: datetime | None) -> None:
+        run.position, run.due_at, run.step_due_at, run.changed = position, due, step_due, True
+
+    def _end(self, run: RunRow, state: RunState, reason: str | None) -> None:
+        run.state, run.end_reason, run.due_at, run.changed = state.value, reason, None, True
+        if state is not RunState.DONE:
+            self.outbox.drop_held(run.id, reason or state.value)
+        self.report.outcomes[f"run_{state.value}"] += 1
+
+    # -- facts about the run -------------------------------------------------------------
+    def _exit_reason(self, definition: Definition, run: RunRow, contact: ContactFacts) -> str | None:
+        kind, batch = definition.trigger.kind, self.batch
+        if kind is TriggerKind.CART:
+            cart = batch.carts.get(run.context.get("cart"))
+            if cart is None:
+                return "cart_gone"
+            if cart.item_count <= 0:
+                return "cart_emptied"
+            if cart.converted_order_id is not None:
+                return "converted"
+            last_order = batch.last_order_at.get(contact.id)
+            if last_order is not None and last_order >= run.trigger_at:
+                return "ordered"
+        elif kind in (TriggerKind.PAID_ORDER, TriggerKind.REPLENISHMENT):
+            order = batch.orders.get(run.context.get("order"))
+            if order is None or order.status not in REVENUE_STATUSES:
+                return "order_cancelled"
+            if kind is TriggerKind.REPLENISHMENT:
+                latest = batch.latest_purchase.get((contact.id, run.context.get("product")))
+                if latest is not None and latest > run.trigger_at:
+                    return "reordered"
+        elif kind is TriggerKind.DATE and contact.birthday is None:
+            return "birthday_removed"
+        return None
+
+    def _anchor(self, definition: Definition, run: RunRow, contact: ContactFacts) -> tuple[datetime | None, str]:
+        kind, batch = definition.trigger.kind, self.batch
+        if kind is TriggerKind.CART:
+            cart = batch.carts.get(run.context.get("cart"))
+            return (cart.updated_at if cart is not None else None), "cart_gone"
+        if kind is TriggerKind.REPLENISHMENT:
+            interval = batch.intervals.get(run.context.get("product"))
+            if interval is None:
+                return None, "no_interval"
+            days = interval - self.settings.replenishment.days_before
+            return run.trigger_at + timedelta(days=days), "no_interval"
+        if kind is TriggerKind.DATE:
+            year = int(run.context.get("year", run.trigger_at.year))
+            at = definition.trigger.at
+            assert at is not None
+            tenant_tz = batch.tenant.config.timezone
+            return greeting_time(contact.birthday, year, at, contact.timezone, tenant_tz), "birthday_removed"
+        return run.trigger_at, ""
+
+    def _wait_end(
+        self, definition: Definition, run: RunRow, step: Wait, contact: ContactFacts, resumed: bool
+    ) -> tuple[datetime | None, str]:
+        if step.from_anchor:
+            anchor, why = self._anchor(definition, run, contact)
+            if anchor is None:
+                return None, why
+            target = anchor + step.delay
+        elif resumed and run.step_due_at is not None:
+            return run.step_due_at, ""  # armed when the run reached the step
+        else:
+            target = self.now + step.delay
+        if step.until_local is not None:
+            target = next_local_time(
+                target, step.until_local, zone(contact.timezone, self.batch.tenant.config.timezone)
+            )
+        return target, ""
+
+    def _test(self, test: Test, run: RunRow, contact: ContactFacts) -> bool:
+        result: bool
+        if test.kind == "tagged":
+            result = test.name in (contact.attributes.get("tags") or [])
+        elif test.kind == "property":
+            if test.name.startswith("attributes."):
+                value = contact.attributes.get(test.name.split(".", 1)[1])
+            else:
+                value = getattr(contact, test.name, None) if test.name != "birthday" else contact.birthday
+                value = contact.fields.get(test.name, value)
+            if test.op == "exists":
+                result = (value is not None) == bool(test.value)
+            elif test.op == "in":
+                result = value in test.value
+            else:
+                result = value == test.value or str(value) == str(test.value)
+        elif test.kind == "did":
+            result = bool(
+                self.batch.conn.execute(
+                    select(
+                        exists().where(
+                            events.c.tenant_id == self.batch.tenant.id,
+                            events.c.contact_id == contact.id,
+                            events.c.name == test.name,
+                            events.c.occurred_at > run.trigger_at,
+                        )
+                    )
+                ).scalar()
+            )
+        elif test.kind == "segment":
+            result = self._member(contact.id, test.name)
+        else:  # consent
+            result = consent_given(Channel(test.name), contact.email_consent, contact.sms_consent)
+        return not result if test.negate else result
+
+    def _member(self, contact_id: int, segment: str) -> bool:
+        try:
+            from core.segments.membership import is_member
+        except ImportError as exc:
+            raise FlowError(f"a flow checks segment {segment!r} but segments are not installed") from exc
+        return bool(is_member(self.batch.conn, self.batch.tenant.id, contact_id, segment))
+
+    # -- sending -------------------------------------------------------------------------
+    def _send(
+        self, definition: Definition, run: RunRow, step: Send, contact: ContactFacts, step_due: datetime, resumed: bool
+    ) -> datetime | None:
+        """Record the message; return the time to try again when pressure holds it back."""
+        now = self.now
+        deadline = step_due + step.expires if step.expires else None
+        context = content(self.batch, definition, run, step, contact)
+        if deadline is not None:
+            context["expires_at"] = normalize.isoformat(deadline)
+        address = contact.email if step.channel is Channel.EMAIL else contact.phone
+        message = Planned(
+            contact_id=contact.id,
+            flow=definition.name,
+            run_id=run.id,
+            step=step.number,
+            channel=step.channel.value,
+            marketing=step.marketing,
+            template=step.template,
+            context=context,
+            dedupe_key=f"run:{run.id}:step:{step.number}",
+            status=SCHEDULED,
+            due_at=now,
+            to_address=address,
+            from_held=resumed,
+        )
+        if deadline is not None and now > deadline:
+            return self._record(message, DROPPED, "expired")
+        if step.content in NEEDS_PRODUCTS and not context["products"]:
+            return self._record(message, DROPPED, "no_products")
+        if not address:
+            return self._record(message, DROPPED, "no_address")
+        if not step.marketing:
+            return self._record(message, SCHEDULED, None)
+        if not consent_given(step.channel, contact.email_consent, contact.sms_consent):
+            return self._record(message, DROPPED, "consent")
+        ledger = self.batch.ledger(contact)
+        quiet = self.settings.quiet_hours
+        earliest = after_quiet_hours(now, quiet, ledger.tz)
+        if deadline is not None and earliest > deadline:
+            return self._record(message, DROPPED, "quiet_hours")
+        rank = self.settings.rank(definition.name)
+        slot = ledger.find_slot(now, rank, now, self.settings.pressure, quiet)
+        if slot is None or (deadline is not None and slot.when > deadline):
+            return self._record(message, DROPPED, "pressure")
+        if slot.when > earliest:
+            self._record(message, HELD, "pressure", slot.when)
+            return slot.when
+        self._record(message, SCHEDULED, "quiet_hours" if slot.when > now else None, slot.when)
+        ledger.add(Entry(slot.when, rank, None, slot.when > now, deadline, definition.name, ref=message))
+        for entry in slot.bumped:  # after taking the slot, so that they look for another one
+            self._bump(ledger, entry)
+        return None
+
+    def _record(self, message: Planned, status: str, reason: str | None, due: datetime | None = None) -> None:
+        message.status, message.reason, message.due_at = status, reason, due or self.now
+        self.outbox.add(message)
+        self.report.outcomes[f"{status}:{reason}" if reason else status] += 1
+
+    def _bump(self, ledger: Ledger, entry: Entry) -> None:
+        """Move a lower-priority message out of the slot a higher-priority one takes."""
+        ledger.remove(entry)
+        slot = ledger.find_slot(
+            entry.when, entry.rank, self.now, self.settings.pressure, self.settings.quiet_hours, False
+        )
+        if slot is None or (entry.expires_at is not None and slot.when > entry.expires_at):
+            status, due = DROPPED, entry.when
+        else:
+            status, due = SCHEDULED, slot.when
+            ledger.add(Entry(due, entry.rank, entry.message_id, True, entry.expires_at, entry.flow, entry.ref))
+        self.report.outcomes[f"{status}:pressure"] += 1
+        if isinstance(entry.ref, Planned):
+            entry.ref.status, entry.ref.due_at, entry.ref.reason = status, due, "pressure"
+        elif entry.message_id is not None:
+            self.outbox.move(entry.message_id, status, due, "pressure")
+
+    # -- actions -------------------------------------------------------------------------
+    def _act(self, definition: Definition, run: RunRow, step: Action, position: int, contact: ContactFacts) -> None:
+        message_id = f"flow:{run.id}:{position}"
+        if step.kind == "notify":
+            sender = self.batch.tenant.config.sender
+            to = self.settings.notify_email or (sender.email if sender else None)
+            note = Planned(
+                contact_id=contact.id,
+                flow=definition.name,
+                run_id=run.id,
+                step=0,
+                channel=Channel.EMAIL.value,
+                marketing=False,
+                template="notify_owner",
+                context={"flow": definition.name, "text": step.name, "contact_id": contact.id, "products": []},
+                dedupe_key=f"run:{run.id}:notify:{position}",
+                status=SCHEDULED,
+                due_at=self.now,
+                to_address=to,
+            )
+            self._record(note, SCHEDULED if to else DROPPED, None if to else "no_address")
+            return
+        identity = ContactInfo(email=contact.email) if contact.email else ContactInfo(phone=contact.phone)
+        if not (contact.email or contact.phone):
+            return
+        if step.kind == "emit":
+            self.emitted.append(
+                Event(
+                    EventType.TRACK,
+                    message_id,
+                    self.now,
+                    identity,
+                    event=step.name,
+                    properties={"flow": definition.name},
+                    source="relance",
+                )
+            )
+            return
+        tags = list(contact.attributes.get("tags") or [])
+        if step.kind == "tag" and step.name not in tags:
+            tags.append(step.name)
+        elif step.kind == "untag" and step.name in tags:
+            tags.remove(step.name)
+        changes: dict[str, Any] = {"tags": tags} if step.kind in ("tag", "untag") else {step.name: step.value}
+        contact.attributes.update(changes)
+        info = ContactInfo(email=identity.email, phone=identity.phone, attributes=changes)
+        self.emitted.append(Event(EventType.IDENTIFY, message_id, self.now, info, source="relance"))
+
+
+def _save_runs(conn: Connection, tenant_id: int, runs: list[RunRow], now: datetime) -> None:
+    """Write the runs back: one UPDATE per distinct outcome (a batch of birthdays is one statement)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for run in runs:
+        if run.changed:
+            key = (run.state, run.position, run.due_at, run.step_due_at, run.end_reason)
+            groups.setdefault(key, []).append(run.id)
+    for (state, position, due_at, step_due_at, reason), ids in groups.items():
+        for start in range(0, len(ids), 5000):
+            conn.execute(
+                update(flow_runs)
+                .where(flow_runs.c.tenant_id == tenant_id, among(conn, flow_runs.c.id, ids[start : start + 5000]))
+                .values(
+                    state=state,
+                    position=position,
+                    due_at=due_at,
+                    step_due_at=step_due_at,
+                    end_reason=reason,
+                    ended_at=None if state == RunState.WAITING.value else now,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )
+
+
+def process_runs(conn: Connection, tenant: Tenant, run_ids: list[int], now: datetime) -> StepReport:
+    """Evaluate the due runs among ``run_ids`` (one tenant's) and record their messages."""
+    flows = tenant_flows(tenant.config.flows)
+    batch = Batch(conn, tenant, flows, now)
+    report = StepReport()
+    runs = batch.load(run_ids)
+    outbox = Outbox(conn, tenant.id, now)
+    evaluator = Evaluator(batch, outbox, report)
+    rank = flows.settings.rank
+    for run in sorted(runs, key=lambda r: (r.contact_id, rank(r.flow), r.step_due_at or r.trigger_at, r.id)):
+        try:
+            evaluator.evaluate(run)
+        except SQLAlchemyError:
+            raise  # the transaction is lost: the job fails and RQ retries the batch
+        except Exception:
+            # one run that cannot be evaluated (a bad setting, a bug) must not hold back the batch:
+            # it is logged and looked at again later
+            log.exception("flows: tenant %s: run %s (%s) failed; retried in an hour", tenant.id, run.id, run.flow)
+            run.state, run.due_at, run.changed = RunState.WAITING.value, now + RETRY_FAILED, True
+            report.outcomes["run_error"] += 1
+    report.runs = len(runs)
+    _save_runs(conn, tenant.id, runs, now)
+    report.deliver = outbox.flush()
+    if evaluator.emitted:
+        from core.pipeline import ingest
+
+        for event in evaluator.emitted:
+            ingest(conn, tenant, event, now)
+    return report

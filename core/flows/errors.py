@@ -1,0 +1,17 @@
+"""Errors of the flows."""
+
+from __future__ import annotations
+
+from core.errors import ConfigError, RelanceError
+
+
+class FlowError(RelanceError):
+    """A flow could not be evaluated."""
+
+
+class FlowConfigError(ConfigError):
+    """The ``flows`` section of a tenant file is invalid; the message names the key."""
+
+
+class FlowCycleError(FlowConfigError):
+    """Flows can trigger each other in a loop that no step guards; the message names the cycle."""

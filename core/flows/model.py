@@ -1,0 +1,179 @@
+"""What a flow is: a trigger, steps, an exit goal and a re-entry rule (frozen values).
+
+Definitions are data: the built-in flows (``core.flows.builtin``) and a
+tenant's own flows (``core.flows.custom``) are the same kind of value, and the
+engine interprets them the same way. Steps form a list; a condition jumps to
+``next``, ``end`` or a step's ``id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from enum import Enum
+from typing import Any
+
+from core.model import Channel
+
+
+class FlowName(str, Enum):
+    """The built-in flows."""
+
+    ABANDONED_CART = "abandoned_cart"
+    BIRTHDAY = "birthday"
+    CROSS_SELL = "cross_sell"
+    REPLENISHMENT = "replenishment"
+
+
+#: Who goes first when several flows want the same contact (configurable per tenant).
+DEFAULT_PRIORITIES: tuple[str, ...] = (
+    FlowName.ABANDONED_CART.value,
+    FlowName.REPLENISHMENT.value,
+    FlowName.BIRTHDAY.value,
+    FlowName.CROSS_SELL.value,
+)
+
+
+class RunState(str, Enum):
+    WAITING = "waiting"  # at a step, due at ``due_at``
+    DONE = "done"  # went through every step
+    EXITED = "exited"  # its exit goal was reached (an order, the cart emptied...)
+    CANCELLED = "cancelled"  # no longer relevant (flow switched off, superseded, data changed)
+
+
+class TriggerKind(str, Enum):
+    CART = "cart"  # a cart with items and a known contact
+    PAID_ORDER = "paid_order"  # an order became paid or completed
+    REPLENISHMENT = "replenishment"  # a paid order of a product with a repurchase interval
+    DATE = "date"  # a date property of the contact (birthday), yearly
+    EVENT = "event"  # an event (Event API name), optionally matching properties
+    SEGMENT = "segment"  # the contact entered a segment (``segment_entered``)
+
+
+class Reentry(str, Enum):
+    PER_OBJECT = "once_per_object"  # one run per trigger object (cart, order, event)
+    ONCE = "once"  # one run per contact, ever
+    YEARLY = "once_a_year"  # one run per contact and calendar year
+    EVERY_DAYS = "every_days"  # a new run only N days after the last one started
+
+
+@dataclass(frozen=True)
+class EventMatch:
+    """An event name, and property values it must carry (all of them)."""
+
+    name: str
+    where: tuple[tuple[str, Any], ...] = ()
+
+    def matches(self, name: str | None, properties: Mapping[str, Any]) -> bool:
+        return name == self.name and all(properties.get(key) == value for key, value in self.where)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: TriggerKind
+    event: EventMatch | None = None
+    segment: str | None = None
+    at: time | None = None  # DATE: local time of day of the greeting
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait ``delay``, counted from the run's anchor or from reaching the step.
+
+    The anchor is the flow's reference time, re-read each time: the cart's last
+    update, the payment, the predicted run-out, the greeting time, the trigger.
+    With ``until_local`` the wait ends at the next such time of day in the
+    contact's zone, at or after the delay.
+    """
+
+    delay: timedelta = timedelta(0)
+    from_anchor: bool = False
+    until_local: time | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Test:
+    """One thing a condition checks about the contact.
+
+    ``kind``: ``tagged`` (name = tag), ``property`` (name = contact field or
+    ``attributes.KEY``; ``op`` exists / equals / in), ``did`` (name = event
+    happened since the run's trigger), ``segment`` (member of segment name),
+    ``consent`` (opted in on channel name). ``negate`` inverts it.
+    """
+
+    kind: str
+    name: str
+    op: str = "exists"
+    value: Any = None
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Condition:
+    test: Test
+    then: str = "next"
+    otherwise: str = "end"
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send a message; ``number`` is the send's rank in the flow (1, 2, 3): its step number.
+
+    ``content`` says which products it shows: ``none``, ``cart`` (the cart's
+    items), ``cross_sell`` (bought together with the order), ``replenishment``
+    (the product running out), ``recommendations`` (for the contact's
+    purchases). ``expires`` is how long after its time the message is still
+    worth sending (held back longer, it is dropped).
+    """
+
+    number: int
+    channel: Channel
+    template: str
+    marketing: bool = True
+    content: str = "none"
+    coupon: str | None = None
+    expires: timedelta | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """``tag`` / ``untag`` (name = tag), ``set`` (name = attribute, value), ``emit`` (name = event),
+    ``notify`` (name = text for the shop owner)."""
+
+    kind: str
+    name: str
+    value: Any = None
+    id: str | None = None
+
+
+Step = Wait | Condition | Send | Action
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    trigger: Trigger
+    steps: tuple[Step, ...]
+    exits: tuple[EventMatch, ...] = ()
+    reentry: Reentry = Reentry.PER_OBJECT
+    reentry_days: int = 0
+    #: How old a trigger may be and still start a run (history loaded by an import).
+    horizon: timedelta = timedelta(days=7)
+    builtin: bool = False
+    labels: tuple[tuple[str, int], ...] = field(default=())
+
+    def index_of(self, target: str, current: int) -> int:
+        """The step a condition's ``then`` / ``else`` leads to (len(steps) = end)."""
+        if target == "next":
+            return current + 1
+        if target == "end":
+            return len(self.steps)
+        return dict(self.labels)[target]
+
+    @property
+    def sends(self) -> tuple[Send, ...]:
+        return tuple(step for step in self.steps if isinstance(step, Send))

@@ -1,0 +1,287 @@
+"""Deliver outbox messages: claim, re-check, compose, send, record. Never twice.
+
+1. ``claim`` moves due rows from ``scheduled`` to ``sending`` in one UPDATE:
+   two workers given the same ids cannot both take a row.
+2. For marketing messages, consent and suppressions are checked again at send
+   time (the contact may have unsubscribed since the flow decided); a message
+   that may not go is ``suppressed`` with the reason.
+3. The message is composed and its recipient, subject and SMS links saved,
+   then sent outside any transaction.
+4. The outcome is recorded: ``sent`` (with the provider's id), ``scheduled``
+   again with a later ``due_at`` for a temporary failure (up to MAX_ATTEMPTS),
+   ``bounced`` (the address is suppressed for marketing) or ``failed``.
+
+A crash between sending and recording leaves the row in ``sending``. Such a
+row is never sent again: ``mark_interrupted`` turns rows stuck in
+``sending`` into ``failed`` with reason ``interrupted`` for a human to check.
+Emails carry a Message-ID derived from the outbox's unique key, so even a
+message handed over twice by a relay would have one identity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from core.messages import preferences
+from core.messages.compose import ComposedMessage, compose
+from core.messages.errors import (
+    BouncedError,
+    DeliveryError,
+    MessageNotFoundError,
+    TemplateError,
+    UnknownOutcomeError,
+)
+from core.messages.schema import message_links
+from core.messages.settings import message_settings
+from core.messages.suppression import suppress, suppression_of
+from core.messages.transports import EmailTransport, SmsTransport, email_transport, sms_transport
+from core.model import Channel
+from core.store.schema import messages
+from core.store.tenants import Tenant, get_tenant_by_id
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+#: Wait before the next try after a temporary failure, by attempt (the same as the jobs' retries).
+BACKOFF_SECONDS = (5, 30, 120, 600, 1800)
+#: A row left in ``sending`` longer than this was interrupted (every transport times out well before).
+STUCK_AFTER = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """What delivery needs from the install: links' base URL and secret, and where file transports write."""
+
+    base_url: str
+    secret_key: str
+    outbox_dir: Path
+
+    def outbox_for(self, tenant: Tenant) -> Path:
+        return self.outbox_dir / tenant.name
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    bounced: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {key: len(getattr(self, key)) for key in ("sent", "suppressed", "failed", "bounced", "retry")}
+
+
+TransportFactory = Callable[[Tenant, str], Any]
+
+
+def claim(conn: Connection, message_ids: Sequence[int], now: datetime) -> list[int]:
+    """Move the due, scheduled rows among ``message_ids`` to ``sending``; return those taken."""
+    if not message_ids:
+        return []
+    taken = conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(list(message_ids)), messages.c.status == "scheduled", messages.c.due_at <= now)
+        .values(status="sending", attempts=messages.c.attempts + 1, updated_at=now)
+        .returning(messages.c.id)
+    ).scalars()
+    return sorted(taken)
+
+
+def due_message_ids(conn: Connection, now: datetime, limit: int = 1000) -> list[int]:
+    """Scheduled rows whose time has come (for the sweep), oldest first."""
+    return list(
+        conn.execute(
+            select(messages.c.id)
+            .where(messages.c.status == "scheduled", messages.c.due_at <= now)
+            .order_by(messages.c.due_at, messages.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def mark_interrupted(conn: Connection, now: datetime) -> list[int]:
+    """Fail rows stuck in ``sending`` (a worker died mid-send): never resent, flagged for a human."""
+    return sorted(
+        conn.execute(
+            update(messages)
+            .where(messages.c.status == "sending", messages.c.updated_at < now - STUCK_AFTER)
+            .values(
+                status="failed",
+                reason="interrupted",
+                error="the worker stopped while sending; it may have gone out, so it is not sent again",
+                updated_at=now,
+            )
+            .returning(messages.c.id)
+        ).scalars()
+    )
+
+
+def _finish(conn: Connection, message_id: int, now: datetime, **values: Any) -> None:
+    conn.execute(update(messages).where(messages.c.id == message_id).values(updated_at=now, **values))
+
+
+def _check(conn: Connection, tenant: Tenant, row: Any) -> str | None:
+    """Why a claimed message may not go now, or None."""
+    identity = preferences.get_identity(conn, tenant.id, row.contact_id)
+    if identity is None:
+        return "contact_gone"
+    address = identity.phone if row.channel == Channel.SMS.value else identity.email
+    address = address or row.to_address
+    if not address:
+        return "no_address"
+    if not row.marketing:
+        return None
+    consent = identity.sms_consent if row.channel == Channel.SMS.value else identity.email_consent
+    if consent is not True:
+        return "unsubscribed" if consent is False else "no_consent"
+    reason = suppression_of(conn, tenant.id, row.channel, address)
+    return f"suppressed:{reason}" if reason else None
+
+
+def _prepare(conn: Connection, row: Any, tenant: Tenant, config: DeliveryConfig, now: datetime) -> Any:
+    """Check and compose a claimed row; return the message, or the status values to save instead."""
+    reason = _check(conn, tenant, row)
+    if reason is not None:
+        return {"status": "suppressed", "reason": reason}
+    try:
+        composed = compose(conn, tenant, row, config.base_url, config.secret_key)
+    except TemplateError as exc:
+        return {"status": "failed", "reason": "template", "error": str(exc)[:2000]}
+    except MessageNotFoundError:
+        return {"status": "suppressed", "reason": "contact_gone"}
+    conn.execute(delete(message_links).where(message_links.c.message_id == row.id))
+    if composed.links:
+        conn.execute(
+            insert(message_links),
+            [
+                {"tenant_id": tenant.id, "message_id": row.id, "position": i, "url": url}
+                for i, url in enumerate(composed.links)
+            ],
+        )
+    _finish(conn, row.id, now, to_address=composed.to, subject=(composed.subject or "")[:500] or None)
+    return composed
+
+
+def default_transport(config: DeliveryConfig) -> TransportFactory:
+    """Transports from the tenant's settings; file transports write under ``config.outbox_dir/<tenant>``."""
+
+    def factory(tenant: Tenant, channel: str) -> EmailTransport | SmsTransport:
+        settings = message_settings(tenant.config)
+        if channel == Channel.SMS.value:
+            return sms_transport(settings, config.outbox_for(tenant))
+        return email_transport(settings, config.outbox_for(tenant))
+
+    return factory
+
+
+def _send(transport: Any, composed: ComposedMessage, message_id: int, now: datetime, callback: str | None) -> Any:
+    if composed.channel == Channel.SMS.value:
+        return transport.send_sms(composed, message_id, now, callback)
+    return transport.send_email(composed, message_id, now)
+
+
+def deliver_one(
+    engine: Engine,
+    message_id: int,
+    clock: Callable[[], datetime],
+    config: DeliveryConfig,
+    transports: TransportFactory,
+    report: DeliveryReport,
+) -> None:
+    """Deliver one claimed (``sending``) message and record what happened."""
+    now = clock()
+    with engine.begin() as conn:
+        row = conn.execute(select(messages).where(messages.c.id == message_id, messages.c.status == "sending")).first()
+        if row is None:
+            return
+        tenant = get_tenant_by_id(conn, row.tenant_id)
+        prepared = _prepare(conn, row, tenant, config, now)
+        if isinstance(prepared, dict):
+            _finish(conn, message_id, now, **prepared)
+            getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(message_id)
+            log.info("message %s: %s (%s)", message_id, prepared["status"], prepared.get("reason"))
+            return
+    callback = f"{config.base_url}/m/sms/twilio/{tenant.name}/status"
+    try:
+        result = _send(transports(tenant, row.channel), prepared, message_id, clock(), callback)
+    except DeliveryError as exc:
+        _failed(engine, tenant, row, prepared, exc, clock(), report)
+        return
+    with engine.begin() as conn:
+        _finish(
+            conn, message_id, clock(), status="sent", sent_at=clock(), provider_id=result.provider_id[:200], error=None
+        )
+    report.sent.append(message_id)
+    if result.provider_id.startswith("file:") and result.detail:
+        report.files.append(result.detail)
+    log.info("message %s: sent (%s, %s/%s)", message_id, row.channel, row.flow, row.step)
+
+
+def _failed(
+    engine: Engine,
+    tenant: Tenant,
+    row: Any,
+    composed: ComposedMessage,
+    exc: DeliveryError,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    error = str(exc)[:2000]
+    with engine.begin() as conn:
+        if not exc.permanent and row.attempts < MAX_ATTEMPTS:
+            delay = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS)) - 1]
+            _finish(conn, row.id, now, status="scheduled", due_at=now + timedelta(seconds=delay), error=error)
+            report.retry.append(row.id)
+            log.warning("message %s: temporary failure, retry in %s s: %s", row.id, delay, error)
+            return
+        if isinstance(exc, BouncedError):
+            reason = "opted_out_at_provider" if exc.code == "21610" else "bounced"
+            if composed.to:
+                kind = "bounced" if row.channel == Channel.EMAIL.value else "invalid_number"
+                if reason == "bounced":
+                    suppress(conn, tenant.id, row.channel, composed.to, kind, now, error, row.id)
+            if reason == "opted_out_at_provider":
+                identity = preferences.get_identity(conn, tenant.id, row.contact_id)
+                if identity is not None:
+                    preferences.unsubscribe(
+                        conn, tenant, identity, [Channel.SMS], now, "opted out at the SMS provider (STOP)", row.id
+                    )
+            _finish(conn, row.id, now, status="bounced", reason=reason, error=error)
+            report.bounced.append(row.id)
+        else:
+            reason = (
+                "unknown_outcome"
+                if isinstance(exc, UnknownOutcomeError)
+                else "gave_up"
+                if not exc.permanent
+                else "refused"
+            )
+            _finish(conn, row.id, now, status="failed", reason=reason, error=error)
+            report.failed.append(row.id)
+        log.warning("message %s: %s: %s", row.id, reason, error)
+
+
+def deliver(
+    engine: Engine,
+    message_ids: Sequence[int],
+    clock: Callable[[], datetime],
+    config: DeliveryConfig,
+    transports: TransportFactory | None = None,
+) -> DeliveryReport:
+    """Claim and deliver the due messages among ``message_ids``; return what happened to each."""
+    report = DeliveryReport()
+    with engine.begin() as conn:
+        taken = claim(conn, message_ids, clock())
+    factory = transports or default_transport(config)
+    for message_id in taken:
+        deliver_one(engine, message_id, clock, config, factory, report)
+    return report

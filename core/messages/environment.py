@@ -1,0 +1,129 @@
+"""The sandboxed Jinja environment that renders every message template.
+
+Agencies edit templates, so a template runs in Jinja's immutable sandbox: it
+cannot reach Python internals (``__class__``, ``__globals__``, private
+attributes) nor change the values it is given, and a missing value is an
+error (``StrictUndefined``) rather than a silent blank. MJML templates are
+autoescaped; SMS templates (``.txt``) are plain text.
+
+Default templates live in ``core/messages/templates/<lang>/``; a tenant's
+overrides (``messages.templates`` in its settings) are looked up first, under
+the same names. Environments are cached by the overrides' content: the cache
+holds no state that two processes would need to agree on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, Template, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+#: Languages the default templates are written in.
+DEFAULT_LANGUAGES = ("fr", "en")
+EMAIL_SUFFIX = ".mjml"
+SMS_SUFFIX = ".sms.txt"
+
+
+@lru_cache(maxsize=64)
+def babel_locale(name: str) -> Locale:
+    """A parsed Babel locale (parsing one costs more than formatting with it)."""
+    return Locale.parse(name)
+
+
+def template_name(lang: str, name: str, channel: str) -> str:
+    """The loader name of a message template: ``fr/abandoned_cart/1.mjml`` or ``fr/abandoned_cart/1.sms.txt``."""
+    return f"{lang}/{name}{SMS_SUFFIX if channel == 'sms' else EMAIL_SUFFIX}"
+
+
+def _autoescape(name: str | None) -> bool:
+    return not (name or "").endswith(".txt")
+
+
+@pass_context
+def _money(context: Context, amount: Any, currency: str | None = None) -> str:
+    """``{{ 49.9 | money }}`` -> "49,90 €" in fr_FR, "€49.90" in en_IE (the message's locale)."""
+    if amount is None or amount == "":
+        return ""
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    locale = babel_locale(context.get("locale") or "en")
+    return format_currency(value, currency or context.get("currency") or "EUR", locale=locale)
+
+
+@pass_context
+def _number(context: Context, value: Any) -> str:
+    return format_decimal(value, locale=babel_locale(context.get("locale") or "en"))
+
+
+@pass_context
+def _date(context: Context, value: Any, style: str = "long") -> str:
+    """A date or datetime in the message's locale (and the contact's time zone for datetimes)."""
+    if value is None or value == "":
+        return ""
+    locale = babel_locale(context.get("locale") or "en")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        zone = ZoneInfo(context.get("timezone") or "UTC")
+        if style in ("short", "medium", "long", "full"):
+            return format_date(value.astimezone(zone).date(), style, locale=locale)
+        return format_datetime(value, style, tzinfo=zone, locale=locale)
+    return format_date(value, style, locale=locale)
+
+
+def _build(overrides: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
+    loader = ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader(str(TEMPLATES_DIR))])
+    env = ImmutableSandboxedEnvironment(
+        loader=loader,
+        autoescape=_autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["money"] = _money
+    env.filters["number"] = _number
+    env.filters["date"] = _date
+    return env
+
+
+@lru_cache(maxsize=64)
+def _cached(key: str) -> ImmutableSandboxedEnvironment:
+    return _build(json.loads(key))
+
+
+def environment(overrides: Mapping[str, str] | None = None) -> ImmutableSandboxedEnvironment:
+    """The environment for a tenant's template overrides (loader name -> source)."""
+    return _cached(json.dumps(dict(overrides or {}), sort_keys=True))
+
+
+def exists(env: ImmutableSandboxedEnvironment, name: str) -> bool:
+    """True when the environment can load the template ``name`` (override or default)."""
+    from jinja2 import TemplateNotFound
+
+    assert env.loader is not None
+    try:
+        env.loader.get_source(env, name)  # no compiling: a broken template still "exists"
+    except TemplateNotFound:
+        return False
+    return True
+
+
+def render_block(template: Template, block: str, variables: Mapping[str, Any]) -> str | None:
+    """Render one block of a template alone, or None when the template has no such block."""
+    func = template.blocks.get(block)
+    if func is None:
+        return None
+    return "".join(func(template.new_context(dict(variables))))

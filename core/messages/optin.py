@@ -1,0 +1,59 @@
+"""Double opt-in: a newsletter signup from the storefront tracker asks for a confirmation first.
+
+The store grants no consent for a tracker's ``newsletter_subscribed`` (anyone
+can type anyone's address in a form). This reaction writes a transactional
+``double_opt_in`` message to the outbox; the delivery sweep sends it, and the
+signed link in it grants email consent (``preferences.confirm_subscription``).
+At most one confirmation email per contact per day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from core.messages.preferences import get_identity
+from core.model import Channel, Event
+from core.store.db import upsert
+from core.store.ingest import Ingested
+from core.store.schema import messages
+from core.store.tenants import Tenant
+
+FLOW = "double_opt_in"
+SIGNUP_SOURCES = frozenset({"tracker"})
+
+
+def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> None:
+    """Write a confirmation email for a tracker signup of a contact who has not opted in to email."""
+    if event.name != "newsletter_subscribed" or event.source not in SIGNUP_SOURCES or ingested.contact_id is None:
+        return
+    email = event.contact.email if isinstance(event.contact.email, str) else None
+    if not email or event.contact.consent.get(Channel.EMAIL) is False:
+        return
+    identity = get_identity(conn, tenant.id, ingested.contact_id)
+    if identity is None or identity.email_consent is True:
+        return
+    upsert(
+        conn,
+        messages,
+        {
+            "tenant_id": tenant.id,
+            "contact_id": ingested.contact_id,
+            "flow": FLOW,
+            "run_id": None,
+            "step": 1,
+            "channel": Channel.EMAIL.value,
+            "marketing": False,
+            "template": f"{FLOW}/1",
+            "context": {"list": event.properties.get("list"), "signup_event": event.message_id},
+            "dedupe_key": f"{FLOW}:{ingested.contact_id}:{now.date().isoformat()}",
+            "status": "scheduled",
+            "due_at": now,
+            "to_address": email,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+        keys=["tenant_id", "dedupe_key"],
+    )

@@ -1,0 +1,319 @@
+"""Keep memberships current: a full refresh per tenant, and an incremental update per contact that acts.
+
+The full refresh (periodic job, ``relance segments refresh``) computes every
+segment set-based in SQL and compares it with the stored memberships in the
+database, so only changes come back to Python. The incremental update
+(``react``, run by the pipeline in the event's transaction) recomputes the one
+contact's metrics and memberships.
+
+A segment whose definition is new or changed is filled silently by the full
+refresh (no events: a new segment must not trigger flows for every past
+member at once); from then on every change is recorded as a
+``segment_entered`` / ``segment_exited`` event, by both paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, exists, literal, select, union_all
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.model import Event
+from core.scoring import ScoringSettings, scoring_settings
+from core.segments.builtin import builtin_params, builtin_query, known_contact, segments_in_row, wanted_pairs
+from core.segments.changes import SEGMENT_EVENTS, Change, record_changes
+from core.segments.compiler import Context, compile_rule
+from core.segments.membership import segments_of
+from core.segments.metrics import Models, add_score, fit_models, get_models, refresh_metrics
+from core.segments.rules import referenced_segments
+from core.segments.schema import segment_members, segment_states
+from core.segments.settings import BUILTIN_SEGMENTS, SegmentSettings, segment_settings
+from core.store.db import upsert
+from core.store.ingest import Ingested
+from core.store.schema import contacts
+from core.store.tenants import Tenant
+
+log = logging.getLogger(__name__)
+
+#: The purchase model and RFM breakpoints are refitted when older than this.
+REFIT_AFTER = timedelta(hours=20)
+
+
+@dataclass
+class RefreshReport:
+    """What a full refresh changed: events recorded per segment, and segments filled silently."""
+
+    entered: dict[str, int] = field(default_factory=dict)
+    exited: dict[str, int] = field(default_factory=dict)
+    filled: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    metrics_written: int = 0
+    refitted: bool = False
+
+    def add(self, changes: list[Change]) -> None:
+        for change in changes:
+            target = self.entered if change.entered else self.exited
+            target[change.segment] = target.get(change.segment, 0) + 1
+
+
+def _settings(tenant: Tenant) -> tuple[SegmentSettings, ScoringSettings]:
+    return segment_settings(tenant.config.segments), scoring_settings(tenant.config.scoring)
+
+
+def _context(conn: Connection, tenant: Tenant, settings: SegmentSettings, scoring: ScoringSettings, now: datetime,
+             contact_id: int | None = None) -> Context:  # fmt: skip
+    return Context(
+        tenant_id=tenant.id,
+        now=now,
+        dialect=conn.dialect.name,
+        timezone=tenant.config.timezone,
+        abandoned_cart_minutes=settings.thresholds.abandoned_cart_minutes,
+        half_life_days=scoring.half_life_days,
+        contact_id=contact_id,
+    )
+
+
+def _states(conn: Connection, tenant_id: int) -> dict[str, str]:
+    rows = conn.execute(
+        select(segment_states.c.segment, segment_states.c.definition).where(segment_states.c.tenant_id == tenant_id)
+    )
+    return {segment: definition for segment, definition in rows}
+
+
+def _insert_ignore(conn: Connection) -> Any:
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(segment_members)
+
+
+def _sync(
+    conn: Connection,
+    tenant_id: int,
+    segments: list[str],
+    wanted: Any,
+    loud: bool,
+    now: datetime,
+    params: dict[str, Any] | None = None,
+) -> list[Change]:
+    """Make the stored members of ``segments`` those of ``wanted`` (segment, contact_id); return the changes.
+
+    A silent sync (first fill) writes set-based and returns nothing; a loud one
+    returns every change, to be recorded as events.
+    """
+    members = segment_members
+    w = wanted.cte("wanted")
+    is_member = exists(
+        select(literal(1)).where(
+            members.c.tenant_id == tenant_id,
+            members.c.segment == w.c.segment,
+            members.c.contact_id == w.c.contact_id,
+        )
+    )
+    is_wanted = exists(
+        select(literal(1))
+        .select_from(w)
+        .where(w.c.segment == members.c.segment, w.c.contact_id == members.c.contact_id)
+    )
+    stale = (members.c.tenant_id == tenant_id) & members.c.segment.in_(segments) & ~is_wanted
+    if not loud:
+        fill = select(literal(tenant_id), w.c.segment, w.c.contact_id, literal(now, members.c.entered_at.type)).where(
+            ~is_member
+        )
+        conn.execute(delete(members).where(stale), params or {})
+        conn.execute(
+            _insert_ignore(conn)
+            .from_select(["tenant_id", "segment", "contact_id", "entered_at"], fill)
+            .on_conflict_do_nothing(),
+            params or {},
+        )
+        return []
+    missing = select(w.c.segment, w.c.contact_id, literal(1).label("entered")).where(~is_member)
+    extra = select(members.c.segment, members.c.contact_id, literal(0).label("entered")).where(stale)
+    rows = conn.execute(union_all(missing, extra), params or {})
+    changes = [Change(row.segment, row.contact_id, bool(row.entered)) for row in rows]
+    _apply(conn, tenant_id, changes, now)
+    return changes
+
+
+def _apply(conn: Connection, tenant_id: int, changes: list[Change], now: datetime) -> None:
+    rows = [
+        {"tenant_id": tenant_id, "segment": c.segment, "contact_id": c.contact_id, "entered_at": now}
+        for c in changes
+        if c.entered
+    ]
+    if rows:
+        conn.execute(_insert_ignore(conn).on_conflict_do_nothing(), rows)
+    for change in changes:
+        if not change.entered:
+            conn.execute(
+                delete(segment_members).where(
+                    segment_members.c.tenant_id == tenant_id,
+                    segment_members.c.segment == change.segment,
+                    segment_members.c.contact_id == change.contact_id,
+                )
+            )
+
+
+def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool = False) -> tuple[Models, bool]:
+    """The tenant's fitted models, refitted (with every contact's metrics) when missing, stale or asked."""
+    _, scoring = _settings(tenant)
+    models = get_models(conn, tenant.id)
+    stale = (
+        models is None
+        or models.scoring != scoring.fingerprint
+        or models.fitted_at is None
+        or now - models.fitted_at > REFIT_AFTER
+    )
+    if not (refit or stale):
+        assert models is not None
+        return models, False
+    return fit_models(conn, tenant.id, now, scoring), True
+
+
+def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False) -> RefreshReport:
+    """Recompute every segment of the tenant (and, with ``metrics``, every contact's metrics)."""
+    settings, scoring = _settings(tenant)
+    report = RefreshReport()
+    models, report.refitted = ensure_models(conn, tenant, now)
+    if metrics or report.refitted:
+        report.metrics_written = refresh_metrics(conn, tenant.id, now, models, scoring)
+    states = _states(conn, tenant.id)
+    dialect = conn.dialect.name
+    changes: list[Change] = []
+
+    def sync(names: list[str], wanted: Any, params: dict[str, Any] | None = None) -> None:
+        loud = [n for n in names if states.get(n) == settings.definition(n)]
+        quiet = [n for n in names if n not in loud]
+        for group, is_loud in ((loud, True), (quiet, False)):
+            if group:
+                selected = wanted.subquery()
+                only = select(selected.c.segment, selected.c.contact_id).where(selected.c.segment.in_(group))
+                changes.extend(_sync(conn, tenant.id, group, only, is_loud, now, params))
+        report.filled.extend(quiet)
+
+    builtins = builtin_query(dialect, settings.thresholds.engagement_events)
+    params = builtin_params(tenant.id, now, settings.thresholds, models.purchase)
+    sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtins), params)
+    for name, node in settings.rules:
+        condition = compile_rule(node, _context(conn, tenant, settings, scoring, now))
+        wanted = select(literal(name).label("segment"), contacts.c.id.label("contact_id")).where(
+            contacts.c.tenant_id == tenant.id, known_contact(), condition
+        )
+        sync([name], wanted)
+    gone = sorted(set(states) - set(settings.names))
+    if gone:
+        conn.execute(
+            delete(segment_members).where(segment_members.c.tenant_id == tenant.id, segment_members.c.segment.in_(gone))
+        )
+        conn.execute(
+            delete(segment_states).where(segment_states.c.tenant_id == tenant.id, segment_states.c.segment.in_(gone))
+        )
+        report.dropped = gone
+    upsert(
+        conn,
+        segment_states,
+        [
+            {"tenant_id": tenant.id, "segment": name, "definition": settings.definition(name), "refreshed_at": now}
+            for name in settings.names
+        ],
+        keys=["tenant_id", "segment"],
+        update=["definition", "refreshed_at"],
+    )
+    record_changes(conn, tenant, changes, now)
+    report.add(changes)
+    return report
+
+
+def _levels(settings: SegmentSettings) -> list[list[tuple[str, Any]]]:
+    """Rules grouped so that each group refers only to built-ins and earlier groups."""
+    level: dict[str, int] = {}
+    for name, node in settings.rules:  # already ordered after what they refer to
+        refs = [level[r] for r in referenced_segments(node) if r in level]
+        level[name] = 1 + max(refs, default=-1)
+    grouped: list[list[tuple[str, Any]]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for name, node in settings.rules:
+        grouped[level[name]].append((name, node))
+    return grouped
+
+
+#: Effects of an event that change a contact's orders, or the contact itself: its metrics are recomputed.
+RECOMPUTE_EFFECTS = frozenset(
+    {"contact_created", "contact_merged", "order_created", "order_changed", "order_status", "order_paid"}
+)
+
+
+def update_contact(
+    conn: Connection,
+    tenant: Tenant,
+    contact_id: int,
+    now: datetime,
+    event: Event | None = None,
+    effects: frozenset[str] = frozenset(),
+) -> list[Change]:
+    """Recompute one contact's metrics and memberships after ``event``; record and return the changes.
+
+    An event that touches no order only adds its points to the stored score;
+    otherwise (or without an event) every metric of the contact is recomputed.
+    Does nothing before the tenant's first full refresh (no models yet); a
+    segment is kept current only once a full refresh filled it with its
+    current definition.
+    """
+    settings, scoring = _settings(tenant)
+    models = get_models(conn, tenant.id)
+    if models is None:
+        return []
+    known = conn.execute(
+        select(known_contact()).where(contacts.c.tenant_id == tenant.id, contacts.c.id == contact_id)
+    ).scalar()
+    current = segments_of(conn, tenant.id, contact_id)
+    if not known:
+        if current:  # no longer reachable: out of every segment, silently (no identity to name them by)
+            conn.execute(
+                delete(segment_members).where(
+                    segment_members.c.tenant_id == tenant.id, segment_members.c.contact_id == contact_id
+                )
+            )
+        return []
+    points = scoring.points_of(event.name) if event is not None and event.name != "order_updated" else 0.0
+    if event is None or effects & RECOMPUTE_EFFECTS or models.scoring != scoring.fingerprint:
+        refresh_metrics(conn, tenant.id, now, models, scoring, contact_id=contact_id)
+    elif points > 0 and not add_score(conn, tenant.id, contact_id, points, event.timestamp, scoring.half_life_days):
+        refresh_metrics(conn, tenant.id, now, models, scoring, contact_id=contact_id)
+    states = _states(conn, tenant.id)
+    maintained = {name for name in settings.names if states.get(name) == settings.definition(name)}
+    changes: list[Change] = []
+
+    def settle(names: set[str], wanted: set[str]) -> None:
+        found = [Change(n, contact_id, True) for n in sorted((wanted - current) & names)]
+        found += [Change(n, contact_id, False) for n in sorted((current - wanted) & names)]
+        _apply(conn, tenant.id, found, now)
+        current.difference_update(c.segment for c in found if not c.entered)
+        current.update(c.segment for c in found if c.entered)
+        changes.extend(found)
+
+    builtin_names = set(BUILTIN_SEGMENTS) & maintained
+    if builtin_names:
+        query = builtin_query(conn.dialect.name, settings.thresholds.engagement_events, scoped=True)
+        params = builtin_params(tenant.id, now, settings.thresholds, models.purchase, contact_id)
+        row = conn.execute(query, params).first()
+        settle(builtin_names, segments_in_row(row) if row else set())
+    ctx = _context(conn, tenant, settings, scoring, now, contact_id)
+    for group in _levels(settings):
+        rules = [(name, node) for name, node in group if name in maintained]
+        if not rules:
+            continue
+        columns = [compile_rule(node, ctx).label(f"r{i}") for i, (_, node) in enumerate(rules)]
+        row = conn.execute(select(*columns).where(contacts.c.tenant_id == tenant.id, contacts.c.id == contact_id)).one()
+        settle({name for name, _ in rules}, {name for i, (name, _) in enumerate(rules) if row[i]})
+    record_changes(conn, tenant, changes, now)
+    return changes
+
+
+def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> None:
+    """The pipeline reaction: keep the acting contact's metrics and segments current."""
+    if ingested.contact_id is None or event.name in SEGMENT_EVENTS or ingested.name in SEGMENT_EVENTS:
+        return
+    update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects)

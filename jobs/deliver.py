@@ -1,0 +1,80 @@
+"""Delivery jobs: send outbox messages, and the sweep that finds the ones no job took.
+
+``run_deliver(message_ids)`` is what the flows enqueue (at each message's due
+time). Claiming in the database makes a duplicate job harmless. A message
+that failed for a temporary reason is back in ``scheduled`` with a later
+``due_at`` and is enqueued again for that time. ``run_sweep`` (every 30 s)
+enqueues every scheduled message whose time has passed (jobs lost with a Redis
+flush, double opt-in confirmations written by the ingestion pipeline) and
+flags messages stuck in ``sending`` for a human, without sending them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from core.messages.delivery import DeliveryConfig, deliver, due_message_ids, mark_interrupted
+from core.store.schema import messages
+from jobs import context, queues
+
+log = logging.getLogger(__name__)
+
+JOB = "jobs.deliver.run_deliver"
+#: Messages per delivery job enqueued by the sweep.
+BATCH_SIZE = 100
+#: Most messages the sweep enqueues per run (the next run takes the rest).
+SWEEP_MAX = 20_000
+
+
+def delivery_config() -> DeliveryConfig:
+    settings = context.current().settings
+    return DeliveryConfig(
+        base_url=settings.base_url, secret_key=settings.secret_key, outbox_dir=settings.data_dir / "outbox"
+    )
+
+
+def run_deliver(message_ids: list[int]) -> dict[str, int]:
+    """Deliver the due messages among ``message_ids``; return counts by outcome."""
+    runtime = context.current()
+    try:
+        report = deliver(runtime.engine, [int(i) for i in message_ids], runtime.clock, delivery_config())
+    except Exception:
+        log.exception("delivering %d messages failed", len(message_ids))
+        raise
+    if report.retry:
+        _enqueue_retries(report.retry)
+    return report.as_dict()
+
+
+def _enqueue_retries(message_ids: list[int]) -> None:
+    runtime = context.current()
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(messages.c.id, messages.c.due_at).where(
+                messages.c.id.in_(message_ids), messages.c.status == "scheduled"
+            )
+        ).all()
+    queue = queues.queue(runtime.redis)
+    for row in rows:
+        queue.enqueue_at(row.due_at, JOB, [row.id], retry=queues.RETRY)
+
+
+def run_sweep() -> dict[str, Any]:
+    """Enqueue due messages no job took; fail (without resending) messages stuck in ``sending``."""
+    runtime = context.current()
+    now: datetime = runtime.clock()
+    with runtime.engine.begin() as conn:
+        interrupted = mark_interrupted(conn, now)
+    if interrupted:
+        log.warning("messages %s were interrupted while sending: marked failed, not resent", interrupted)
+    enqueued = 0
+    with runtime.engine.connect() as conn:
+        due = due_message_ids(conn, now, SWEEP_MAX)
+    for start in range(0, len(due), BATCH_SIZE):
+        queues.enqueue(runtime.redis, JOB, due[start : start + BATCH_SIZE])
+        enqueued += 1
+    return {"due": len(due), "jobs": enqueued, "interrupted": len(interrupted)}

@@ -1,0 +1,294 @@
+"""``relance preview``: render a flow's message with real or sample data; and the demo's emails.
+
+An agency checks a template before switching a flow on::
+
+    relance preview --tenant shop --flow abandoned_cart --step 2 --contact marie@example.com --format html > a.html
+
+Without ``--contact`` (or when the contact has no cart or order for the
+flow) sample data is used: a sample contact, and the shop's own products when
+it has some.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Connection, select
+
+from core.errors import NotFoundError, UserError
+from core.messages.compose import ComposedMessage, MessageDraft, compose_content
+from core.messages.content import Content, get_products, load
+from core.messages.delivery import DeliveryConfig, deliver
+from core.messages.errors import TemplateError
+from core.messages.mime import build_email
+from core.messages.samples import sample_content
+from core.messages.transports.files import FileTransport
+from core.model import REVENUE_STATUSES, Channel
+from core.store.contacts import find_contact_id
+from core.store.db import upsert
+from core.store.schema import carts, contacts, messages, order_items, orders, products
+from core.store.tenants import Tenant, get_tenant
+
+DOUBLE_OPT_IN = "double_opt_in"
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(preview)
+
+
+def _context(conn: Connection, tenant: Tenant, contact_id: int, flow: str) -> dict[str, Any]:
+    """The outbox context a flow would give this contact: their latest cart or order."""
+    if flow == "abandoned_cart":
+        cart = conn.execute(
+            select(carts.c.external_id)
+            .where(carts.c.tenant_id == tenant.id, carts.c.contact_id == contact_id, carts.c.item_count > 0)
+            .order_by(carts.c.updated_at.desc())
+        ).first()
+        return {"cart_id": cart.external_id} if cart else {}
+    if flow in ("cross_sell", "replenishment"):
+        order = conn.execute(
+            select(orders.c.id, orders.c.external_id)
+            .where(orders.c.tenant_id == tenant.id, orders.c.contact_id == contact_id)
+            .where(orders.c.status.in_(REVENUE_STATUSES))
+            .order_by(orders.c.created_at.desc())
+        ).first()
+        if order is None:  # no paid order yet: show the shop's first products
+            first = conn.execute(
+                select(products.c.external_id).where(products.c.tenant_id == tenant.id).order_by(products.c.id).limit(3)
+            ).scalars()
+            return {"products": list(first)[: 1 if flow == "replenishment" else 3]}
+        bought = list(
+            conn.execute(
+                select(order_items.c.product_id)
+                .where(order_items.c.order_id == order.id)
+                .order_by(order_items.c.position)
+            ).scalars()
+        )
+        if flow == "replenishment":
+            return {"order_id": order.external_id, "products": bought[:1]}
+        others = conn.execute(
+            select(products.c.external_id)
+            .where(products.c.tenant_id == tenant.id, products.c.external_id.not_in(bought or [""]))
+            .order_by(products.c.external_id)
+            .limit(3)
+        ).scalars()
+        return {"order_id": order.external_id, "products": list(others)}
+    return {}
+
+
+def _sample_with_shop_products(conn: Connection, tenant: Tenant, lang: str | None) -> Content:
+    content = sample_content(tenant.config, lang or tenant.config.locale.split("_")[0])
+    ids = conn.execute(
+        select(products.c.external_id).where(products.c.tenant_id == tenant.id).order_by(products.c.id).limit(2)
+    ).scalars()
+    found = get_products(conn, tenant.id, list(ids), tenant.config.platform.value)
+    if found:
+        content = Content(
+            contact=content.contact,
+            products=tuple(found),
+            cart=content.cart,
+            order=content.order,
+            coupon=content.coupon,
+        )
+    return content
+
+
+def render_preview(
+    conn: Connection,
+    tenant: Tenant,
+    flow: str,
+    step: int,
+    channel: str,
+    email: str | None,
+    lang: str | None,
+    base_url: str,
+    secret_key: str,
+    now: datetime,
+) -> ComposedMessage:
+    """Compose the message ``flow``/``step`` for the contact with ``email`` (or a sample one)."""
+    contact_id = 0
+    content: Content | None = None
+    if email:
+        contact_id = find_contact_id(conn, tenant.id, email) or 0
+        if not contact_id:
+            raise NotFoundError(
+                f"no contact with the email {email!r} in tenant {tenant.name!r}; leave --contact out for sample data"
+            )
+        context = _context(conn, tenant, contact_id, flow)
+        content = load(conn, tenant.id, tenant.config.platform.value, contact_id, context)
+        if content is not None and not content.products:
+            sample = _sample_with_shop_products(conn, tenant, lang)
+            content = Content(
+                contact=content.contact,
+                products=sample.products,
+                cart=sample.cart,
+                order=sample.order,
+                coupon=sample.coupon,
+            )
+    if content is None:
+        content = _sample_with_shop_products(conn, tenant, lang)
+    if lang:
+        locale = {"fr": "fr_FR", "en": "en_IE"}.get(lang, lang)
+        content = Content(
+            **{**content.__dict__, "contact": type(content.contact)(**{**content.contact.__dict__, "locale": locale})}
+        )
+    coupon = content.coupon if step > 1 or flow == "birthday" else None
+    content = Content(**{**content.__dict__, "coupon": coupon})
+    draft = MessageDraft(
+        id=0,
+        tenant_id=tenant.id,
+        contact_id=contact_id,
+        flow=flow,
+        step=step,
+        channel=channel,
+        marketing=flow != DOUBLE_OPT_IN,
+        template=f"{flow}/{step}",
+        context={},
+        dedupe_key=f"preview:{flow}:{step}",
+        due_at=now,
+    )
+    try:
+        return compose_content(tenant.config, draft, content, base_url, secret_key)
+    except TemplateError as exc:
+        raise UserError(str(exc)) from exc
+
+
+@click.command()
+@click.option("--tenant", "tenant_name", required=True, help="The tenant (client shop).")
+@click.option(
+    "--flow",
+    required=True,
+    help="The flow: abandoned_cart, birthday, cross_sell, replenishment, double_opt_in or a custom flow.",
+)
+@click.option("--step", default=1, show_default=True, type=click.IntRange(1, 99), help="The flow's message number.")
+@click.option("--contact", "email", default=None, help="Render for this contact (their cart, order, name, language).")
+@click.option("--channel", type=click.Choice([c.value for c in Channel]), default="email", show_default=True)
+@click.option("--lang", default=None, help="Force a language (fr, en); default: the contact's, else the shop's.")
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
+@click.pass_context
+def preview(
+    ctx: click.Context,
+    tenant_name: str,
+    flow: str,
+    step: int,
+    email: str | None,
+    channel: str,
+    lang: str | None,
+    fmt: str,
+) -> None:
+    """Render a flow's message with real or sample data, to check a template before switching a flow on."""
+    from relance.cli import get_runtime
+
+    runtime = get_runtime(ctx)
+    settings = runtime.settings
+    now = runtime.clock()
+    with runtime.engine.connect() as conn:
+        tenant = get_tenant(conn, tenant_name)
+        message = render_preview(
+            conn, tenant, flow, step, channel, email, lang, settings.base_url, settings.secret_key, now
+        )
+    if channel == Channel.SMS.value or fmt == "text":
+        click.echo(message.text, nl=not message.text.endswith("\n"))
+        if channel == Channel.SMS.value:
+            click.echo(f"-- {message.sms_segments} segment(s), {message.sms_encoding}", err=True)
+        return
+    if fmt == "html":
+        click.echo(message.html)
+        return
+    if message.sender_email is None:
+        message = ComposedMessage(**{**message.__dict__, "sender_email": "sender-not-set@example.invalid"})
+    if message.to is None:
+        message = ComposedMessage(**{**message.__dict__, "to": "contact@example.invalid"})
+    click.echo(build_email(message, now).as_string())
+
+
+# -- the demo's emails -------------------------------------------------------------------------------
+
+DEMO_TEMPLATES = (
+    ("abandoned_cart", 1),
+    ("abandoned_cart", 2),
+    ("abandoned_cart", 3),
+    ("birthday", 1),
+    ("cross_sell", 1),
+    ("replenishment", 1),
+    (DOUBLE_OPT_IN, 1),
+)
+
+
+def _demo_contact(conn: Connection, tenant: Tenant, lang: str) -> int | None:
+    """An opted-in contact speaking ``lang`` with an open cart (or at least an opt-in)."""
+    base = select(contacts.c.id).where(
+        contacts.c.tenant_id == tenant.id, contacts.c.email_consent.is_(True), contacts.c.locale.like(f"{lang}%")
+    )
+    with_cart = base.where(
+        contacts.c.id.in_(select(carts.c.contact_id).where(carts.c.tenant_id == tenant.id, carts.c.item_count > 0)),
+        contacts.c.first_name.is_not(None),
+    )
+    return (
+        conn.execute(with_cart.order_by(contacts.c.id)).scalar() or conn.execute(base.order_by(contacts.c.id)).scalar()
+    )
+
+
+def demo_section(runtime: Any, tenant: Tenant, echo: Any) -> None:
+    """Write one email per built-in template, in French and English, through the real delivery path."""
+    now = runtime.clock()
+    folder: Path = runtime.settings.data_dir / "demo" / "emails"
+    ids: list[int] = []
+    with runtime.engine.begin() as conn:
+        for lang in ("fr", "en"):
+            contact_id = _demo_contact(conn, tenant, lang)
+            if contact_id is None:
+                continue
+            for flow, step in DEMO_TEMPLATES:
+                context = _context(conn, tenant, contact_id, flow)
+                if flow == "abandoned_cart" and step == 3:
+                    context["coupon"] = "MERCI10"
+                if flow == "birthday":
+                    context["coupon"] = "ANNIV15"
+                key = f"demo:{flow}/{step}:{lang}"
+                upsert(
+                    conn,
+                    messages,
+                    {
+                        "tenant_id": tenant.id,
+                        "contact_id": contact_id,
+                        "flow": flow,
+                        "run_id": None,
+                        "step": step,
+                        "channel": Channel.EMAIL.value,
+                        "marketing": flow != DOUBLE_OPT_IN,
+                        "template": f"{flow}/{step}",
+                        "context": context,
+                        "dedupe_key": key,
+                        "status": "scheduled",
+                        "due_at": now,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                    keys=["tenant_id", "dedupe_key"],
+                )
+                ids.append(
+                    conn.execute(
+                        select(messages.c.id).where(messages.c.tenant_id == tenant.id, messages.c.dedupe_key == key)
+                    ).scalar_one()
+                )
+    if not ids:
+        echo("  messages   no opted-in contact to write demo emails for")
+        return
+    config = DeliveryConfig(runtime.settings.base_url, runtime.settings.secret_key, folder)
+    transport = FileTransport(folder)
+    report = deliver(runtime.engine, ids, runtime.clock, config, transports=lambda _tenant, _channel: transport)
+    emails = sorted(folder.glob("*.eml"))
+    first = next((p for p in sorted(folder.glob("*-abandoned_cart-1-fr.html"))), None) or next(
+        iter(sorted(folder.glob("*.html"))), None
+    )
+    echo(
+        f"  messages   {len(emails)} demo emails ({len(DEMO_TEMPLATES)} templates, fr and en) written as .eml files, "
+        f"an .html beside each, in {folder}" + (f" ({len(report.sent)} new)" if report.sent else "")
+    )
+    if first is not None:
+        echo(f"             open one in a browser: {first}")

@@ -1,0 +1,261 @@
+"""``relance simulate``: what the flows would send, replayed over a file of events; and the demo's flows section.
+
+The events go into a scratch database (an in-memory SQLite migrated like any
+other) holding a copy of the tenant's settings, never into the tenant's own
+data; the production engine runs over them with a simulated clock and a fake
+transport. One JSON object per message goes to stdout, a summary to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.pool import StaticPool
+
+from core import normalize
+from core.errors import ConfigError, RelanceError
+from core.events import BadLine, read_events
+from core.flows.model import FlowName
+from core.flows.settings import tenant_flows, validate
+from core.flows.simulation import SimulationResult, simulate
+from core.model import Event
+from core.store.db import make_engine, migrate
+from core.store.tenants import Tenant, upsert_tenant
+from core.tenants import TenantConfig
+from relance.settings import Settings
+
+Echo = Callable[[str], None]
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(simulate_command)
+
+
+def scratch_engine() -> Engine:
+    """A private in-memory database with the full schema, gone when the engine is."""
+    engine = make_engine("sqlite://", poolclass=StaticPool)
+    migrate(engine)
+    return engine
+
+
+def only_flows(config: TenantConfig, names: tuple[str, ...]) -> TenantConfig:
+    """The tenant's settings with just the named flows switched on (even those switched off)."""
+    if not names:
+        return config
+    section = dict(config.flows)
+    custom = dict(section.get("custom") or {})
+    known = {f.value for f in FlowName} | set(custom)
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"--flow: unknown flow {name!r} (allowed: {', '.join(sorted(known))})")
+    for builtin in FlowName:
+        section[builtin.value] = {**dict(section.get(builtin.value) or {}), "enabled": builtin.value in names}
+    if custom:
+        section["custom"] = {name: spec for name, spec in custom.items() if name in names}
+    if "priorities" in section:
+        kept = {f.value for f in FlowName} | set(section.get("custom") or {})
+        section["priorities"] = [name for name in section["priorities"] if name in kept]
+    return replace(config, flows=validate(section))
+
+
+def composer(settings: Settings) -> tuple[Callable[[Connection, Tenant, Any], str | None] | None, list[str]]:
+    """The subject of each message, from the message composer when it is installed."""
+    problems: list[str] = []
+    try:
+        from core.messages.compose import compose
+    except ImportError:
+        problems.append("subjects are null: the message composer (core.messages.compose) is not installed")
+        return None, problems
+
+    def subject(conn: Connection, tenant: Tenant, row: Any) -> str | None:
+        try:
+            return compose(conn, tenant, row, settings.base_url, settings.secret_key).subject
+        except RelanceError as exc:
+            if len(problems) < 5:
+                problems.append(f"no subject for {row.template}: {exc}")
+            return None
+
+    return subject, problems
+
+
+def run_simulation(
+    config: TenantConfig,
+    events: list[Event],
+    until: datetime | None,
+    settings: Settings,
+) -> tuple[SimulationResult, list[str]]:
+    """Simulate ``events`` for a copy of the tenant ``config`` in a scratch database."""
+    engine = scratch_engine()
+    try:
+        with engine.begin() as conn:
+            tenant, _ = upsert_tenant(conn, config, min(e.timestamp for e in events))
+        subject, problems = composer(settings)
+        return simulate(engine, tenant, events, until, subject), problems
+    finally:
+        engine.dispose()
+
+
+def summary_lines(result: SimulationResult) -> list[str]:
+    """The summary: messages per flow and step, and what consent, pressure and quiet hours held back."""
+    steps = Counter((m.flow, m.step) for m in result.messages)
+    lines = []
+    for flow, count in sorted(result.per_flow().items()):
+        detail = ", ".join(f"step {step}: {n}" for (name, step), n in sorted(steps.items()) if name == flow)
+        lines.append(f"{flow}: {count} messages ({detail})")
+    if not result.messages:
+        lines.append("no message would go out")
+    out = result.outcomes
+    consent = out["dropped:consent"] + out["suppressed:consent"]
+    held = out["held:pressure"]
+    dropped_pressure = out["dropped:pressure"]
+    lines.append(
+        f"held back: {consent} by consent, {dropped_pressure} dropped by marketing pressure "
+        f"({held} times a message waited for a free slot), "
+        f"{out['scheduled:quiet_hours']} moved out of quiet hours, {out['dropped:quiet_hours']} dropped by quiet hours"
+    )
+    others = {
+        k: v
+        for k, v in out.items()
+        if k.startswith("dropped:") and k.split(":")[1] not in ("consent", "pressure", "quiet_hours")
+    }
+    if others:
+        lines.append("also dropped: " + ", ".join(f"{v} {k.split(':')[1]}" for k, v in sorted(others.items())))
+    return lines
+
+
+def _events(file: str, echo_error: Echo) -> list[Event]:
+    try:
+        handle = sys.stdin if file == "-" else open(Path(file), encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the events file ({exc.strerror})") from exc
+    found: list[Event] = []
+    try:
+        for item in read_events(handle, default_source="simulation"):
+            if isinstance(item, BadLine):
+                echo_error(f"{file}: line {item.line}: {item.reason}")
+            else:
+                found.append(item)
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    return found
+
+
+def _until(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return normalize.timestamp(value)
+    except ValueError as exc:
+        raise ConfigError(f"--until: {exc} (use an ISO 8601 time such as 2026-12-31T00:00:00Z)") from exc
+
+
+@click.command("simulate")
+@click.option("--tenant", "tenant_name", required=True, help="The tenant whose flow settings to use.")
+@click.option("--events", "events_file", required=True, help="A JSON Lines file of Event API v1 events (- for stdin).")
+@click.option("--until", default=None, help="ISO 8601 end of the simulation (default: 30 days after the last event).")
+@click.option(
+    "--flow", "flows", multiple=True, help="Simulate only this flow, switched on even if it is off (repeatable)."
+)
+@click.pass_context
+def simulate_command(
+    ctx: click.Context, tenant_name: str, events_file: str, until: str | None, flows: tuple[str, ...]
+) -> None:
+    """Preview what the flows would send: replay events with a simulated clock, send nothing.
+
+    Prints one JSON object per message (time, flow, step, channel, to, subject,
+    products) in time order, and a summary on stderr.
+    """
+    from core.store.tenants import get_tenant
+    from relance.cli import get_runtime
+
+    runtime = get_runtime(ctx)
+    with runtime.engine.connect() as conn:
+        tenant = get_tenant(conn, tenant_name)
+    config = only_flows(tenant.config, flows)
+    end = _until(until)
+    events = _events(events_file, lambda line: click.echo(line, err=True))
+    if not events:
+        raise ConfigError(f"{events_file}: holds no valid event to simulate")
+    result, problems = run_simulation(config, events, end, runtime.settings)
+    for message in result.messages:
+        click.echo(json.dumps(message.to_dict(), ensure_ascii=False))
+    click.echo(
+        f"simulated {result.events} events from {normalize.isoformat(result.started_at)} "
+        f"to {normalize.isoformat(result.ended_at)} for {tenant.name}; nothing was sent",
+        err=True,
+    )
+    for line in summary_lines(result) + problems:
+        click.echo(f"  {line}", err=True)
+
+
+def copy_tenant(source: Engine, target: Engine, tenant_id: int) -> None:
+    """Copy one tenant's rows, every table, from ``source`` into the (empty, migrated) ``target``."""
+    from sqlalchemy import insert, select
+
+    from core.store.registry import all_metadata
+
+    with source.connect() as src, target.begin() as dst:
+        for table in all_metadata().sorted_tables:
+            if table.name == "tenants":
+                query = select(table).where(table.c.id == tenant_id)
+            elif "tenant_id" in table.c:
+                query = select(table).where(table.c.tenant_id == tenant_id)
+            else:
+                continue
+            rows = [dict(row._mapping) for row in src.execute(query)]
+            for start in range(0, len(rows), 500):
+                dst.execute(insert(table), rows[start : start + 500])
+
+
+def demo_section(runtime: Any, tenant: Tenant, echo: Echo) -> None:
+    """The demo's flows section: what each flow would send in the next 30 days.
+
+    The demo tenant is copied into a scratch database and the production engine
+    runs there with a simulated clock from now (the runs the import started,
+    the birthday scan, the replenishment refresh), sending nothing.
+    """
+    from core.flows.simulation import DEFAULT_TAIL, project
+    from core.store.schema import products
+    from core.store.tenants import get_tenant_by_id
+
+    now = runtime.clock()
+    scratch = scratch_engine()
+    try:
+        copy_tenant(runtime.engine, scratch, tenant.id)
+        with scratch.connect() as conn:
+            copied = get_tenant_by_id(conn, tenant.id)
+            names_of = dict(
+                conn.execute(
+                    select(products.c.external_id, products.c.name).where(products.c.tenant_id == tenant.id)
+                ).all()
+            )
+        subject, _ = composer(runtime.settings)
+        result = project(scratch, copied, now, now + DEFAULT_TAIL, subject)
+    finally:
+        scratch.dispose()
+    flows = ", ".join(tenant_flows(tenant.config.flows).by_name)
+    echo(f"  flows      {flows}")
+    echo("             the next 30 days, simulated on a copy (same engine, simulated clock, nothing sent):")
+    for line in summary_lines(result):
+        echo(f"             {line}")
+    seen: set[str] = set()
+    for message in result.messages:
+        if message.flow in seen:
+            continue
+        seen.add(message.flow)
+        shown = ", ".join(names_of.get(p) or p for p in message.products[:4]) or "no product"
+        about = f'"{message.subject}" ' if message.subject else ""
+        echo(
+            f"             e.g. {normalize.isoformat(message.time)} {message.flow} step {message.step} "
+            f"to {message.to}: {about}[{shown}]"
+        )

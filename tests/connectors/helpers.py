@@ -1,0 +1,55 @@
+"""Fixtures and a fake WooCommerce shop behind ``responses`` for the connector tests."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+from connectors.woocommerce.fakeshop import FakeShop, ListCollection
+from tests.conftest import FIXTURES
+
+SHOP_URL = "https://shop.example.com"
+API = f"{SHOP_URL}/wp-json/wc/v3"
+KEY = "ck_0123456789abcdef0123456789abcdef01234567"
+SECRET = "cs_76543210fedcba9876543210fedcba9876543210"
+CREDENTIALS = {"consumer_key": KEY, "consumer_secret": SECRET}
+
+
+def woo_fixture(name: str, decimal: bool = True) -> Any:
+    """A WooCommerce fixture as the connector decodes it (Decimal numbers) or as plain ``json`` does."""
+    text = (FIXTURES / "woocommerce" / f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text, parse_float=Decimal) if decimal else json.loads(text)
+
+
+def fixture_shop(**overrides: list[dict[str, Any]]) -> FakeShop:
+    """A fake shop holding the fixtures (deep copies, so a test may change them)."""
+    data = {
+        "orders": woo_fixture("orders", decimal=False),
+        "customers": woo_fixture("customers", decimal=False),
+        "products": woo_fixture("products", decimal=False),
+    }
+    data.update(overrides)
+    shop = FakeShop(consumer_key=KEY, consumer_secret=SECRET, url=SHOP_URL)
+    shop.collections = {name: ListCollection(copy.deepcopy(records)) for name, records in data.items()}
+    return shop
+
+
+def route_shop(mock: responses.RequestsMock, shop: FakeShop) -> None:
+    """Answer every GET under the shop's REST API from ``shop``."""
+
+    def callback(request: Any) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(request.url)
+        return shop.respond(parts.path, parts.query, request.headers.get("Authorization"))
+
+    mock.add_callback(responses.GET, re.compile(re.escape(API) + r"/.*"), callback=callback)
+
+
+def params_of(call: Any) -> dict[str, str]:
+    """The query parameters of a recorded call (last value of each)."""
+    return {k: v[-1] for k, v in parse_qs(urlsplit(call.request.url).query).items()}

@@ -1,0 +1,63 @@
+"""``POST /events/<tenant>``: Event API v1 events from shop modules, server to server.
+
+The body is one event object or a JSON array of up to ``MAX_BATCH`` events,
+signed with ``X-Relance-Signature`` (see ``webhooks.signing``). Every event is
+validated before anything is stored: one bad event refuses the request with
+400 naming it (``events[3].contact.email: not an email address``), so a
+module author sees the mistake at once. Accepted batches answer 202 with the
+number of events; they are ingested by a worker, idempotently on each
+``message_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, request
+
+from core.errors import EventError
+from core.events import parse_event
+from webhooks.app import runtime
+from webhooks.errors import BadPayloadError
+from webhooks.intake import Recipient, Verdict, json_answer, receive
+from webhooks.signing import RELANCE_HEADER, verify_relance
+
+bp = Blueprint("events", __name__)
+
+SOURCE = "events"
+MAX_BATCH = 100
+KEPT_HEADERS = ("User-Agent", "Content-Type")
+
+
+def check_events(payload: Any) -> int:
+    """Validate an Event API body (an event or a list of them); return how many; raise BadPayloadError."""
+    batch = payload if isinstance(payload, list) else [payload]
+    if isinstance(payload, list) and not 1 <= len(payload) <= MAX_BATCH:
+        raise BadPayloadError(f"a batch must hold 1 to {MAX_BATCH} events (got {len(payload)}); split it")
+    for index, raw in enumerate(batch):
+        try:
+            parse_event(raw, default_source="api")
+        except EventError as exc:
+            where = f"events[{index}]" if isinstance(payload, list) else "event"
+            raise BadPayloadError(
+                f"{where}.{exc}" if not str(exc).startswith("event:") else f"{where}: {exc}"
+            ) from None
+    return len(batch)
+
+
+def _inspect(tenant: Recipient, body: bytes) -> Verdict:
+    verify_relance(body, request.headers.get(RELANCE_HEADER), tenant.webhook_secret, runtime().clock())
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
+    count = check_events(payload)
+    headers = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
+    return Verdict(outcome="accepted", respond=json_answer(202, accepted=count), topic=SOURCE, headers=headers)
+
+
+@bp.post("/events/<tenant_name>")
+def post_events(tenant_name: str) -> Any:
+    """Receive one Event API v1 event or a batch."""
+    return receive(SOURCE, tenant_name, _inspect)

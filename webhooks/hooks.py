@@ -1,0 +1,73 @@
+"""``POST /hooks/<tenant>/woocommerce``: WooCommerce webhook deliveries.
+
+Order of checks: the creation ping is answered 200 (it carries no topic and
+no signature; WooCommerce activates the webhook only on a 200); every other
+request must carry a valid ``X-WC-Webhook-Signature`` (401) before its body is
+even parsed; then the JSON (400); a topic Relance does not process (coupons,
+``action.*``) is acknowledged with 200 and dropped; the rest is stored and
+queued. Duplicates are not refused here: ``X-WC-Webhook-Delivery-ID`` is not
+unique (WooCommerce derives it from the webhook and the current second), so
+idempotence is the processing's job, on (resource, id, date_modified_gmt).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, request
+
+from webhooks import woocommerce
+from webhooks.errors import BadPayloadError
+from webhooks.intake import Recipient, Verdict, json_answer, receive
+from webhooks.signing import WOOCOMMERCE_HEADER, verify_woocommerce
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("hooks", __name__)
+
+PING_RE = re.compile(rb"^webhook_id=\d+$")
+TOPIC_HEADER = "X-WC-Webhook-Topic"
+#: Headers kept with a stored delivery (what the processing and a person debugging need).
+KEPT_HEADERS = (
+    "X-WC-Webhook-Topic",
+    "X-WC-Webhook-Resource",
+    "X-WC-Webhook-Event",
+    "X-WC-Webhook-ID",
+    "X-WC-Webhook-Delivery-ID",
+    "X-WC-Webhook-Source",
+    "User-Agent",
+    "Content-Type",
+)
+
+
+def _kept_headers() -> dict[str, str]:
+    return {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
+
+
+def _inspect(tenant: Recipient, body: bytes) -> Verdict:
+    topic = request.headers.get(TOPIC_HEADER, "").strip().lower()
+    if not topic and PING_RE.match(body.strip()):
+        log.info("tenant %s: WooCommerce webhook %s pinged", tenant.name, body.strip()[11:].decode())
+        return Verdict(outcome="ping", respond=json_answer(200, ok=True, ping=True))
+    verify_woocommerce(body, request.headers.get(WOOCOMMERCE_HEADER), tenant.webhook_secret)
+    try:
+        payload: Any = json.loads(body)
+    except ValueError as exc:
+        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
+    if not topic:
+        raise BadPayloadError(f"the {TOPIC_HEADER} header is missing")
+    if topic not in woocommerce.TOPICS:
+        log.info("tenant %s: WooCommerce topic %s ignored", tenant.name, topic[:100])
+        return Verdict(outcome="ignored", respond=json_answer(200, ok=True, ignored=topic[:100]))
+    if not isinstance(payload, dict):
+        raise BadPayloadError("the body must be a JSON object (a WooCommerce resource)")
+    return Verdict(outcome="accepted", respond=json_answer(200, ok=True), topic=topic, headers=_kept_headers())
+
+
+@bp.post("/hooks/<tenant_name>/woocommerce")
+def woocommerce_delivery(tenant_name: str) -> Any:
+    """Receive one WooCommerce webhook delivery."""
+    return receive(woocommerce.SOURCE, tenant_name, _inspect)

@@ -1,0 +1,211 @@
+"""The storefront tracker: its tenant settings and what a tracker batch turns into.
+
+Tenant file section (validated by ``validate``)::
+
+    tracker:
+      public_key: pk_3f9c2b7a1d8e4f60        # in the script; identifies the shop, not a secret
+      allowed_origins: [https://shop.example.com, https://www.shop.example.com]
+      respect_dnt: true       # default: visitors with Do Not Track / Global Privacy Control are not tracked
+      require_consent: false  # true: nothing is sent until the page calls relance('consent', true)
+      cookie_days: 395        # lifetime of the first-party anonymous id cookie
+
+A batch is what ``/t/<tenant>.js`` posts to ``/collect/<tenant>``::
+
+    {"key": "pk_...", "anonymous_id": "k2j3...", "events": [
+      {"id": "1", "event": "page_viewed", "properties": {"url": "...", "title": "..."}},
+      {"id": "2", "type": "identify", "contact": {"email": "marie@example.fr"}}]}
+
+Events are dated when the batch was received (a browser's clock is not
+trusted), in batch order. Their source is ``tracker``: an email typed into a
+form identifies a visitor but never counts as consent to marketing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from core.errors import ConfigError, EventError
+from core.events import parse_event
+from core.model import Event
+from webhooks.errors import BadPayloadError
+
+SOURCE = "tracker"
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+ANONYMOUS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_EVENTS = 50
+#: What the tracker may send, and the properties kept for each.
+EVENTS: dict[str, frozenset[str]] = {
+    "page_viewed": frozenset({"url", "title", "referrer"}),
+    "product_viewed": frozenset(
+        {"product_id", "sku", "name", "brand", "categories", "price", "currency", "url", "image_url"}
+    ),
+    "category_viewed": frozenset({"category", "url"}),
+    "cart_updated": frozenset({"cart_id", "currency", "total", "items", "recovery_url"}),
+    "checkout_started": frozenset({"cart_id", "currency", "total", "items", "recovery_url"}),
+    "newsletter_subscribed": frozenset({"list", "url"}),
+    "identify": frozenset(),
+}
+CONTACT_KEYS = frozenset({"email", "phone", "first_name", "last_name"})
+_KEYS = {"public_key", "allowed_origins", "respect_dnt", "require_consent", "cookie_days", "enabled"}
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    public_key: str
+    allowed_origins: tuple[str, ...]
+    respect_dnt: bool = True
+    require_consent: bool = False
+    cookie_days: int = 395
+
+
+def normalize_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` in lower case, or None when ``value`` is not an http(s) origin."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.username:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname.lower()
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def validate(value: Any, path: str) -> Mapping[str, Any]:
+    """Validate the ``tracker`` section of a tenant file; raise ConfigError naming the bad key."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: must be a mapping of keys to values")
+    unknown = [key for key in value if key not in _KEYS]
+    if unknown:
+        raise ConfigError(f"{path}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(_KEYS))})")
+    if not value:
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("respect_dnt", "require_consent", "enabled"):
+        if key in value:
+            if not isinstance(value[key], bool):
+                raise ConfigError(f"{path}.{key}: must be true or false")
+            out[key] = value[key]
+    key = value.get("public_key")
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        raise ConfigError(
+            f"{path}.public_key: must be 16 to 100 letters, digits, - or _ "
+            "(generate one with: python3 -c 'import secrets; print(\"pk_\" + secrets.token_hex(12))')"
+        )
+    out["public_key"] = key
+    origins = value.get("allowed_origins")
+    if isinstance(origins, str):
+        origins = [origins]
+    if not isinstance(origins, list) or not origins:
+        raise ConfigError(f"{path}.allowed_origins: must list the shop's origins, e.g. [https://shop.example.com]")
+    normalized = []
+    for index, origin in enumerate(origins):
+        clean = normalize_origin(origin) if isinstance(origin, str) else None
+        if clean is None:
+            raise ConfigError(
+                f"{path}.allowed_origins[{index}]: {origin!r} is not an origin (use https://shop.example.com, no path)"
+            )
+        if clean not in normalized:
+            normalized.append(clean)
+    out["allowed_origins"] = normalized
+    if "cookie_days" in value:
+        days = value["cookie_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 395:
+            raise ConfigError(f"{path}.cookie_days: must be a whole number of days from 1 to 395")
+        out["cookie_days"] = days
+    return out
+
+
+def tracker_config(raw: Mapping[str, Any]) -> TrackerConfig | None:
+    """The tracker settings from a tenant's (validated) ``tracker`` section; None when not set up or disabled."""
+    if not raw or not raw.get("public_key") or raw.get("enabled") is False:
+        return None
+    return TrackerConfig(
+        public_key=raw["public_key"],
+        allowed_origins=tuple(raw.get("allowed_origins") or ()),
+        respect_dnt=raw.get("respect_dnt", True),
+        require_consent=raw.get("require_consent", False),
+        cookie_days=raw.get("cookie_days", 395),
+    )
+
+
+def check_batch(payload: Any) -> tuple[str, str, list[Any]]:
+    """Return (key, anonymous id, events) of a tracker batch; raise BadPayloadError saying what is wrong."""
+    if not isinstance(payload, Mapping):
+        raise BadPayloadError("the body must be a JSON object with key, anonymous_id and events")
+    key = payload.get("key")
+    anonymous_id = payload.get("anonymous_id")
+    batch = payload.get("events")
+    if not isinstance(key, str) or not key:
+        raise BadPayloadError("key: the tenant's public key is required")
+    if not isinstance(anonymous_id, str) or not ANONYMOUS_ID_RE.match(anonymous_id):
+        raise BadPayloadError("anonymous_id: must be 8 to 64 letters, digits, - or _")
+    if not isinstance(batch, list) or not 1 <= len(batch) <= MAX_EVENTS:
+        raise BadPayloadError(f"events: must be a list of 1 to {MAX_EVENTS} events")
+    return key, anonymous_id, batch
+
+
+def _raw_event(item: Any, index: int, anonymous_id: str, delivery_id: int) -> dict[str, Any]:
+    where = f"events[{index}]"
+    if not isinstance(item, Mapping):
+        raise EventError(f"{where}: must be an object")
+    name = "identify" if item.get("type") == "identify" else item.get("event")
+    if name not in EVENTS:
+        raise EventError(f"{where}.event: {name!r} is not one the tracker sends ({', '.join(sorted(EVENTS))})")
+    client_id = item.get("id")
+    if isinstance(client_id, str | int) and not isinstance(client_id, bool) and CLIENT_ID_RE.match(str(client_id)):
+        message_id = f"{SOURCE}:{anonymous_id}:{client_id}"
+    else:
+        message_id = f"{SOURCE}:d{delivery_id}:{index}"
+    contact = item.get("contact") if isinstance(item.get("contact"), Mapping) else {}
+    properties = item.get("properties") if isinstance(item.get("properties"), Mapping) else {}
+    raw: dict[str, Any] = {
+        "type": "identify" if name == "identify" else "track",
+        "message_id": message_id,
+        "anonymous_id": anonymous_id,
+        # Never consent: the tracker cannot prove an opt-in (double opt-in confirms it).
+        "contact": {k: v for k, v in contact.items() if k in CONTACT_KEYS and v not in (None, "")},
+        "properties": {k: v for k, v in properties.items() if k in EVENTS[name]},
+        "source": SOURCE,
+    }
+    if name != "identify":
+        raw["event"] = name
+    if name in ("cart_updated", "checkout_started") and not raw["properties"].get("cart_id"):
+        raw["properties"]["cart_id"] = f"{SOURCE}-{anonymous_id}"
+    return raw
+
+
+def events_from_batch(body: bytes, delivery_id: int, received_at: Any) -> tuple[list[Event], list[str]]:
+    """The events of a stored tracker batch, and the reasons for those that were left out.
+
+    Events are dated ``received_at`` plus their position in microseconds, so
+    the batch keeps its order. Raises BadPayloadError when the batch itself is
+    malformed.
+    """
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise BadPayloadError(f"the body is not JSON ({exc})") from exc
+    _key, anonymous_id, batch = check_batch(payload)
+    found: list[Event] = []
+    rejected: list[str] = []
+    for index, item in enumerate(batch):
+        try:
+            raw = _raw_event(item, index, anonymous_id, delivery_id)
+            raw["timestamp"] = (received_at + timedelta(microseconds=index)).isoformat()
+            found.append(parse_event(raw, default_source=SOURCE))
+        except EventError as exc:
+            rejected.append(str(exc) if str(exc).startswith("events[") else f"events[{index}]: {exc}")
+    return found, rejected
