@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy.sql import Executable
 
 from core.model import CONTACT_FIELDS, UNSET, Channel, ContactInfo
 from core.store.registry import all_metadata
@@ -57,25 +59,54 @@ def identities_of(info: ContactInfo, anonymous_id: str | None, platform: str | N
     return found
 
 
+# Statements of the hot path are built once and executed with parameters: building
+# SQLAlchemy expressions per event cost more than running them.
+@cache
+def _statements() -> dict[str, Executable]:
+    ident = contact_identities.c
+    return {
+        "lookup": select(ident.kind, ident.value, ident.contact_id).where(
+            ident.tenant_id == bindparam("b_tenant"),
+            ident.kind.in_(bindparam("b_kinds", expanding=True)),
+            ident.value.in_(bindparam("b_values", expanding=True)),
+        ),
+        "kinds": select(ident.kind).where(
+            ident.tenant_id == bindparam("b_tenant"), ident.contact_id == bindparam("b_contact")
+        ),
+        "new_contact": insert(contacts).returning(contacts.c.id),
+        "new_identity": insert(contact_identities),
+        "move_anonymous": update(contact_identities)
+        .where(ident.tenant_id == bindparam("b_tenant"), ident.kind == ANONYMOUS, ident.value == bindparam("b_value"))
+        .values(contact_id=bindparam("b_contact")),
+        "contact": select(contacts).where(
+            contacts.c.tenant_id == bindparam("b_tenant"), contacts.c.id == bindparam("b_contact")
+        ),
+        "update_contact": update(contacts).where(
+            contacts.c.tenant_id == bindparam("b_tenant"), contacts.c.id == bindparam("b_contact")
+        ),
+        "new_consent": insert(consents),
+    }
+
+
 def _lookup(conn: Connection, tenant_id: int, found: Iterable[Identity]) -> dict[Identity, int]:
-    pairs = [and_(contact_identities.c.kind == i.kind, contact_identities.c.value == i.value) for i in found]
-    if not pairs:
+    wanted = set(found)
+    if not wanted:
         return {}
     rows = conn.execute(
-        select(contact_identities.c.kind, contact_identities.c.value, contact_identities.c.contact_id).where(
-            contact_identities.c.tenant_id == tenant_id, or_(*pairs)
-        )
+        _statements()["lookup"],
+        {
+            "b_tenant": tenant_id,
+            "b_kinds": sorted({i.kind for i in wanted}),
+            "b_values": sorted({i.value for i in wanted}),
+        },
     )
-    return {Identity(row.kind, row.value): row.contact_id for row in rows}
+    known = {Identity(row.kind, row.value): row.contact_id for row in rows}
+    return {identity: owner for identity, owner in known.items() if identity in wanted}
 
 
 def _is_anonymous(conn: Connection, tenant_id: int, contact_id: int) -> bool:
     """True when the contact is known only by anonymous ids (nobody identified yet)."""
-    kinds = conn.execute(
-        select(contact_identities.c.kind).where(
-            contact_identities.c.tenant_id == tenant_id, contact_identities.c.contact_id == contact_id
-        )
-    ).scalars()
+    kinds = conn.execute(_statements()["kinds"], {"b_tenant": tenant_id, "b_contact": contact_id}).scalars()
     return all(kind == ANONYMOUS for kind in kinds)
 
 
@@ -107,9 +138,8 @@ def resolve_contact(conn: Connection, tenant_id: int, found: list[Identity], now
         target = by_phone
     else:
         target = conn.execute(
-            insert(contacts)
-            .values(tenant_id=tenant_id, attributes={}, created_at=now, updated_at=now)
-            .returning(contacts.c.id)
+            _statements()["new_contact"],
+            {"tenant_id": tenant_id, "attributes": {}, "created_at": now, "updated_at": now},
         ).scalar_one()
         created = True
     for other in merged:
@@ -135,20 +165,19 @@ def _attach(
             continue
         if owner is None:
             conn.execute(
-                insert(contact_identities).values(
-                    tenant_id=tenant_id, kind=identity.kind, value=identity.value, contact_id=target, created_at=now
-                )
+                _statements()["new_identity"],
+                {
+                    "tenant_id": tenant_id,
+                    "kind": identity.kind,
+                    "value": identity.value,
+                    "contact_id": target,
+                    "created_at": now,
+                },
             )
         elif identity.kind == ANONYMOUS:
             # The browser now belongs to whoever identified last.
             conn.execute(
-                update(contact_identities)
-                .where(
-                    contact_identities.c.tenant_id == tenant_id,
-                    contact_identities.c.kind == ANONYMOUS,
-                    contact_identities.c.value == identity.value,
-                )
-                .values(contact_id=target)
+                _statements()["move_anonymous"], {"b_tenant": tenant_id, "b_value": identity.value, "b_contact": target}
             )
         # A phone shared with another contact stays with its first owner.
 
@@ -216,7 +245,7 @@ def apply_contact_info(
     recorded as proof (channel, choice, time, source) and applied when they are
     the newest choice for that channel.
     """
-    row = conn.execute(select(contacts).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)).one()
+    row = conn.execute(_statements()["contact"], {"b_tenant": tenant_id, "b_contact": contact_id}).one()
     fresh = row.profile_at is None or at >= row.profile_at
     values: dict[str, Any] = {}
     for name, value in info.given().items():
@@ -240,16 +269,17 @@ def apply_contact_info(
         values["profile_at"] = at
     for channel, granted in info.consent.items():
         conn.execute(
-            insert(consents).values(
-                tenant_id=tenant_id,
-                contact_id=contact_id,
-                channel=channel.value,
-                granted=granted,
-                at=at,
-                source=source,
-                message_id=message_id,
-                detail=consent_detail,
-            )
+            _statements()["new_consent"],
+            {
+                "tenant_id": tenant_id,
+                "contact_id": contact_id,
+                "channel": channel.value,
+                "granted": granted,
+                "at": at,
+                "source": source,
+                "message_id": message_id,
+                "detail": consent_detail,
+            },
         )
         current_at = getattr(row, f"{channel.value}_consent_at")
         if current_at is None or at >= current_at:
@@ -259,9 +289,7 @@ def apply_contact_info(
     changed = {key for key in values if key not in ("profile_at", "email_consent_at", "sms_consent_at")}
     if values:
         values["updated_at"] = now
-        conn.execute(
-            update(contacts).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id).values(**values)
-        )
+        conn.execute(_statements()["update_contact"], {"b_tenant": tenant_id, "b_contact": contact_id, **values})
     return changed
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, event_to_dict, order_of, product_of
 from core.model import Channel, ContactInfo, Event, LineItem, Platform
 from core.store.contacts import apply_contact_info, identities_of, resolve_contact
-from core.store.db import upsert
 from core.store.schema import cart_items, carts, events, order_items, orders, products
 
 PLATFORMS = frozenset(p.value for p in Platform)
@@ -54,21 +55,60 @@ def commerce_source(event: Event, tenant_platform: str) -> str:
     return event.source if event.source in PLATFORMS else tenant_platform
 
 
+def _key(table: Table) -> Any:
+    return (
+        table.c.tenant_id == bindparam("b_tenant"),
+        table.c.source == bindparam("b_source"),
+        table.c.external_id == bindparam("b_external"),
+    )
+
+
+# Statements of the hot path are built once and executed with parameters: building
+# SQLAlchemy expressions per event cost more than running them.
+@cache
+def _statements(dialect: str) -> dict[str, Any]:
+    dml = postgresql if dialect == "postgresql" else sqlite
+    product_columns = [c.name for c in products.c if c.name not in ("id", "tenant_id", "source", "external_id")]
+    product_upsert = dml.insert(products)
+    return {
+        "new_event": dml.insert(events).on_conflict_do_nothing().returning(events.c.id),
+        "event_done": update(events).where(events.c.id == bindparam("b_id")),
+        "order": select(orders.c.id, orders.c.status, orders.c.updated_at, orders.c.paid_at).where(*_key(orders)),
+        "new_order": insert(orders).returning(orders.c.id),
+        "update_order": update(orders).where(orders.c.id == bindparam("b_id")),
+        "drop_order_items": delete(order_items).where(order_items.c.order_id == bindparam("b_id")),
+        "order_items": insert(order_items),
+        "convert_cart": update(carts)
+        .where(*_key(carts), carts.c.converted_order_id.is_(None))
+        .values(converted_order_id=bindparam("b_order")),
+        "cart": select(carts.c.id, carts.c.updated_at).where(*_key(carts)),
+        "new_cart": insert(carts).returning(carts.c.id),
+        "update_cart": update(carts).where(carts.c.id == bindparam("b_id")),
+        "drop_cart_items": delete(cart_items).where(cart_items.c.cart_id == bindparam("b_id")),
+        "cart_items": insert(cart_items),
+        "product": select(products.c.updated_at).where(*_key(products)),
+        "upsert_product": product_upsert.on_conflict_do_update(
+            index_elements=["tenant_id", "source", "external_id"],
+            set_={name: product_upsert.excluded[name] for name in product_columns},
+        ),
+    }
+
+
 def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: Event, now: datetime) -> Ingested:
     """Store one event and apply it to contacts, orders, carts and products."""
+    sql = _statements(conn.dialect.name)
     event_id = conn.execute(
-        _insert_ignore(conn, events)
-        .values(
-            tenant_id=tenant_id,
-            message_id=event.message_id,
-            type=event.type.value,
-            name=event.name,
-            occurred_at=event.timestamp,
-            received_at=now,
-            source=event.source,
-            properties=event_to_dict(event)["properties"],
-        )
-        .returning(events.c.id)
+        sql["new_event"],
+        {
+            "tenant_id": tenant_id,
+            "message_id": event.message_id,
+            "type": event.type.value,
+            "name": event.name,
+            "occurred_at": event.timestamp,
+            "received_at": now,
+            "source": event.source,
+            "properties": event_to_dict(event)["properties"],
+        },
     ).scalar()
     if event_id is None:
         return Ingested(outcome="duplicate")
@@ -104,7 +144,7 @@ def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: 
     elif name == "product_viewed":
         _apply_product(conn, tenant_id, platform, event, effects, overwrite=False)
 
-    conn.execute(update(events).where(events.c.id == event_id).values(contact_id=contact_id, name=name))
+    conn.execute(sql["event_done"], {"b_id": event_id, "contact_id": contact_id, "name": name})
     return Ingested(
         outcome="stored",
         event_id=event_id,
@@ -114,16 +154,6 @@ def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: 
         order_id=order_row_id,
         cart_id=cart_row_id,
     )
-
-
-def _insert_ignore(conn: Connection, table: Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 def _implied_consent(event: Event) -> ContactInfo:
@@ -172,10 +202,9 @@ def _apply_order(
     effects: set[str],
 ) -> tuple[str, int]:
     order = order_of(event)
+    sql = _statements(conn.dialect.name)
     row = conn.execute(
-        select(orders.c.id, orders.c.status, orders.c.updated_at, orders.c.paid_at).where(
-            orders.c.tenant_id == tenant_id, orders.c.source == platform, orders.c.external_id == order.order_id
-        )
+        sql["order"], {"b_tenant": tenant_id, "b_source": platform, "b_external": order.order_id}
     ).first()
     paid = order.status.is_revenue
     values = {
@@ -190,16 +219,15 @@ def _apply_order(
     }
     if row is None:
         order_id = conn.execute(
-            insert(orders)
-            .values(
-                tenant_id=tenant_id,
-                source=platform,
-                external_id=order.order_id,
-                ingested_at=now,
-                paid_at=order.updated_at if paid else None,
+            sql["new_order"],
+            {
+                "tenant_id": tenant_id,
+                "source": platform,
+                "external_id": order.order_id,
+                "ingested_at": now,
+                "paid_at": order.updated_at if paid else None,
                 **values,
-            )
-            .returning(orders.c.id)
+            },
         ).scalar_one()
         effects.update({"order_created", "order_status"})
         if paid:
@@ -217,20 +245,14 @@ def _apply_order(
                 values["paid_at"] = order.updated_at
                 effects.add("order_paid")
         effects.add("order_changed")
-        conn.execute(update(orders).where(orders.c.id == order_id).values(**values))
-        conn.execute(delete(order_items).where(order_items.c.order_id == order_id))
+        conn.execute(sql["update_order"], {"b_id": order_id, **values})
+        conn.execute(sql["drop_order_items"], {"b_id": order_id})
     if order.items:
-        conn.execute(insert(order_items), _item_rows(tenant_id, "order_id", order_id, order.items))
+        conn.execute(sql["order_items"], _item_rows(tenant_id, "order_id", order_id, order.items))
     if order.cart_id:
         converted = conn.execute(
-            update(carts)
-            .where(
-                carts.c.tenant_id == tenant_id,
-                carts.c.source == platform,
-                carts.c.external_id == order.cart_id,
-                carts.c.converted_order_id.is_(None),
-            )
-            .values(converted_order_id=order_id)
+            sql["convert_cart"],
+            {"b_tenant": tenant_id, "b_source": platform, "b_external": order.cart_id, "b_order": order_id},
         ).rowcount
         if converted:
             effects.add("cart_converted")
@@ -241,11 +263,8 @@ def _apply_cart(
     conn: Connection, tenant_id: int, platform: str, contact_id: int, event: Event, now: datetime, effects: set[str]
 ) -> int:
     cart = cart_of(event)
-    row = conn.execute(
-        select(carts.c.id, carts.c.updated_at, carts.c.checkout_started_at).where(
-            carts.c.tenant_id == tenant_id, carts.c.source == platform, carts.c.external_id == cart.cart_id
-        )
-    ).first()
+    sql = _statements(conn.dialect.name)
+    row = conn.execute(sql["cart"], {"b_tenant": tenant_id, "b_source": platform, "b_external": cart.cart_id}).first()
     values: dict[str, Any] = {
         "contact_id": contact_id,
         "currency": cart.currency,
@@ -259,11 +278,14 @@ def _apply_cart(
         values["checkout_started_at"] = cart.updated_at
     if row is None:
         cart_id = conn.execute(
-            insert(carts)
-            .values(
-                tenant_id=tenant_id, source=platform, external_id=cart.cart_id, created_at=cart.updated_at, **values
-            )
-            .returning(carts.c.id)
+            sql["new_cart"],
+            {
+                "tenant_id": tenant_id,
+                "source": platform,
+                "external_id": cart.cart_id,
+                "created_at": cart.updated_at,
+                **values,
+            },
         ).scalar_one()
         effects.add("cart_created")
     else:
@@ -271,13 +293,13 @@ def _apply_cart(
         if cart.updated_at < row.updated_at:
             effects.add("stale")
             return cart_id
-        conn.execute(update(carts).where(carts.c.id == cart_id).values(**values))
-        conn.execute(delete(cart_items).where(cart_items.c.cart_id == cart_id))
+        conn.execute(sql["update_cart"], {"b_id": cart_id, **values})
+        conn.execute(sql["drop_cart_items"], {"b_id": cart_id})
     effects.add("cart_changed")
     if not cart.items:
         effects.add("cart_emptied")
     else:
-        conn.execute(insert(cart_items), _item_rows(tenant_id, "cart_id", cart_id, cart.items))
+        conn.execute(sql["cart_items"], _item_rows(tenant_id, "cart_id", cart_id, cart.items))
     return cart_id
 
 
@@ -301,24 +323,15 @@ def _apply_product(
         "cross_sell_ids": list(product.cross_sell_ids),
         "updated_at": product.updated_at,
     }
+    sql = _statements(conn.dialect.name)
     existing = conn.execute(
-        select(products.c.updated_at).where(
-            products.c.tenant_id == tenant_id,
-            products.c.source == platform,
-            products.c.external_id == product.product_id,
-        )
+        sql["product"], {"b_tenant": tenant_id, "b_source": platform, "b_external": product.product_id}
     ).scalar()
     if existing is not None and (not overwrite or product.updated_at <= existing):
         if overwrite:
             effects.add("stale")
         return
-    upsert(
-        conn,
-        products,
-        row,
-        keys=["tenant_id", "source", "external_id"],
-        update=[key for key in row if key not in ("tenant_id", "source", "external_id")],
-    )
+    conn.execute(sql["upsert_product"], row)
     effects.add("product_changed")
     if existing is None:
         effects.add("product_created")

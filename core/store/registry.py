@@ -10,7 +10,14 @@ import importlib
 
 from sqlalchemy import MetaData
 
-SCHEMA_MODULES = ("core.store.schema", "connectors.schema", "webhooks.schema", "core.flows.schema", "core.segments.schema", "core.messages.schema")
+SCHEMA_MODULES = (
+    "core.store.schema",
+    "connectors.schema",
+    "webhooks.schema",
+    "core.flows.schema",
+    "core.segments.schema",
+    "core.messages.schema",
+)
 
 
 def all_metadata() -> MetaData:
