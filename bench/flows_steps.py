@@ -219,13 +219,16 @@ def _reset(engine) -> None:
     _vacuum(engine)
 
 
-def _jobs_span(redis, job_ids: list[str], since: float | None = None) -> float:
+def _jobs(redis, job_ids: list[str]) -> list:
     from rq.job import Job
 
-    jobs = [job for job in Job.fetch_many(job_ids, connection=redis) if job is not None]
-    starts = [job.started_at.timestamp() for job in jobs if job.started_at]
-    ends = [job.ended_at.timestamp() for job in jobs if job.ended_at]
-    return max(ends) - (since if since is not None else min(starts))
+    return [job for job in Job.fetch_many(job_ids, connection=redis) if job is not None and job.ended_at]
+
+
+def _jobs_span(redis, job_ids: list[str], since: float | None = None) -> float:
+    jobs = _jobs(redis, job_ids)
+    start = since if since is not None else min(job.started_at.timestamp() for job in jobs)
+    return max(job.ended_at.timestamp() for job in jobs) - start
 
 
 def _wait_finished(redis, count: int, timeout: float = 300) -> None:
@@ -274,8 +277,9 @@ def noop_rate(redis, jobs: int) -> float:
     return jobs / _jobs_span(redis, ids)
 
 
-def flow_rate(runtime, runs: int) -> tuple[float, float]:
-    """Messages recorded per second, and steps per second, sweep to last job."""
+def flow_rate(runtime, runs: int) -> tuple[float, float, float]:
+    """Messages recorded per second, steps per second (sweep to last job), and how many jobs ran at once
+    on average (time spent in jobs over wall time: 2 means two workers busy all along)."""
     from sqlalchemy import func, select
 
     from core.store.schema import messages
@@ -290,13 +294,14 @@ def flow_rate(runtime, runs: int) -> tuple[float, float]:
     _wait_finished(redis, expected)
     ids = queues.queue(redis).finished_job_registry.get_job_ids()
     span = _jobs_span(redis, ids, since=started)
+    busy = sum((job.ended_at - job.started_at).total_seconds() for job in _jobs(redis, ids))
     with runtime.engine.connect() as conn:
         sent = conn.execute(
             select(func.count()).where(messages.c.status == "sent", messages.c.flow == "birthday")
         ).scalar_one()
     if sent != runs:
         raise SystemExit(f"expected {runs} messages sent, found {sent}")
-    return runs / span, 2 * runs / span
+    return runs / span, 2 * runs / span, busy / span
 
 
 def main() -> None:
@@ -323,7 +328,7 @@ def main() -> None:
         _, run_ids = _setup(db_url, args.runs)
         runtime = _runtime(db_url, redis_url)
         counts = [int(n) for n in args.workers.split(",")]
-        results: dict[int, list[tuple[float, float]]] = {}
+        results: dict[int, list[tuple[float, float, float]]] = {}
         noops: list[float] = []
         for round_ in range(args.rounds):
             for count in counts:
@@ -340,19 +345,23 @@ def main() -> None:
                 rate = flow_rate(runtime, len(run_ids))
                 results.setdefault(count, []).append(rate)
                 print(
-                    f"round {round_ + 1}: flows, {count} worker(s): {rate[0]:.0f} messages/s, {rate[1]:.0f} steps/s",
+                    f"round {round_ + 1}: flows, {count} worker(s): {rate[0]:.0f} messages/s, {rate[1]:.0f} steps/s, "
+                    f"{rate[2]:.2f} jobs running on average",
                     flush=True,
                 )
                 _stop(workers)
                 workers = []
         baseline = statistics.median(noops)
-        print(f"\nRQ no-op jobs, 1 SimpleWorker: median {baseline:.0f} jobs/s")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"\n{os.cpu_count()} CPUs, load average {load} (PostgreSQL, Redis and the workers share them)")
+        print(f"RQ no-op jobs, 1 SimpleWorker: median {baseline:.0f} jobs/s")
         for count in counts:
             messages = statistics.median(r[0] for r in results[count])
             steps = statistics.median(r[1] for r in results[count])
+            overlap = statistics.median(r[2] for r in results[count])
             print(
-                f"flows, {count} worker(s): median {messages:.0f} messages/s ({steps:.0f} steps/s); "
-                f"ratio to no-op jobs on 1 worker: {messages / baseline:.1f}x"
+                f"flows, {count} worker(s): median {messages:.0f} messages/s ({steps:.0f} steps/s), "
+                f"{overlap:.2f} jobs running on average; ratio to no-op jobs on 1 worker: {messages / baseline:.1f}x"
             )
         if len(counts) > 1:
             one = statistics.median(r[0] for r in results[counts[0]])

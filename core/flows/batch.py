@@ -98,22 +98,12 @@ class Batch:
                     .values(claimed_until=flow_runs.c.claimed_until)
                 )
         else:
-            contact_ids: set[int] = set()
+            # lock the contacts first (the order ingestion takes them in), loading them at once
             for chunk in _chunks(ids):
-                contact_ids.update(
-                    conn.execute(
-                        select(flow_runs.c.contact_id).where(
-                            flow_runs.c.tenant_id == tid, self._among(flow_runs.c.id, chunk)
-                        )
-                    ).scalars()
+                of_runs = select(flow_runs.c.contact_id).where(
+                    flow_runs.c.tenant_id == tid, self._among(flow_runs.c.id, chunk)
                 )
-            for chunk in _chunks(sorted(contact_ids)):
-                conn.execute(
-                    select(contacts.c.id)
-                    .where(contacts.c.tenant_id == tid, self._among(contacts.c.id, chunk))
-                    .order_by(contacts.c.id)
-                    .with_for_update()
-                ).all()
+                self._load_contacts(contacts.c.id.in_(of_runs.scalar_subquery()), lock=True)
         rows: list[Any] = []
         for chunk in _chunks(ids):
             query = (
@@ -144,27 +134,47 @@ class Batch:
             )
             for r in rows
         ]
-        self._load_contacts(sorted({run.contact_id for run in self.runs}))
+        missing = sorted({run.contact_id for run in self.runs} - set(self.contacts))
+        for chunk in _chunks(missing):
+            self._load_contacts(self._among(contacts.c.id, chunk))
         self._load_pressure(sorted(self.contacts))
         return self.runs
 
-    def _load_contacts(self, ids: list[int]) -> None:
-        for chunk in _chunks(ids):
-            for row in self.conn.execute(
-                select(contacts).where(contacts.c.tenant_id == self.tenant.id, self._among(contacts.c.id, chunk))
-            ):
-                self.contacts[row.id] = ContactFacts(
-                    id=row.id,
-                    email=row.email,
-                    phone=row.phone,
-                    first_name=row.first_name,
-                    timezone=row.timezone,
-                    birthday=row.birthday,
-                    attributes=dict(row.attributes or {}),
-                    email_consent=row.email_consent,
-                    sms_consent=row.sms_consent,
-                    fields={k: getattr(row, k) for k in ("last_name", "country", "city", "locale")},
-                )
+    def _load_contacts(self, which: Any, lock: bool = False) -> None:
+        columns = [
+            contacts.c[name]
+            for name in (
+                "id",
+                "email",
+                "phone",
+                "first_name",
+                "last_name",
+                "birthday",
+                "country",
+                "city",
+                "locale",
+                "timezone",
+                "attributes",
+                "email_consent",
+                "sms_consent",
+            )
+        ]
+        query = select(*columns).where(contacts.c.tenant_id == self.tenant.id, which).order_by(contacts.c.id)
+        if lock:
+            query = query.with_for_update()
+        for row in self.conn.execute(query):
+            self.contacts[row.id] = ContactFacts(
+                id=row.id,
+                email=row.email,
+                phone=row.phone,
+                first_name=row.first_name,
+                timezone=row.timezone,
+                birthday=row.birthday,
+                attributes=dict(row.attributes or {}),
+                email_consent=row.email_consent,
+                sms_consent=row.sms_consent,
+                fields={k: getattr(row, k) for k in ("last_name", "country", "city", "locale")},
+            )
 
     def _load_pressure(self, ids: list[int]) -> None:
         settings = self.flows.settings

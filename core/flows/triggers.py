@@ -261,8 +261,13 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
         return
     name = ingested.name or event.name
     # exit goals first: an order ends the contact's abandoned carts at once
-    if "order_created" in effects and CART in flows.by_name:
-        end_contact_runs(conn, tenant.id, contact_id, [CART], "ordered", now)
+    if "order_created" in effects and CART in flows.by_name and ingested.order_id is not None:
+        placed = _order(conn, tenant.id, ingested.order_id)
+        if placed is not None:  # any order of the contact, placed after the cart's trigger (not an old one loaded late)
+            where = [flow_runs.c.contact_id == contact_id, flow_runs.c.flow == CART]
+            end_runs(
+                conn, tenant.id, [*where, flow_runs.c.trigger_at <= placed.created_at], RunState.EXITED, "ordered", now
+            )
     if "cart_emptied" in effects and ingested.cart_id is not None:
         end_runs(
             conn,

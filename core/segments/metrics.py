@@ -163,6 +163,8 @@ def metrics_params(
     params: dict[str, Any] = {
         "tenant_id": tenant_id,
         "now": now,
+        # p_active moves with time: computed as of the hour, so that refreshes within an hour agree.
+        "as_of": now.replace(minute=0, second=0, microsecond=0),
         "loyal_since": now,
         "m_r": model.r,
         "m_alpha": model.alpha,
@@ -196,7 +198,7 @@ def _metrics_statement(
     r, alpha, a, b = (bindparam(f"m_{p}", type_=Float) for p in ("r", "alpha", "a", "b"))
     x = summary.c.n_orders - 1
     t_x = sql.days_between(dialect, summary.c.first_at, summary.c.last_at)
-    T = sql.days_between(dialect, summary.c.first_at, bindparam("now", type_=UTCDateTime))
+    T = sql.days_between(dialect, summary.c.first_at, bindparam("as_of", type_=UTCDateTime))
     interval = (bindparam("gap_beta", type_=Float) + t_x) / (bindparam("gap_k", type_=Float) + x)
     if kind == "mbgnbd":
         odds = sql.log2(dialect, a / (b + x))

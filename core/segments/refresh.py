@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: The purchase model and RFM breakpoints are refitted when older than this.
 REFIT_AFTER = timedelta(hours=20)
+#: PostgreSQL memory per sort or hash for the full refresh (its transaction only).
+REFRESH_WORK_MEM = "256MB"
 
 
 @dataclass
@@ -177,6 +179,10 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
     """Recompute every segment of the tenant (and, with ``metrics``, every contact's metrics)."""
     settings, scoring = _settings(tenant)
     report = RefreshReport()
+    if conn.dialect.name == "postgresql":
+        # Whole-tenant aggregates: hash them in memory rather than walk an index in random order.
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
     models, report.refitted = ensure_models(conn, tenant, now)
     if metrics or report.refitted:
         report.metrics_written = refresh_metrics(conn, tenant.id, now, models, scoring)

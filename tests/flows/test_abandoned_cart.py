@@ -96,3 +96,13 @@ def test_a_cart_two_days_old_skips_the_first_step(engine):
     result = run(engine, tenant, [identify(at(hours=48), {"email": "someone@example.fr"})], until=at(days=5))
     assert [(s, t) for _, s, t, _ in sent(result)] == [(2, at(hours=48)), (3, at(hours=72))]
     assert [(r.step, r.status, r.reason) for r in outbox(engine, tenant)][0] == (1, "dropped", "expired")
+
+
+def test_an_old_order_arriving_late_does_not_end_the_run(engine):
+    tenant = flow_tenant(engine, ONLY_CART)
+    events = [
+        cart(at(), MARIE, [item("p1")]),
+        order(at(minutes=10), MARIE, [item("p9")], "old", created_at="2026-01-05T10:00:00Z"),
+    ]
+    result = run(engine, tenant, events)
+    assert [s for _, s, _, _ in sent(result)] == [1, 2, 3]

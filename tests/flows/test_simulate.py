@@ -144,7 +144,6 @@ def test_simulate_on_the_demo_shop(cli_env, tmp_path):
     assert "held back:" in result.stderr
 
 
-@SQLITE_ONLY
 def test_the_demo_section_shows_what_each_flow_would_send(engine, tmp_path):
     from core.events import parse_event
     from core.pipeline import ingest_batch
