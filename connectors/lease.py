@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, or_, select, update
 
 from connectors.errors import SyncLockedError
-from connectors.schema import sync_locks
 from core.store.db import upsert
+from core.store.sync_state import sync_locks
 
 LEASE = timedelta(minutes=15)
 

@@ -251,7 +251,7 @@ def section_validators() -> dict[str, SectionValidator]:
     from core.messages.settings import validate as validate_messages
     from core.scoring import validate as validate_scoring
     from core.segments.settings import validate as validate_segments
-    from webhooks.tracker import validate as validate_tracker
+    from core.tracker import validate as validate_tracker
 
     return {
         "flows": validate_flows,

@@ -6,7 +6,7 @@ nothing is built at import time. Blueprints are listed by dotted name in
 :class:`relance.wiring.Runtime` through ``webhooks.runtime()`` (kept in
 ``app.extensions["relance"]``).
 
-The names are imported lazily so that loading ``webhooks.schema`` (the
+The names are imported lazily so that loading ``core.store.deliveries`` (the
 deliveries table) does not import Flask.
 """
 

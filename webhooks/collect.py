@@ -20,10 +20,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
+from core.tracker import TrackerConfig, normalize_origin, tracker_config
 from webhooks.app import runtime
 from webhooks.errors import BadPayloadError, ForbiddenOriginError, SignatureError, UnknownTenantError
 from webhooks.intake import Recipient, Verdict, find_tenant, receive
-from webhooks.tracker import SOURCE, TrackerConfig, check_batch, normalize_origin, tracker_config
+from webhooks.tracker import SOURCE, check_batch
 
 bp = Blueprint("collect", __name__)
 

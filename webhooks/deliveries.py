@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from core.store.deliveries import deliveries
 from webhooks.errors import UnknownDeliveryError
-from webhooks.schema import deliveries
 
 PENDING = "pending"
 PROCESSED = "processed"

@@ -25,18 +25,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from core.errors import ConfigError, EventError
+from core.errors import EventError
 from core.events import parse_event
 from core.model import Event
 from webhooks.errors import BadPayloadError
 
 SOURCE = "tracker"
-KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 ANONYMOUS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_EVENTS = 50
@@ -53,92 +50,6 @@ EVENTS: dict[str, frozenset[str]] = {
     "identify": frozenset(),
 }
 CONTACT_KEYS = frozenset({"email", "phone", "first_name", "last_name"})
-_KEYS = {"public_key", "allowed_origins", "respect_dnt", "require_consent", "cookie_days", "enabled"}
-
-
-@dataclass(frozen=True)
-class TrackerConfig:
-    public_key: str
-    allowed_origins: tuple[str, ...]
-    respect_dnt: bool = True
-    require_consent: bool = False
-    cookie_days: int = 395
-
-
-def normalize_origin(value: str) -> str | None:
-    """``scheme://host[:port]`` in lower case, or None when ``value`` is not an http(s) origin."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        return None
-    if parts.query or parts.fragment or parts.username:
-        return None
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    default = {"http": 80, "https": 443}[parts.scheme]
-    host = parts.hostname.lower()
-    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
-
-
-def validate(value: Any, path: str) -> Mapping[str, Any]:
-    """Validate the ``tracker`` section of a tenant file; raise ConfigError naming the bad key."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{path}: must be a mapping of keys to values")
-    unknown = [key for key in value if key not in _KEYS]
-    if unknown:
-        raise ConfigError(f"{path}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(_KEYS))})")
-    if not value:
-        return {}
-    out: dict[str, Any] = {}
-    for key in ("respect_dnt", "require_consent", "enabled"):
-        if key in value:
-            if not isinstance(value[key], bool):
-                raise ConfigError(f"{path}.{key}: must be true or false")
-            out[key] = value[key]
-    key = value.get("public_key")
-    if not isinstance(key, str) or not KEY_RE.match(key):
-        raise ConfigError(
-            f"{path}.public_key: must be 16 to 100 letters, digits, - or _ "
-            "(generate one with: python3 -c 'import secrets; print(\"pk_\" + secrets.token_hex(12))')"
-        )
-    out["public_key"] = key
-    origins = value.get("allowed_origins")
-    if isinstance(origins, str):
-        origins = [origins]
-    if not isinstance(origins, list) or not origins:
-        raise ConfigError(f"{path}.allowed_origins: must list the shop's origins, e.g. [https://shop.example.com]")
-    normalized = []
-    for index, origin in enumerate(origins):
-        clean = normalize_origin(origin) if isinstance(origin, str) else None
-        if clean is None:
-            raise ConfigError(
-                f"{path}.allowed_origins[{index}]: {origin!r} is not an origin (use https://shop.example.com, no path)"
-            )
-        if clean not in normalized:
-            normalized.append(clean)
-    out["allowed_origins"] = normalized
-    if "cookie_days" in value:
-        days = value["cookie_days"]
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 395:
-            raise ConfigError(f"{path}.cookie_days: must be a whole number of days from 1 to 395")
-        out["cookie_days"] = days
-    return out
-
-
-def tracker_config(raw: Mapping[str, Any]) -> TrackerConfig | None:
-    """The tracker settings from a tenant's (validated) ``tracker`` section; None when not set up or disabled."""
-    if not raw or not raw.get("public_key") or raw.get("enabled") is False:
-        return None
-    return TrackerConfig(
-        public_key=raw["public_key"],
-        allowed_origins=tuple(raw.get("allowed_origins") or ()),
-        respect_dnt=raw.get("respect_dnt", True),
-        require_consent=raw.get("require_consent", False),
-        cookie_days=raw.get("cookie_days", 395),
-    )
 
 
 def check_batch(payload: Any) -> tuple[str, str, list[Any]]:

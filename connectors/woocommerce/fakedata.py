@@ -24,7 +24,7 @@ ORDER_ID_START = 1000
 PRODUCT_ID_START = 10
 FIRST_NAMES = ("Zoé", "José", "Léa", "Marc", "Ana", "Jürgen", "Chloé", "Noël", "Inès", "Tom", "Åsa", "Yuki")
 LAST_NAMES = ("Ångström", "Dupont", "De Smet", "O'Neil", "Martin", "Müller", "García", "Nguyễn", "Rossi", "Leroy")
-CITIES = (("FR", "Lyon", "06 12 34 56 78"), ("BE", "Bruxelles", "0470 12 34 56"), ("FR", "Paris", "01 42 00 00 00"))
+CITIES = (("FR", "Lyon"), ("BE", "Bruxelles"), ("FR", "Paris"))
 STATUSES = (
     ("completed", 60),
     ("processing", 20),
@@ -45,6 +45,14 @@ def _iso(when: datetime) -> str:
 def _pair(when: datetime) -> tuple[str, str]:
     """(site-local, gmt) strings of a UTC time."""
     return _iso(when + SITE_OFFSET), _iso(when)
+
+
+def _phone(country: str, serial: int) -> str:
+    """A national-format mobile number of its own for each person (as shoppers type them)."""
+    digits = f"{serial % 1_000_000:06d}"
+    if country == "BE":
+        return f"0470 {digits[:2]} {digits[2:4]} {digits[4:]}"
+    return f"06 {12 + serial // 1_000_000 % 80:02d} {digits[:2]} {digits[2:4]} {digits[4:]}"
 
 
 def _money(value: Decimal) -> str:
@@ -127,7 +135,8 @@ class GeneratedCustomers:
     def record(self, index: int) -> dict[str, Any]:
         rng = random.Random(index * 7919 + 1)
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        country, city, phone = rng.choice(CITIES)
+        country, city = rng.choice(CITIES)
+        phone = _phone(country, index)
         created = _pair(self.created(index))
         modified = _pair(self.created(index) + timedelta(hours=2))
         email = f"Customer.{index + 1}@Example.com"
@@ -209,7 +218,8 @@ class GeneratedOrders:
         if guest:
             customer_id = 0
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-            country, city, phone = rng.choice(CITIES)
+            country, city = rng.choice(CITIES)
+            phone = _phone(country, 5_000_000 + index)
             email = f"guest.{order_id}@example.net"
         else:
             customer_index = rng.randrange(len(self.customers))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, literal, select, union_all
+from sqlalchemy import Connection, delete, exists, literal, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -121,9 +121,10 @@ def _sync(
     )
     stale = (members.c.tenant_id == tenant_id) & members.c.segment.in_(segments) & ~is_wanted
     if not loud:
-        fill = select(literal(tenant_id), w.c.segment, w.c.contact_id, literal(now, members.c.entered_at.type)).where(
-            ~is_member
-        )
+        # No anti-join against the table being filled (a nested loop over a growing table is
+        # quadratic): existing members are skipped by the primary key instead.
+        fill = select(literal(tenant_id), w.c.segment, w.c.contact_id, literal(now, members.c.entered_at.type))
+        fill = fill.where(true())  # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only after a WHERE
         conn.execute(delete(members).where(stale), params or {})
         conn.execute(
             _insert_ignore(conn)
@@ -209,6 +210,8 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
             contacts.c.tenant_id == tenant.id, known_contact(), condition
         )
         sync([name], wanted)
+    if report.filled and dialect == "postgresql":
+        conn.exec_driver_sql("ANALYZE segment_members")  # fresh statistics for the next refresh's plans
     gone = sorted(set(states) - set(settings.names))
     if gone:
         conn.execute(

@@ -12,8 +12,8 @@ from sqlalchemy import MetaData
 
 SCHEMA_MODULES = (
     "core.store.schema",
-    "connectors.schema",
-    "webhooks.schema",
+    "core.store.sync_state",
+    "core.store.deliveries",
     "core.flows.schema",
     "core.segments.schema",
     "core.messages.schema",

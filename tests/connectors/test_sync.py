@@ -15,10 +15,10 @@ from connectors.base import Resource
 from connectors.cursors import get_cursor
 from connectors.errors import ConnectorAuthError, SyncLockedError
 from connectors.lease import claim_lease
-from connectors.schema import sync_locks
 from connectors.sync import run_sync
 from connectors.woocommerce.connector import from_tenant
 from core.store.schema import contacts, events, orders, products
+from core.store.sync_state import sync_locks
 from tests.conftest import NOW, make_tenant
 from tests.connectors.helpers import CREDENTIALS, SHOP_URL, fixture_shop, params_of, route_shop, woo_fixture
 

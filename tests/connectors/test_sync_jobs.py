@@ -11,8 +11,8 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
 from connectors.lease import claim_lease
-from connectors.schema import sync_locks
 from core.store.schema import orders
+from core.store.sync_state import sync_locks
 from jobs import context, queues
 from jobs.periodic import PERIODIC
 from jobs.sync import missing_credentials, run_scheduled_syncs, run_sync_tenant

@@ -21,12 +21,12 @@ from rq import SimpleWorker
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from core.store.deliveries import deliveries
 from core.store.schema import carts, contacts, events
 from jobs import context, queues
 from tests.conftest import REDIS_URL, make_tenant
 from tests.webhooks.conftest import PUBLIC_KEY, Clock, make_runtime
 from webhooks.app import create_app
-from webhooks.schema import deliveries
 
 CHROMIUM = Path("/usr/bin/chromium")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from core.errors import ConfigError
+from core.store.deliveries import deliveries
 from core.store.schema import cart_items, carts, consents, contact_identities, contacts, events
+from core.tracker import validate
 from tests.conftest import make_tenant
 from tests.webhooks.conftest import ORIGIN, PUBLIC_KEY
-from webhooks.schema import deliveries
-from webhooks.tracker import validate
 
 ANON = "a1b2c3d4e5f60718"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core.store.deliveries import deliveries
 from core.store.schema import orders, products
 from core.store.tenants import get_tenant
 from relance.demo import DEMO_TENANT, SECTIONS
 from tests.conftest import make_tenant
 from webhooks.demo import ORDER_ID, TENANT, webhooks_section
-from webhooks.schema import deliveries
 
 
 def test_the_section_is_part_of_the_demo():

@@ -6,10 +6,10 @@ import json
 
 from sqlalchemy import func, select
 
+from core.store.deliveries import deliveries
 from core.store.schema import consents, events, orders
 from tests.conftest import NOW
 from tests.webhooks.conftest import SECRET
-from webhooks.schema import deliveries
 from webhooks.signing import sign_relance
 
 ORDER = {

@@ -7,10 +7,10 @@ import logging
 
 from sqlalchemy import func, select
 
+from core.store.deliveries import deliveries
 from core.store.schema import contact_identities, contacts, events, order_items, orders, products
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.payloads import CUSTOMER, PRODUCT, delivery_headers, order, wp_json
-from webhooks.schema import deliveries
 
 URL = "/hooks/shop/woocommerce"
 

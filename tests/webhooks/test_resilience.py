@@ -14,6 +14,7 @@ from rq.job import Job
 from sqlalchemy import func, select
 
 from core.store.db import make_engine
+from core.store.deliveries import deliveries
 from core.store.schema import orders
 from jobs import context, queues
 from jobs.webhooks import MAX_ATTEMPTS, delivery_job_id, enqueue_delivery, run_sweep
@@ -22,7 +23,6 @@ from tests.webhooks.payloads import delivery_headers, order, wp_json
 from webhooks.app import create_app
 from webhooks.errors import RetryableDeliveryError
 from webhooks.processing import process_delivery
-from webhooks.schema import deliveries
 
 URL = "/hooks/shop/woocommerce"
 
