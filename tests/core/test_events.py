@@ -14,7 +14,13 @@ ORDER = {
     "event": "order_placed",
     "message_id": "wc-order-1",
     "timestamp": "2026-11-23T10:15:00+01:00",
-    "contact": {"email": "Marie.Dupont@Example.fr", "phone": "06 12 34 56 78", "country": "fr", "birthday": "1990-02-28", "consent": {"email": True, "sms": False}},
+    "contact": {
+        "email": "Marie.Dupont@Example.fr",
+        "phone": "06 12 34 56 78",
+        "country": "fr",
+        "birthday": "1990-02-28",
+        "consent": {"email": True, "sms": False},
+    },
     "properties": {
         "order_id": 1001,
         "status": "paid",
@@ -52,7 +58,14 @@ def test_round_trip_through_json():
 
 
 def test_null_clears_and_absent_changes_nothing():
-    event = parse_event({"type": "identify", "message_id": "m", "timestamp": "2026-01-01T00:00:00Z", "contact": {"email": "a@b.co", "city": None}})
+    event = parse_event(
+        {
+            "type": "identify",
+            "message_id": "m",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "contact": {"email": "a@b.co", "city": None},
+        }
+    )
     assert event.contact.given() == {"email": "a@b.co", "city": None}
 
 
@@ -85,7 +98,15 @@ def test_a_mistyped_phone_does_not_cost_the_order():
 
 
 def test_catalogue_events_need_no_contact():
-    event = parse_event({"type": "track", "event": "product_updated", "message_id": "p", "timestamp": "2026-01-01T00:00:00Z", "properties": {"product_id": 5, "price": "9.90"}})
+    event = parse_event(
+        {
+            "type": "track",
+            "event": "product_updated",
+            "message_id": "p",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "properties": {"product_id": 5, "price": "9.90"},
+        }
+    )
     assert event.properties["product_id"] == "5"
 
 

@@ -31,7 +31,13 @@ def test_phone_is_e164_parsed_with_the_country():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("49.90", Decimal("49.90")), (10.9, Decimal("10.9")), (7.003333333333334, Decimal("7.003333333333334")), (3, Decimal(3)), (Decimal("1.5"), Decimal("1.5"))],
+    [
+        ("49.90", Decimal("49.90")),
+        (10.9, Decimal("10.9")),
+        (7.003333333333334, Decimal("7.003333333333334")),
+        (3, Decimal(3)),
+        (Decimal("1.5"), Decimal("1.5")),
+    ],
 )
 def test_money_is_exact_whatever_the_json_type(raw, expected):
     assert normalize.money(raw) == expected
@@ -85,6 +91,11 @@ def test_locale_country_currency_timezone():
     assert normalize.country("fr") == "FR"
     assert normalize.currency("eur") == "EUR"
     assert normalize.timezone("Europe/Paris") == "Europe/Paris"
-    for func, bad in ((normalize.locale, "xx_YY_ZZ"), (normalize.country, "FRA"), (normalize.currency, "EURO"), (normalize.timezone, "Mars/Olympus")):
+    for func, bad in (
+        (normalize.locale, "xx_YY_ZZ"),
+        (normalize.country, "FRA"),
+        (normalize.currency, "EURO"),
+        (normalize.timezone, "Mars/Olympus"),
+    ):
         with pytest.raises(ValueError):
             func(bad)

@@ -33,8 +33,18 @@ def test_guest_order_newsletter_and_account_are_one_contact(engine, tenant):
         engine,
         tenant,
         order("100", "paid", "2026-10-01T10:00:00Z", {"email": "Marie.Dupont@Example.fr", "first_name": "Marie"}),
-        event("newsletter_subscribed", "2026-10-02T10:00:00Z", {"email": "marie.dupont@example.fr"}, properties={"list": "news"}),
-        event("account_created", "2026-10-03T10:00:00Z", {"email": "MARIE.DUPONT@example.fr", "external_id": "42", "last_name": "Dupont"}, source="woocommerce"),
+        event(
+            "newsletter_subscribed",
+            "2026-10-02T10:00:00Z",
+            {"email": "marie.dupont@example.fr"},
+            properties={"list": "news"},
+        ),
+        event(
+            "account_created",
+            "2026-10-03T10:00:00Z",
+            {"email": "MARIE.DUPONT@example.fr", "external_id": "42", "last_name": "Dupont"},
+            source="woocommerce",
+        ),
         order("101", "completed", "2026-10-04T10:00:00Z", {"external_id": "42"}, total="20.00"),
     )
     found = _contacts(engine, tenant)
@@ -52,7 +62,9 @@ def test_two_contacts_named_by_one_event_are_merged_with_their_history(engine, t
         engine,
         tenant,
         order("1", "paid", "2026-10-01T10:00:00Z", {"email": "old@example.com"}),
-        event("account_created", "2026-10-02T10:00:00Z", {"external_id": "7", "first_name": "Zoé"}, source="woocommerce"),
+        event(
+            "account_created", "2026-10-02T10:00:00Z", {"external_id": "7", "first_name": "Zoé"}, source="woocommerce"
+        ),
         # The shop now says customer 7 uses old@example.com: the same person.
         event(None, "2026-10-03T10:00:00Z", {"external_id": "7", "email": "old@example.com"}, source="woocommerce"),
     )
@@ -143,9 +155,21 @@ def test_cart_updates_empties_and_conversion(engine, tenant):
     first, emptied, refilled, placed = _store(
         engine,
         tenant,
-        event("cart_updated", "2026-10-01T10:00:00Z", who, properties={"cart_id": "c1", "currency": "EUR", "items": [item]}),
-        event("cart_updated", "2026-10-01T10:05:00Z", who, properties={"cart_id": "c1", "currency": "EUR", "items": []}),
-        event("checkout_started", "2026-10-01T10:10:00Z", who, properties={"cart_id": "c1", "currency": "EUR", "items": [item], "recovery_url": "https://s/c1"}),
+        event(
+            "cart_updated",
+            "2026-10-01T10:00:00Z",
+            who,
+            properties={"cart_id": "c1", "currency": "EUR", "items": [item]},
+        ),
+        event(
+            "cart_updated", "2026-10-01T10:05:00Z", who, properties={"cart_id": "c1", "currency": "EUR", "items": []}
+        ),
+        event(
+            "checkout_started",
+            "2026-10-01T10:10:00Z",
+            who,
+            properties={"cart_id": "c1", "currency": "EUR", "items": [item], "recovery_url": "https://s/c1"},
+        ),
         order("77", "paid", "2026-10-01T10:20:00Z", who, cart_id="c1"),
     )
     assert "cart_changed" in first.effects and "cart_emptied" in emptied.effects
@@ -167,17 +191,43 @@ def test_consent_changes_are_kept_as_proof_and_the_newest_wins(engine, tenant):
     )
     with engine.connect() as conn:
         row = conn.execute(sa.select(contacts)).one()
-        proofs = conn.execute(sa.select(consents.c.channel, consents.c.granted, consents.c.source).order_by(consents.c.id)).all()
+        proofs = conn.execute(
+            sa.select(consents.c.channel, consents.c.granted, consents.c.source).order_by(consents.c.id)
+        ).all()
     assert row.email_consent is False and row.sms_consent is True
     assert proofs == [("email", False, "relance"), ("email", True, "api"), ("sms", True, "api")]
 
 
 def test_tracker_signups_do_not_grant_consent_but_unsubscribes_remove_it(engine, tenant):
-    _store(engine, tenant, event("newsletter_subscribed", "2026-10-01T10:00:00Z", {"email": "t@example.com"}, source="tracker", properties={"list": "n"}))
+    _store(
+        engine,
+        tenant,
+        event(
+            "newsletter_subscribed",
+            "2026-10-01T10:00:00Z",
+            {"email": "t@example.com"},
+            source="tracker",
+            properties={"list": "n"},
+        ),
+    )
     assert _contacts(engine, tenant)[0]["consent"]["email"] is False
-    _store(engine, tenant, event("newsletter_subscribed", "2026-10-02T10:00:00Z", {"email": "t@example.com"}, source="woocommerce", properties={"list": "n"}))
+    _store(
+        engine,
+        tenant,
+        event(
+            "newsletter_subscribed",
+            "2026-10-02T10:00:00Z",
+            {"email": "t@example.com"},
+            source="woocommerce",
+            properties={"list": "n"},
+        ),
+    )
     assert _contacts(engine, tenant)[0]["consent"]["email"] is True
-    _store(engine, tenant, event("newsletter_unsubscribed", "2026-10-03T10:00:00Z", {"email": "t@example.com"}, properties={"list": "n"}))
+    _store(
+        engine,
+        tenant,
+        event("newsletter_unsubscribed", "2026-10-03T10:00:00Z", {"email": "t@example.com"}, properties={"list": "n"}),
+    )
     assert _contacts(engine, tenant)[0]["consent"]["email"] is False
 
 
@@ -196,9 +246,23 @@ def test_products_from_the_catalogue_and_from_views(engine, tenant):
     _store(
         engine,
         tenant,
-        event("product_viewed", "2026-10-01T10:00:00Z", anonymous_id="x", properties={"product_id": "5", "name": "Seen first", "price": "3.00"}),
-        event("product_updated", "2026-10-02T10:00:00Z", properties={"product_id": "5", "name": "Catalogue name", "brand": "B", "price": "4.50", "in_stock": False}),
-        event("product_viewed", "2026-10-03T10:00:00Z", anonymous_id="x", properties={"product_id": "5", "name": "Stale view name"}),
+        event(
+            "product_viewed",
+            "2026-10-01T10:00:00Z",
+            anonymous_id="x",
+            properties={"product_id": "5", "name": "Seen first", "price": "3.00"},
+        ),
+        event(
+            "product_updated",
+            "2026-10-02T10:00:00Z",
+            properties={"product_id": "5", "name": "Catalogue name", "brand": "B", "price": "4.50", "in_stock": False},
+        ),
+        event(
+            "product_viewed",
+            "2026-10-03T10:00:00Z",
+            anonymous_id="x",
+            properties={"product_id": "5", "name": "Stale view name"},
+        ),
     )
     with engine.connect() as conn:
         (product,) = export.iter_products(conn, tenant.id)

@@ -53,7 +53,13 @@ def test_bad_values_name_the_key(change, message):
 
 
 def test_secrets_are_masked():
-    config = validate_tenant({**BASE, "credentials": {"consumer_key": "ck_1234567890abcdef", "consumer_secret": "short"}, "webhook_secret": "whsec-0123456789"})
+    config = validate_tenant(
+        {
+            **BASE,
+            "credentials": {"consumer_key": "ck_1234567890abcdef", "consumer_secret": "short"},
+            "webhook_secret": "whsec-0123456789",
+        }
+    )
     shown = masked(config.to_dict())
     assert shown["credentials"] == {"consumer_key": "********cdef", "consumer_secret": "********"}
     assert shown["webhook_secret"] == "********6789"

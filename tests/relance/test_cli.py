@@ -52,7 +52,9 @@ def test_tenant_apply_creates_updates_and_masks_secrets(run, tmp_path: Path, mon
         "timezone: Europe/Paris\n---\nname: client-b\nplatform: prestashop\nurl: https://b.example\n"
     )
     first = run("tenant", "apply", str(file))
-    assert first.exit_code == 0 and "created tenant client-a" in first.stdout and "created tenant client-b" in first.stdout
+    assert (
+        first.exit_code == 0 and "created tenant client-a" in first.stdout and "created tenant client-b" in first.stdout
+    )
     assert "updated tenant client-a" in run("tenant", "apply", str(file)).stdout
     shown = run("tenant", "show", "client-a").stdout
     assert "cs_live" not in shown and "ck_live" not in shown and "********cdef" in shown
@@ -64,7 +66,10 @@ def test_tenant_apply_creates_updates_and_masks_secrets(run, tmp_path: Path, mon
         ("name: a\nplatform: woocommerce\nurl: https://a.example\ncolour: blue\n", ["colour: unknown key", "allowed:"]),
         ("name: a\nplatform: shopify\nurl: https://a.example\n", ["platform: unknown platform 'shopify'"]),
         ("name: [a\n", ["not valid YAML at line"]),
-        ("name: a\nplatform: woocommerce\nurl: https://a.example\ncredentials: {consumer_key: '${MISSING_VAR_X}'}\n", ["MISSING_VAR_X is not set"]),
+        (
+            "name: a\nplatform: woocommerce\nurl: https://a.example\ncredentials: {consumer_key: '${MISSING_VAR_X}'}\n",
+            ["MISSING_VAR_X is not set"],
+        ),
     ],
 )
 def test_a_bad_tenant_file_writes_nothing(run, tmp_path: Path, content, fragments):
@@ -93,7 +98,23 @@ def test_import_then_export_and_reimport_changes_nothing(run, tmp_path):
     run("tenant", "add", "t", "--platform", "woocommerce", "--url", "https://t.example")
     file = tmp_path / "events.jsonl"
     bad = {**ORDER, "message_id": "bad", "contact": {"email": "not-an-email"}}
-    file.write_text("\n".join(json.dumps(e) for e in (ORDER, bad, {**ORDER, "message_id": "other", "event": "order_updated", "properties": {**ORDER["properties"], "status": "completed"}, "timestamp": "2026-11-24T10:00:00Z"})) + "\n")
+    file.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in (
+                ORDER,
+                bad,
+                {
+                    **ORDER,
+                    "message_id": "other",
+                    "event": "order_updated",
+                    "properties": {**ORDER["properties"], "status": "completed"},
+                    "timestamp": "2026-11-24T10:00:00Z",
+                },
+            )
+        )
+        + "\n"
+    )
     first = run("import", "--tenant", "t", str(file))
     assert first.exit_code == 0
     assert "line 2: contact.email: not an email address" in first.stderr
@@ -105,7 +126,9 @@ def test_import_then_export_and_reimport_changes_nothing(run, tmp_path):
     contacts = [json.loads(line) for line in run("export", "contacts", "--tenant", "t").stdout.splitlines()]
     assert contacts[0]["email"] == "marie.dupont@example.fr" and contacts[0]["total_spent"] == "49.90"
     csv_out = run("export", "contacts", "--tenant", "t", "--format", "csv").stdout.splitlines()
-    assert csv_out[0].startswith("email,first_name,last_name,phone,birthday") and "marie.dupont@example.fr" in csv_out[1]
+    assert (
+        csv_out[0].startswith("email,first_name,last_name,phone,birthday") and "marie.dupont@example.fr" in csv_out[1]
+    )
 
 
 def test_import_from_stdin(run):
