@@ -14,7 +14,10 @@ size, each measurement runs in a fresh process so that its peak RSS is its own:
 - ``sync``: ``connectors.sync.run_sync`` into a fresh database (PostgreSQL
   database ``relance_bench_sync``, created and dropped; or a SQLite file),
   through the whole pipeline (the flows' and segments' reactions included);
-  ``sync ... bare`` (``--reactions off|both``) without those reactions.
+  ``sync ... bare`` (``--reactions off|both``) without those reactions. On
+  PostgreSQL a thread runs ``ANALYZE`` every 30 s (``--analyze-every``), as
+  autovacuum does on a normal server: the test server runs with autovacuum
+  off, and a table loaded from empty without statistics keeps bad plans.
 
 Printed per size: records fetched, seconds, records/s, peak RSS (MB), the peak
 of the Python heap (tracemalloc; download and fetch+map only, as it slows a
@@ -34,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from datetime import UTC, datetime
@@ -116,7 +120,21 @@ def child_fetch(url: str) -> dict:
     return {"records": records, "events": events, "seconds": seconds, "peak_mb": _peak_mb(), "heap_mb": _heap_mb()}
 
 
-def child_sync(url: str, db_url: str, reactions: str = "on") -> dict:
+def _analyze_every(db_url: str, seconds: float, stop: threading.Event) -> None:
+    """Run ANALYZE every ``seconds``, as autovacuum does on a normal PostgreSQL server (the test server here
+    runs with ``autovacuum = off``; without statistics the planner keeps the plans of empty tables)."""
+    import sqlalchemy as sa
+
+    from core.store.db import make_engine
+
+    engine = make_engine(db_url, isolation_level="AUTOCOMMIT")
+    while not stop.wait(seconds):
+        with engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE"))
+    engine.dispose()
+
+
+def child_sync(url: str, db_url: str, reactions: str = "on", analyze: str = "0") -> dict:
     import core.pipeline
     from connectors.sync import run_sync
     from connectors.woocommerce.connector import from_tenant
@@ -130,8 +148,14 @@ def child_sync(url: str, db_url: str, reactions: str = "on") -> dict:
     config = _config(url)
     with engine.begin() as conn:
         tenant, _ = upsert_tenant(conn, config, datetime.now(UTC))
+    stop = threading.Event()
+    if float(analyze) > 0 and db_url.startswith("postgresql"):
+        threading.Thread(target=_analyze_every, args=(db_url, float(analyze), stop), daemon=True).start()
     started = time.perf_counter()
-    report = run_sync(engine, tenant, from_tenant(config), clock=lambda: datetime.now(UTC))
+    try:
+        report = run_sync(engine, tenant, from_tenant(config), clock=lambda: datetime.now(UTC))
+    finally:
+        stop.set()
     seconds = time.perf_counter() - started
     totals = report.totals()
     engine.dispose()
@@ -196,6 +220,12 @@ def main() -> None:
         default="on",
         help="run the other areas' reactions (flows, segments) on each stored event, as in production",
     )
+    parser.add_argument(
+        "--analyze-every",
+        type=float,
+        default=30.0,
+        help="PostgreSQL: ANALYZE every N seconds during a sync, as autovacuum would (0: never)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     databases = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
@@ -223,7 +253,10 @@ def main() -> None:
                 modes = ["on", "off"] if args.reactions == "both" else [args.reactions]
                 for db in databases:
                     for mode in modes:
-                        runs = [_run_child("sync", url, _fresh_db(db, workdir), mode) for _ in range(args.repeat)]
+                        runs = [
+                            _run_child("sync", url, _fresh_db(db, workdir), mode, str(args.analyze_every))
+                            for _ in range(args.repeat)
+                        ]
                         rows.append((f"sync {db}" + ("" if mode == "on" else " bare"), runs))
                 for name, runs in rows:
                     seconds = _median(runs, "seconds")

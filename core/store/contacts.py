@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.sql import Executable
 
 from core.model import CONTACT_FIELDS, UNSET, Channel, ContactInfo
@@ -65,11 +65,6 @@ def identities_of(info: ContactInfo, anonymous_id: str | None, platform: str | N
 def _statements() -> dict[str, Executable]:
     ident = contact_identities.c
     return {
-        "lookup": select(ident.kind, ident.value, ident.contact_id).where(
-            ident.tenant_id == bindparam("b_tenant"),
-            ident.kind.in_(bindparam("b_kinds", expanding=True)),
-            ident.value.in_(bindparam("b_values", expanding=True)),
-        ),
         "kinds": select(ident.kind).where(
             ident.tenant_id == bindparam("b_tenant"), ident.contact_id == bindparam("b_contact")
         ),
@@ -89,19 +84,17 @@ def _statements() -> dict[str, Executable]:
 
 
 def _lookup(conn: Connection, tenant_id: int, found: Iterable[Identity]) -> dict[Identity, int]:
-    wanted = set(found)
+    # One exact (kind, value) pair per identity: PostgreSQL then probes the primary
+    # key for each, whatever its statistics (an IN on kinds and values lets it scan).
+    wanted = list(dict.fromkeys(found))
     if not wanted:
         return {}
+    ident = contact_identities.c
+    pairs = [and_(ident.kind == i.kind, ident.value == i.value) for i in wanted]
     rows = conn.execute(
-        _statements()["lookup"],
-        {
-            "b_tenant": tenant_id,
-            "b_kinds": sorted({i.kind for i in wanted}),
-            "b_values": sorted({i.value for i in wanted}),
-        },
+        select(ident.kind, ident.value, ident.contact_id).where(ident.tenant_id == tenant_id, or_(*pairs))
     )
-    known = {Identity(row.kind, row.value): row.contact_id for row in rows}
-    return {identity: owner for identity, owner in known.items() if identity in wanted}
+    return {Identity(row.kind, row.value): row.contact_id for row in rows}
 
 
 def _is_anonymous(conn: Connection, tenant_id: int, contact_id: int) -> bool:
