@@ -103,10 +103,10 @@ def _setup(db_url: str, runs: int) -> tuple[int, list[int]]:
     from sqlalchemy import insert
 
     from core.flows.schema import flow_runs
+    from core.sections import validate_tenant
     from core.store.db import make_engine, migrate
     from core.store.schema import contacts, messages
     from core.store.tenants import upsert_tenant
-    from core.tenants import validate_tenant
 
     admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

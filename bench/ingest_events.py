@@ -22,9 +22,9 @@ import sqlalchemy as sa
 
 import core.pipeline as pipeline
 from core.events import parse_event
+from core.sections import validate_tenant
 from core.store.db import make_engine, migrate
 from core.store.tenants import upsert_tenant
-from core.tenants import validate_tenant
 from relance.sampleshop import generate
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

@@ -197,7 +197,7 @@ def _serve(orders: int, ready: multiprocessing.Queue) -> None:
 
 
 def _config(url: str) -> Any:
-    from core.tenants import validate_tenant
+    from core.sections import validate_tenant
 
     return validate_tenant(
         {

@@ -3,7 +3,9 @@
 A tenant file (YAML) is read by the CLI and handed here as a dict. Validation
 names the bad key and what is allowed; nothing is written until it passes.
 Sections that belong to other areas (``flows``, ``segments``, ``tracker``,
-``messages``) are validated by those areas' own ``validate`` functions.
+``messages``, ``scoring``) are validated by those areas' own ``validate``
+functions, handed in by the caller: ``core.sections`` registers them (this
+module imports no area).
 """
 
 from __future__ import annotations
@@ -237,51 +239,31 @@ def _sync(value: Any) -> SyncSettings:
 
 SectionValidator = Callable[[Any, str], Mapping[str, Any]]
 
-
-def _plain_section(value: Any, path: str) -> Mapping[str, Any]:
-    return dict(_require_mapping(value, path))
-
-
-def section_validators() -> dict[str, SectionValidator]:
-    """The validators of the sections other areas own, by key.
-
-    Each area replaces its entry with its own ``validate(value, path)``.
-    """
-    from core.flows.settings import validate as validate_flows
-    from core.messages.settings import validate as validate_messages
-    from core.scoring import validate as validate_scoring
-    from core.segments.settings import validate as validate_segments
-    from core.tracker import validate as validate_tracker
-
-    return {
-        "flows": validate_flows,
-        "segments": validate_segments,
-        "tracker": validate_tracker,
-        "messages": validate_messages,
-        "scoring": validate_scoring,
-    }
-
-
-TOP_LEVEL_KEYS = frozenset(
+#: The keys of a tenant mapping that this module validates itself.
+BASE_KEYS = frozenset(
     {"name", "platform", "url", "credentials", "webhook_secret", "timezone", "locale", "currency", "sender", "sync"}
-) | frozenset(section_validators())
+)
+#: The sections other areas own (validated by the validators handed to ``validate_config``).
+SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring")
 
 
-def validate_tenant(raw: Any) -> TenantConfig:
-    """Validate a tenant mapping (a tenant file's content) and return its config.
+def validate_config(raw: Any, sections: Mapping[str, SectionValidator]) -> TenantConfig:
+    """Validate a tenant mapping and return its config, each section checked by ``sections[key]``.
 
-    Raises ConfigError naming the first bad key and what is allowed.
+    ``sections`` must hold a validator for every key of ``SECTION_KEYS`` (see
+    ``core.sections.SECTIONS``). Raises ConfigError naming the first bad key
+    and what is allowed.
     """
     if not isinstance(raw, Mapping):
         raise ConfigError("tenant: must be a mapping with name, platform and url")
-    _reject_unknown(raw, TOP_LEVEL_KEYS, "")
+    _reject_unknown(raw, BASE_KEYS | frozenset(sections), "")
     name = validate_name(raw.get("name"))
     platform = validate_platform(raw.get("platform"))
     url = validate_url(raw.get("url"))
     timezone = _normalised(normalize.timezone, raw.get("timezone"), "timezone", "use an IANA name such as Europe/Paris")
     locale = _normalised(normalize.locale, raw.get("locale"), "locale", "use a locale such as fr_FR")
     currency = _normalised(normalize.currency, raw.get("currency"), "currency", "use an ISO 4217 code such as EUR")
-    sections = {key: validator(raw.get(key), key) for key, validator in section_validators().items()}
+    checked = {key: validator(raw.get(key), key) for key, validator in sections.items()}
     return TenantConfig(
         name=name,
         platform=platform,
@@ -293,8 +275,21 @@ def validate_tenant(raw: Any) -> TenantConfig:
         currency=currency or "EUR",
         sender=_sender(raw.get("sender")),
         sync=_sync(raw.get("sync")),
-        **sections,
+        **{key: value for key, value in checked.items() if key in SECTION_KEYS},
     )
+
+
+def _stored_section(value: Any, path: str) -> Mapping[str, Any]:
+    return dict(_require_mapping(value, path))
+
+
+#: Sections as stored: they were validated and normalised when the tenant was saved.
+STORED_SECTIONS: Mapping[str, SectionValidator] = {key: _stored_section for key in SECTION_KEYS}
+
+
+def config_from_stored(data: Mapping[str, Any]) -> TenantConfig:
+    """The config of a stored tenant (``TenantConfig.to_dict``), its sections taken as saved."""
+    return validate_config(data, STORED_SECTIONS)
 
 
 def mask_secret(value: Any) -> Any:

@@ -19,9 +19,9 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from core.model import REVENUE_STATUSES
+from core.sections import validate_tenant
 from core.store.schema import carts, contacts, events, orders, products
 from core.store.tenants import Tenant, upsert_tenant
-from core.tenants import validate_tenant
 from jobs import context, queues
 from relance import sampleshop
 from relance.wiring import Runtime

@@ -14,8 +14,8 @@ from connectors.sync import run_sync
 from connectors.woocommerce.connector import from_tenant
 from connectors.woocommerce.fakedata import generate_shop
 from connectors.woocommerce.fakeshop import serve
+from core.sections import validate_tenant
 from core.store.tenants import Tenant, upsert_tenant
-from core.tenants import validate_tenant
 from relance.wiring import Runtime
 
 TENANT = "demo-woo"

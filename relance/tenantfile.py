@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
-from core.tenants import TenantConfig, validate_tenant
+from core.sections import validate_tenant
+from core.tenants import TenantConfig
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from core.sections import validate_tenant
 from core.store.db import make_engine, migrate
 from core.store.registry import all_metadata
 from core.store.tenants import Tenant, upsert_tenant
-from core.tenants import validate_tenant
 
 PG_ADMIN_URL = os.environ.get("RELANCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379")

@@ -18,8 +18,8 @@ from typing import Any
 from rq import SimpleWorker
 
 from core import normalize
+from core.sections import validate_tenant
 from core.store.tenants import Tenant, upsert_tenant
-from core.tenants import validate_tenant
 from jobs import queues
 from relance.wiring import Runtime
 from webhooks.app import create_app

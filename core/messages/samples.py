@@ -11,10 +11,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from core.messages.compose import MessageDraft, compose_content
 from core.messages.content import CartView, ContactView, Content, OrderView, ProductView
 from core.messages.errors import TemplateError
 from core.messages.settings import MessageSettings
-from core.tenants import TenantConfig, validate_tenant
+from core.tenants import TenantConfig, validate_config
 
 #: A fixed time for sample messages (rendering never reads the clock).
 SAMPLE_TIME = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
@@ -74,9 +75,7 @@ _LAYOUT_CHECK = (
 
 def check_override(settings: MessageSettings, channel: str, name: str, lang: str) -> None:
     """Render one override with sample data (with and without a first name); raise TemplateError if it fails."""
-    from core.messages.compose import MessageDraft, compose_content
-
-    config = validate_tenant({**_SAMPLE_TENANT, "locale": lang})
+    config = validate_config({**_SAMPLE_TENANT, "locale": lang}, {})
     template = name
     if name == "layout":
         template = "layout_check/1"

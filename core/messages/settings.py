@@ -1,24 +1,23 @@
 """The ``messages`` section of a tenant file: transport, SMS provider, brand, templates.
 
-``validate(value, path)`` is what ``core.tenants`` calls. It refuses unknown
-keys and bad values naming the key, and renders every template override with
-sample data, so a template that fails is reported when the settings are
-applied, never when a message is due. ``message_settings(config)`` gives the
-typed view the rest of the area uses.
+``validate(value, path)`` refuses unknown keys and bad values naming the key;
+``core.messages.checks.validate`` (what ``core.sections`` registers) adds the
+rendering of every template override with sample data, so a template that
+fails is reported when the settings are applied, never when a message is due.
+``message_settings(config)`` gives the typed view the rest of the area uses.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from core import normalize
-from core.messages.errors import MessagesConfigError, TemplateError
+from core.messages.environment import template_name
+from core.messages.errors import MessagesConfigError
 
 if TYPE_CHECKING:
     from core.tenants import TenantConfig
@@ -217,8 +216,6 @@ def _templates(raw: Any, path: str) -> dict[str, dict[str, dict[str, str]]]:
 
 def overrides_of(templates: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, str]:
     """Loader names and sources of a validated ``templates`` mapping."""
-    from core.messages.environment import template_name
-
     found: dict[str, str] = {}
     for channel, names in templates.items():
         for name, by_lang in names.items():
@@ -257,35 +254,10 @@ def validate(value: Any, path: str = "messages") -> Mapping[str, Any]:
             raise _fail(f"{path}.unsubscribe_email", f"{exc} (use unsubscribe@example.com)") from exc
     if "templates" in given:
         out["templates"] = _templates(given["templates"], f"{path}.templates")
-        _check_templates(out, path)
     return out
 
 
-def _check_templates(section: Mapping[str, Any], path: str) -> None:
-    """Render every override with sample data; raise naming the first that fails."""
-    key = json.dumps({k: section.get(k) for k in ("templates", "brand", "footer_address", "sms")}, sort_keys=True)
-    for channel, names in section["templates"].items():
-        for name, by_lang in names.items():
-            for lang in by_lang:
-                error = _checked(key, channel, name, lang)
-                if error is not None:
-                    raise _fail(f"{path}.templates.{channel}.{name}.{lang}", error)
-
-
-@lru_cache(maxsize=512)
-def _checked(key: str, channel: str, name: str, lang: str) -> str | None:
-    """The error of one override rendered with sample data, or None (cached: tenants load often)."""
-    from core.messages.samples import check_override
-
-    section = json.loads(key)
-    try:
-        check_override(_typed(section), channel, name, lang)
-    except TemplateError as exc:
-        return str(exc)
-    return None
-
-
-def _typed(section: Mapping[str, Any]) -> MessageSettings:
+def typed_settings(section: Mapping[str, Any]) -> MessageSettings:
     transport = section.get("transport") or {"type": "file"}
     sms = dict(section.get("sms") or {})
     brand = section.get("brand") or {}
@@ -316,4 +288,4 @@ def _typed(section: Mapping[str, Any]) -> MessageSettings:
 
 def message_settings(config: TenantConfig) -> MessageSettings:
     """The typed messages settings of a tenant (its section is already validated)."""
-    return _typed(config.messages or {})
+    return typed_settings(config.messages or {})

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from core.errors import NotFoundError
 from core.store.schema import tenants
-from core.tenants import TenantConfig, validate_tenant
+from core.tenants import TenantConfig, config_from_stored
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Tenant:
 def _tenant(row: object) -> Tenant:
     return Tenant(
         id=row.id,  # type: ignore[attr-defined]
-        config=validate_tenant(row.config),  # type: ignore[attr-defined]
+        config=config_from_stored(row.config),  # type: ignore[attr-defined]
         created_at=row.created_at,  # type: ignore[attr-defined]
         updated_at=row.updated_at,  # type: ignore[attr-defined]
     )

@@ -10,13 +10,13 @@ import yaml
 from sqlalchemy import Connection, select
 
 from core.errors import ConfigError
+from core.sections import validate_tenant
 from core.segments.membership import member_counts
 from core.segments.refresh import RefreshReport, refresh_tenant
 from core.segments.schema import segment_members, segment_states
 from core.segments.settings import segment_settings
 from core.store.schema import contacts
 from core.store.tenants import Tenant, get_tenant, upsert_tenant
-from core.tenants import validate_tenant
 
 
 def register(cli: click.Group) -> None:

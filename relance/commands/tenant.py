@@ -10,8 +10,9 @@ import yaml
 
 from core.errors import ConfigError
 from core.model import Platform
+from core.sections import validate_tenant
 from core.store.tenants import get_tenant, list_tenants, upsert_tenant
-from core.tenants import masked, validate_tenant
+from core.tenants import masked
 from relance.tenantfile import load_tenant_file
 
 

@@ -12,7 +12,7 @@ import responses
 from connectors.base import Resource
 from connectors.woocommerce.connector import CustomerCursor, KeysetCursor, from_tenant
 from core.errors import ConfigError
-from core.tenants import validate_tenant
+from core.sections import validate_tenant
 from tests.connectors.helpers import API, CREDENTIALS, SHOP_URL, fixture_shop, params_of, route_shop, woo_fixture
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

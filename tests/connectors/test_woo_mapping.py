@@ -20,7 +20,7 @@ from connectors.woocommerce.mapping import (
 )
 from core.events import event_to_dict, order_of
 from core.model import OrderStatus
-from core.tenants import validate_tenant
+from core.sections import validate_tenant
 from tests.connectors.helpers import woo_fixture
 
 CTX = WooContext(

@@ -2,7 +2,8 @@ import pytest
 
 from core.errors import ConfigError
 from core.model import Platform
-from core.tenants import masked, validate_tenant
+from core.sections import validate_tenant
+from core.tenants import masked
 
 BASE = {"name": "shop-1", "platform": "woocommerce", "url": "https://shop.example.com/"}
 

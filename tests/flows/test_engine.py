@@ -82,8 +82,8 @@ def test_two_workers_on_the_same_runs_send_once(engine):
 
 def test_a_flow_switched_off_cancels_its_waiting_runs(engine):
     shop = _started(engine)
+    from core.sections import validate_tenant
     from core.store.tenants import upsert_tenant
-    from core.tenants import validate_tenant
 
     with engine.begin() as conn:
         config = validate_tenant({**shop.config.to_dict(), "flows": {"abandoned_cart": {"enabled": False}}})
@@ -224,8 +224,8 @@ def test_a_run_that_cannot_be_evaluated_does_not_hold_back_the_batch(engine, mon
     monkeypatch.setitem(sys.modules, "core.segments.membership", None)  # segments not installed
     with engine.begin() as conn:
         flows_off = shop.config.to_dict()
+        from core.sections import validate_tenant
         from core.store.tenants import upsert_tenant
-        from core.tenants import validate_tenant
 
         flows_off["flows"] = {**SEGMENT_FLOWS, "abandoned_cart": {}}
         shop, _ = upsert_tenant(conn, validate_tenant(flows_off), at())

@@ -9,7 +9,7 @@ from core.errors import ConfigError
 from core.flows.errors import FlowCycleError
 from core.flows.model import DEFAULT_PRIORITIES
 from core.flows.settings import parse, tenant_flows, validate
-from core.tenants import validate_tenant
+from core.sections import validate_tenant
 from relance.cli import cli
 
 TENANT = {"name": "shop", "platform": "woocommerce", "url": "https://shop.example"}

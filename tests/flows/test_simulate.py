@@ -147,8 +147,8 @@ def test_simulate_on_the_demo_shop(cli_env, tmp_path):
 def test_the_demo_section_shows_what_each_flow_would_send(engine, tmp_path):
     from core.events import parse_event
     from core.pipeline import ingest_batch
+    from core.sections import validate_tenant
     from core.store.tenants import upsert_tenant
-    from core.tenants import validate_tenant
     from relance.commands.simulate import demo_section
     from relance.settings import Settings
     from relance.wiring import Runtime

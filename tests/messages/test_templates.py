@@ -18,7 +18,7 @@ from core.messages.content import ContactView, Content, ProductView
 from core.messages.errors import TemplateError
 from core.messages.samples import SAMPLE_TIME, sample_content
 from core.messages.settings import message_settings
-from core.tenants import validate_tenant
+from core.sections import validate_tenant
 from tests.messages.helpers import BASE_URL, SECRET, SENDER
 
 TEMPLATES = [

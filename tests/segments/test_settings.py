@@ -7,9 +7,9 @@ import pytest
 from core.errors import ConfigError
 from core.scoring import scoring_settings
 from core.scoring import validate as validate_scoring
+from core.sections import validate_tenant
 from core.segments.rules import AllOf, Behaviour, Compare, FieldCondition, Not, Window
 from core.segments.settings import segment_settings, validate
-from core.tenants import validate_tenant
 from tests.segments.oracle import RULES
 
 

@@ -9,7 +9,8 @@ import pytest
 import responses
 
 from connectors.magento.connector import MagentoConnector, from_tenant
-from core.tenants import TenantConfig, validate_tenant
+from core.sections import validate_tenant
+from core.tenants import TenantConfig
 from tests.connectors.magento.fakeshop import CREDENTIALS, SHOP_URL, FakeMagento
 
 

@@ -13,7 +13,7 @@ from connectors.base import Resource
 from connectors.magento.connector import from_tenant
 from connectors.magento.paging import Keyset
 from core.errors import ConfigError
-from core.tenants import validate_tenant
+from core.sections import validate_tenant
 from tests.conftest import NOW
 from tests.connectors.magento.conftest import tenant_raw
 

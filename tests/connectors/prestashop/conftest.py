@@ -9,7 +9,8 @@ import pytest
 import responses
 
 from connectors.prestashop.connector import PrestaShopConnector, from_tenant
-from core.tenants import TenantConfig, validate_tenant
+from core.sections import validate_tenant
+from core.tenants import TenantConfig
 from tests.connectors.prestashop.fakeshop import KEY, FakePrestaShop
 
 SHOP_URL = "https://ps.example.com"

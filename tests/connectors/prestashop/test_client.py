@@ -12,7 +12,7 @@ from connectors.errors import ConnectorAuthError, ConnectorError
 from connectors.prestashop.client import unwrap
 from connectors.prestashop.connector import PrestaShopConnector, from_tenant
 from core.errors import ConfigError
-from core.tenants import validate_tenant
+from core.sections import validate_tenant
 from tests.connectors.prestashop.conftest import SHOP_URL, tenant_raw
 from tests.connectors.prestashop.fakeshop import KEY, FakePrestaShop
 

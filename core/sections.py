@@ -1,0 +1,38 @@
+"""The sections of a tenant file, each validated by the area that owns it.
+
+``core.tenants`` validates a tenant's own keys (name, platform, url,
+credentials, sync...) and knows no area; this module, above every area,
+registers each area's section validator and is what callers use to validate
+a whole tenant file: ``validate_tenant(raw)``.
+
+To add a section: write ``validate(value, path) -> mapping`` in the area,
+add a line to ``SECTIONS``, and a field to ``core.tenants.TenantConfig``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core import scoring, tracker
+from core.flows import settings as flows
+from core.messages import checks as messages
+from core.segments import settings as segments
+from core.tenants import SectionValidator, TenantConfig, validate_config
+
+#: Section key -> its area's validator, in the order they are checked.
+SECTIONS: Mapping[str, SectionValidator] = {
+    "flows": flows.validate,
+    "segments": segments.validate,
+    "tracker": tracker.validate,
+    "messages": messages.validate,
+    "scoring": scoring.validate,
+}
+
+
+def validate_tenant(raw: Any) -> TenantConfig:
+    """Validate a whole tenant mapping (a tenant file's document) and return its config.
+
+    Raises ConfigError naming the first bad key and what is allowed.
+    """
+    return validate_config(raw, SECTIONS)
