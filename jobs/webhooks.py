@@ -17,9 +17,9 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from core.store.tenants import list_tenants
+from inbound.deliveries import fail_delivery, get_delivery, pending_ids
+from inbound.processing import process_delivery
 from jobs import context, queues
-from webhooks.deliveries import fail_delivery, get_delivery, pending_ids
-from webhooks.processing import process_delivery
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def enqueue_delivery(redis: Redis, delivery_id: int, pipeline: Pipeline | None =
 
 
 def run_delivery(delivery_id: int) -> dict[str, Any]:
-    """Process one stored delivery (see ``webhooks.processing``); return its outcome."""
+    """Process one stored delivery (see ``inbound.processing``); return its outcome."""
     runtime = context.current()
     outcome = process_delivery(runtime.engine, delivery_id, runtime.clock, redis=_redis_or_none(runtime))
     return {"delivery": outcome.delivery_id, "state": outcome.state, **outcome.result, "error": outcome.error}

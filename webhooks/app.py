@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from core.errors import DatabaseUnavailableError, RelanceError
 from relance.settings import Settings
 from relance.wiring import Runtime, build_runtime
-from webhooks.errors import WebhookError
+from webhooks.errors import REFUSALS, status_of
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,11 @@ def redis_failed(exc: BaseException) -> None:
 
 
 def _register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(WebhookError)
-    def _refused(exc: WebhookError) -> Any:
-        return jsonify(error=str(exc)), exc.status
+    def _refused(exc: Exception) -> Any:
+        return jsonify(error=str(exc)), status_of(exc)
+
+    for refusal in REFUSALS:
+        app.register_error_handler(refusal, _refused)
 
     @app.errorhandler(DatabaseUnavailableError)
     @app.errorhandler(DBAPIError)

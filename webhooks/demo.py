@@ -20,6 +20,7 @@ from rq import SimpleWorker
 from core import normalize
 from core.sections import validate_tenant
 from core.store.tenants import Tenant, upsert_tenant
+from inbound.deliveries import list_deliveries
 from jobs import queues
 from relance.wiring import Runtime
 from webhooks.app import create_app
@@ -143,7 +144,6 @@ def webhooks_section(runtime: Runtime, tenant: Tenant, echo: Callable[[str], Non
     queue = queues.queue(redis, queues.DEFAULT)
     waiting = queue.count
     SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
-    from webhooks.deliveries import list_deliveries
 
     with runtime.engine.connect() as conn:
         recent = list_deliveries(conn, tenant.id, limit=len(deliveries))

@@ -11,10 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.store.tenants import list_tenants
+from inbound import metrics
+from inbound.deliveries import count_by_state
 from jobs import queues
-from webhooks import metrics
 from webhooks.app import app_redis, redis_failed, runtime
-from webhooks.deliveries import count_by_state
 
 log = logging.getLogger(__name__)
 

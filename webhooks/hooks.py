@@ -19,8 +19,8 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from webhooks import woocommerce
-from webhooks.errors import BadPayloadError
+from inbound import woocommerce
+from inbound.errors import BadPayloadError
 from webhooks.intake import Recipient, Verdict, json_answer, receive
 from webhooks.signing import WOOCOMMERCE_HEADER, verify_woocommerce
 

@@ -23,22 +23,23 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from core.errors import DatabaseUnavailableError, RelanceError
 from core.store.schema import tenants
 from core.tenants import NAME_RE
+from inbound import metrics
+from inbound.deliveries import store_delivery
+from inbound.errors import BadPayloadError
 from jobs.webhooks import enqueue_delivery
-from webhooks import metrics
 from webhooks.app import MAX_BODY_BYTES, app_redis, redis_failed, runtime
-from webhooks.deliveries import store_delivery
 from webhooks.errors import (
-    BadPayloadError,
+    REFUSALS,
     ForbiddenOriginError,
     PayloadTooLargeError,
     SignatureError,
     UnknownTenantError,
-    WebhookError,
+    status_of,
 )
 
 log = logging.getLogger(__name__)
 
-_OUTCOMES: dict[type[WebhookError], str] = {
+_OUTCOMES: dict[type[Exception], str] = {
     SignatureError: "unauthorized",
     BadPayloadError: "bad_request",
     PayloadTooLargeError: "too_large",
@@ -114,7 +115,7 @@ def read_body() -> bytes:
 
 
 def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple[Any, int]:
-    """Run the intake for one request and return the answer (raising WebhookError for refusals)."""
+    """Run the intake for one request and return the answer (raising one of ``REFUSALS`` for refusals)."""
     rt = runtime()
     label = ""
     delivery_id: int | None = None
@@ -128,9 +129,9 @@ def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple
                 delivery_id = store_delivery(
                     conn, tenant.id, source, verdict.topic, verdict.headers, request.get_data(), rt.clock()
                 )
-    except WebhookError as exc:
+    except REFUSALS as exc:
         metrics.count_request(app_redis(), label, source, _OUTCOMES.get(type(exc), "bad_request"))
-        log.info("tenant %s: %s request refused (%d): %s", label or "?", source, exc.status, exc)
+        log.info("tenant %s: %s request refused (%d): %s", label or "?", source, status_of(exc), exc)
         raise
     except (DBAPIError, DatabaseUnavailableError):
         metrics.count_request(app_redis(), label, source, "unavailable")

@@ -54,8 +54,8 @@ def deliveries(
     A delivery that failed keeps its error; fix the cause (e.g. the tenant's
     settings), then replay it with --replay ID.
     """
+    from inbound.deliveries import get_delivery, list_deliveries
     from relance.cli import get_runtime
-    from webhooks.deliveries import get_delivery, list_deliveries
 
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:
@@ -92,8 +92,8 @@ def deliveries(
 
 
 def _replay(runtime: Any, delivery_id: int, tenant_id: int | None) -> None:
-    from webhooks.deliveries import get_delivery
-    from webhooks.processing import process_delivery
+    from inbound.deliveries import get_delivery
+    from inbound.processing import process_delivery
 
     with runtime.engine.connect() as conn:
         get_delivery(conn, delivery_id, tenant_id)  # the tenant check: raises when not theirs

@@ -37,8 +37,8 @@ from core.model import Event, OrderStatus
 from core.store.contacts import ANONYMOUS, EMAIL, PHONE, external_kind
 from core.store.schema import contact_identities, contacts, order_items, orders, products
 from core.store.tenants import Tenant
-from webhooks.deliveries import Delivery
-from webhooks.errors import DeliveryError
+from inbound.deliveries import Delivery
+from inbound.errors import DeliveryError
 
 SOURCE = "woocommerce"
 RESOURCES = ("order", "customer", "product")
