@@ -32,7 +32,7 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("jobs.flows.run_sweep", 30),
     Periodic("jobs.flows.run_date_triggers", 3600),
     Periodic("jobs.flows.run_replenishment", 86400, queues.BULK),
-    Periodic("jobs.deliver.run_sweep", 30),
+    Periodic("jobs.send.run_sweep", 30),
     Periodic("jobs.segments.run_refresh_all", 3600),
 )
 

@@ -6,7 +6,7 @@ payload) are answered with the status ``STATUSES`` gives them.
 
 from __future__ import annotations
 
-from core.errors import RelanceError
+from core.errors import RelanceError, SignatureError
 from inbound.errors import BadPayloadError
 
 
@@ -14,12 +14,6 @@ class WebhookError(RelanceError):
     """A request the web service refuses; ``status`` is the HTTP status to answer."""
 
     status = 400
-
-
-class SignatureError(WebhookError):
-    """The signature of a request is missing, malformed or does not match."""
-
-    status = 401
 
 
 class UnknownTenantError(WebhookError):
@@ -41,7 +35,7 @@ class ForbiddenOriginError(WebhookError):
 
 
 #: Errors of the layers below that a request can cause, and the HTTP status that answers each.
-STATUSES: dict[type[Exception], int] = {BadPayloadError: 400}
+STATUSES: dict[type[Exception], int] = {SignatureError: 401, BadPayloadError: 400}
 #: Every error that refuses a request (answered with ``status_of``).
 REFUSALS: tuple[type[Exception], ...] = (WebhookError, *STATUSES)
 

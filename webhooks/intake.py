@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.errors import DatabaseUnavailableError, RelanceError
+from core.errors import DatabaseUnavailableError, RelanceError, SignatureError
 from core.store.schema import tenants
 from core.tenants import NAME_RE
 from inbound import metrics
@@ -32,7 +32,6 @@ from webhooks.errors import (
     REFUSALS,
     ForbiddenOriginError,
     PayloadTooLargeError,
-    SignatureError,
     UnknownTenantError,
     status_of,
 )

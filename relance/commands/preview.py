@@ -21,16 +21,16 @@ from sqlalchemy import Connection, select
 from core.errors import NotFoundError, UserError
 from core.messages.compose import ComposedMessage, MessageDraft, compose_content
 from core.messages.content import Content, get_products, load
-from core.messages.delivery import DeliveryConfig, deliver
 from core.messages.errors import TemplateError
 from core.messages.mime import build_email
 from core.messages.samples import sample_content
-from core.messages.transports.files import FileTransport
+from core.messages.sending import SendConfig, send_messages
 from core.model import REVENUE_STATUSES, Channel
 from core.store.contacts import find_contact_id
 from core.store.db import upsert
 from core.store.schema import carts, contacts, messages, order_items, orders, products
 from core.store.tenants import Tenant, get_tenant
+from transports.files import FileTransport
 
 DOUBLE_OPT_IN = "double_opt_in"
 
@@ -233,7 +233,7 @@ def _demo_contact(conn: Connection, tenant: Tenant, lang: str) -> int | None:
 
 
 def demo_section(runtime: Any, tenant: Tenant, echo: Any) -> None:
-    """Write one email per built-in template, in French and English, through the real delivery path."""
+    """Write one email per built-in template, in French and English, through the real send path."""
     now = runtime.clock()
     folder: Path = runtime.settings.data_dir / "demo" / "emails"
     ids: list[int] = []
@@ -279,9 +279,9 @@ def demo_section(runtime: Any, tenant: Tenant, echo: Any) -> None:
     if not ids:
         echo("  messages   no opted-in contact to write demo emails for")
         return
-    config = DeliveryConfig(runtime.settings.base_url, runtime.settings.secret_key, folder)
+    config = SendConfig(runtime.settings.base_url, runtime.settings.secret_key)
     transport = FileTransport(folder)
-    report = deliver(runtime.engine, ids, runtime.clock, config, transports=lambda _tenant, _channel: transport)
+    report = send_messages(runtime.engine, ids, runtime.clock, config, lambda _tenant, _channel: transport)
     emails = sorted(folder.glob("*.eml"))
     first = next((p for p in sorted(folder.glob("*-abandoned_cart-1-fr.html"))), None) or next(
         iter(sorted(folder.glob("*.html"))), None

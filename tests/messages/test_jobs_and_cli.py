@@ -1,4 +1,4 @@
-"""The delivery jobs on a real Redis, and ``relance preview``."""
+"""The send jobs on a real Redis, and ``relance preview``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from rq import SimpleWorker
 
 from jobs import context, queues
-from jobs import deliver as deliver_jobs
+from jobs import send as send_jobs
 from relance.cli import cli
 from tests.conftest import NOW
 from tests.messages.helpers import Clock, add_contact, message_row, outbox, runtime, shop
@@ -28,7 +28,7 @@ def work(redis):
     SimpleWorker([queues.queue(redis)], connection=redis).work(burst=True)
 
 
-def test_the_sweep_delivers_messages_no_job_took(engine, worker_runtime, redis, tmp_path):
+def test_the_sweep_sends_messages_no_job_took(engine, worker_runtime, redis, tmp_path):
     tenant = shop(engine)
     contact = add_contact(engine, tenant)
     due = [outbox(engine, tenant, contact, flow="birthday"), outbox(engine, tenant, contact, flow="cross_sell")]
@@ -36,7 +36,7 @@ def test_the_sweep_delivers_messages_no_job_took(engine, worker_runtime, redis, 
     stuck = outbox(engine, tenant, contact, flow="abandoned_cart", status="sending")
     worker_runtime.clock.now = NOW + timedelta(minutes=20)
 
-    result = deliver_jobs.run_sweep()
+    result = send_jobs.run_sweep()
 
     assert result == {"due": 2, "jobs": 1, "interrupted": 1}
     work(redis)
@@ -45,16 +45,16 @@ def test_the_sweep_delivers_messages_no_job_took(engine, worker_runtime, redis, 
     assert message_row(engine, stuck).status == "failed"
     assert len(list((tmp_path / "outbox" / "shop").glob("*.eml"))) == 2
     # a second sweep finds nothing, and a duplicate job sends nothing twice
-    assert deliver_jobs.run_sweep()["due"] == 0
-    assert deliver_jobs.run_deliver(due) == {"sent": 0, "suppressed": 0, "failed": 0, "bounced": 0, "retry": 0}
+    assert send_jobs.run_sweep()["due"] == 0
+    assert send_jobs.run_send(due) == {"sent": 0, "suppressed": 0, "failed": 0, "bounced": 0, "retry": 0}
 
 
-def test_run_deliver_reschedules_a_temporary_failure_on_redis(engine, worker_runtime, redis):
+def test_run_send_reschedules_a_temporary_failure_on_redis(engine, worker_runtime, redis):
     from tests.messages.helpers import free_port
 
     tenant = shop(engine, {"transport": {"type": "smtp", "host": "127.0.0.1", "port": free_port(), "security": "none"}})
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday")
-    assert deliver_jobs.run_deliver([message_id])["retry"] == 1
+    assert send_jobs.run_send([message_id])["retry"] == 1
     from rq.registry import ScheduledJobRegistry
 
     scheduled = ScheduledJobRegistry(queue=queues.queue(redis))

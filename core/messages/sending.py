@@ -1,4 +1,4 @@
-"""Deliver outbox messages: claim, re-check, compose, send, record. Never twice.
+"""Send outbox messages: claim, re-check, compose, send, record. Never twice.
 
 1. ``claim`` moves due rows from ``scheduled`` to ``sending`` in one UPDATE:
    two workers given the same ids cannot both take a row.
@@ -6,7 +6,9 @@
    time (the contact may have unsubscribed since the flow decided); a message
    that may not go is ``suppressed`` with the reason.
 3. The message is composed and its recipient, subject and SMS links saved,
-   then sent outside any transaction.
+   then sent outside any transaction, through the transport the caller hands
+   in (``transports.registry`` builds them from the tenant's settings; this
+   module does no network or file I/O of its own).
 4. The outcome is recorded: ``sent`` (with the provider's id), ``scheduled``
    again with a later ``due_at`` for a temporary failure (up to MAX_ATTEMPTS),
    ``bounced`` (the address is suppressed for marketing) or ``failed``.
@@ -24,8 +26,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
@@ -33,15 +34,13 @@ from core.messages import preferences
 from core.messages.compose import ComposedMessage, compose
 from core.messages.errors import (
     BouncedError,
-    DeliveryError,
     MessageNotFoundError,
+    SendError,
     TemplateError,
     UnknownOutcomeError,
 )
 from core.messages.schema import message_links
-from core.messages.settings import message_settings
 from core.messages.suppression import suppress, suppression_of
-from core.messages.transports import EmailTransport, SmsTransport, email_transport, sms_transport
 from core.model import Channel
 from core.store.schema import messages
 from core.store.tenants import Tenant, get_tenant_by_id
@@ -56,19 +55,41 @@ STUCK_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
-class DeliveryConfig:
-    """What delivery needs from the install: links' base URL and secret, and where file transports write."""
+class SendConfig:
+    """What sending needs from the install: the links' base URL and the secret that signs them."""
 
     base_url: str
     secret_key: str
-    outbox_dir: Path
 
-    def outbox_for(self, tenant: Tenant) -> Path:
-        return self.outbox_dir / tenant.name
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a transport reports of a message it took: the provider's id, and where it went (a file, a host)."""
+
+    provider_id: str
+    detail: str | None = None
+
+
+class EmailTransport(Protocol):
+    """Sends emails; raises ``TemporarySendError``, ``BouncedError``, ``UnknownOutcomeError`` or ``PermanentSendError``."""
+
+    def send_email(self, message: ComposedMessage, message_id: int, now: datetime) -> SendResult: ...
+
+
+class SmsTransport(Protocol):
+    """Sends SMS; raises the same errors as ``EmailTransport``."""
+
+    def send_sms(
+        self, message: ComposedMessage, message_id: int, now: datetime, status_callback: str | None
+    ) -> SendResult: ...
+
+
+#: The transport for a tenant and a channel ("email" or "sms"), handed in by the caller.
+TransportProvider = Callable[[Tenant, str], EmailTransport | SmsTransport]
 
 
 @dataclass
-class DeliveryReport:
+class SendReport:
     sent: list[int] = field(default_factory=list)
     suppressed: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
@@ -78,9 +99,6 @@ class DeliveryReport:
 
     def as_dict(self) -> dict[str, int]:
         return {key: len(getattr(self, key)) for key in ("sent", "suppressed", "failed", "bounced", "retry")}
-
-
-TransportFactory = Callable[[Tenant, str], Any]
 
 
 def claim(conn: Connection, message_ids: Sequence[int], now: datetime) -> list[int]:
@@ -147,7 +165,7 @@ def _check(conn: Connection, tenant: Tenant, row: Any) -> str | None:
     return f"suppressed:{reason}" if reason else None
 
 
-def _prepare(conn: Connection, row: Any, tenant: Tenant, config: DeliveryConfig, now: datetime) -> Any:
+def _prepare(conn: Connection, row: Any, tenant: Tenant, config: SendConfig, now: datetime) -> Any:
     """Check and compose a claimed row; return the message, or the status values to save instead."""
     reason = _check(conn, tenant, row)
     if reason is not None:
@@ -171,33 +189,23 @@ def _prepare(conn: Connection, row: Any, tenant: Tenant, config: DeliveryConfig,
     return composed
 
 
-def default_transport(config: DeliveryConfig) -> TransportFactory:
-    """Transports from the tenant's settings; file transports write under ``config.outbox_dir/<tenant>``."""
-
-    def factory(tenant: Tenant, channel: str) -> EmailTransport | SmsTransport:
-        settings = message_settings(tenant.config)
-        if channel == Channel.SMS.value:
-            return sms_transport(settings, config.outbox_for(tenant))
-        return email_transport(settings, config.outbox_for(tenant))
-
-    return factory
-
-
-def _send(transport: Any, composed: ComposedMessage, message_id: int, now: datetime, callback: str | None) -> Any:
+def _send(
+    transport: Any, composed: ComposedMessage, message_id: int, now: datetime, callback: str | None
+) -> SendResult:
     if composed.channel == Channel.SMS.value:
         return transport.send_sms(composed, message_id, now, callback)
     return transport.send_email(composed, message_id, now)
 
 
-def deliver_one(
+def send_one(
     engine: Engine,
     message_id: int,
     clock: Callable[[], datetime],
-    config: DeliveryConfig,
-    transports: TransportFactory,
-    report: DeliveryReport,
+    config: SendConfig,
+    transports: TransportProvider,
+    report: SendReport,
 ) -> None:
-    """Deliver one claimed (``sending``) message and record what happened."""
+    """Send one claimed (``sending``) message and record what happened."""
     now = clock()
     with engine.begin() as conn:
         row = conn.execute(select(messages).where(messages.c.id == message_id, messages.c.status == "sending")).first()
@@ -213,7 +221,7 @@ def deliver_one(
     callback = f"{config.base_url}/m/sms/twilio/{tenant.name}/status"
     try:
         result = _send(transports(tenant, row.channel), prepared, message_id, clock(), callback)
-    except DeliveryError as exc:
+    except SendError as exc:
         _failed(engine, tenant, row, prepared, exc, clock(), report)
         return
     with engine.begin() as conn:
@@ -231,9 +239,9 @@ def _failed(
     tenant: Tenant,
     row: Any,
     composed: ComposedMessage,
-    exc: DeliveryError,
+    exc: SendError,
     now: datetime,
-    report: DeliveryReport,
+    report: SendReport,
 ) -> None:
     error = str(exc)[:2000]
     with engine.begin() as conn:
@@ -270,18 +278,17 @@ def _failed(
         log.warning("message %s: %s: %s", row.id, reason, error)
 
 
-def deliver(
+def send_messages(
     engine: Engine,
     message_ids: Sequence[int],
     clock: Callable[[], datetime],
-    config: DeliveryConfig,
-    transports: TransportFactory | None = None,
-) -> DeliveryReport:
-    """Claim and deliver the due messages among ``message_ids``; return what happened to each."""
-    report = DeliveryReport()
+    config: SendConfig,
+    transports: TransportProvider,
+) -> SendReport:
+    """Claim and send the due messages among ``message_ids`` through ``transports``; return what happened to each."""
+    report = SendReport()
     with engine.begin() as conn:
         taken = claim(conn, message_ids, clock())
-    factory = transports or default_transport(config)
     for message_id in taken:
-        deliver_one(engine, message_id, clock, config, factory, report)
+        send_one(engine, message_id, clock, config, transports, report)
     return report
