@@ -28,7 +28,7 @@ class Periodic:
 #: The schedule. Areas add their sweeps here.
 PERIODIC: tuple[Periodic, ...] = (
     Periodic("jobs.sync.run_scheduled_syncs", 60),
-    Periodic("jobs.webhooks.run_sweep", 60),
+    Periodic("jobs.inbound.run_sweep", 60),
     Periodic("jobs.flows.run_sweep", 30),
     Periodic("jobs.flows.run_date_triggers", 3600),
     Periodic("jobs.flows.run_replenishment", 86400, queues.BULK),

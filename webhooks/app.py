@@ -1,10 +1,11 @@
 """The Flask app factory of the web service.
 
-``create_app(runtime_or_settings)`` registers every blueprint named in
-``BLUEPRINTS`` (dotted ``module.attribute`` paths, imported at app creation,
-never at import time). A blueprint reaches the process's runtime (settings,
-database engine, clock, Redis) with ``webhooks.runtime()``, which returns
-``current_app.extensions["relance"]``.
+``create_app(runtime)`` is handed the runtime the composition root built
+(``relance.wiring``; gunicorn runs ``relance.wsgi:app``) and registers every
+blueprint named in ``BLUEPRINTS`` (dotted ``module.attribute`` paths,
+imported at app creation, never at import time). A blueprint reaches the
+runtime with ``runtime()``, which returns ``current_app.extensions["relance"]``;
+``WebRuntime`` is what the web service needs of it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
 
 from flask import Flask, current_app, jsonify, request
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import DatabaseUnavailableError, RelanceError
-from relance.settings import Settings
-from relance.wiring import Runtime, build_runtime
 from webhooks.errors import REFUSALS, status_of
 
 log = logging.getLogger(__name__)
@@ -43,26 +46,52 @@ JSON_PATHS = ("/hooks/", "/events/", "/collect/", "/healthz", "/metrics")
 
 #: Largest body accepted on any endpoint; larger ones get 413.
 MAX_BODY_BYTES = 1024 * 1024
-#: Redis must answer within this (seconds), so that a dead Redis never holds a request up.
-REDIS_TIMEOUT = 1.0
 #: After Redis failed, requests skip it for this long (seconds) instead of each waiting for it.
 REDIS_RETRY_AFTER = 5.0
 
 
-def create_app(runtime_or_settings: Runtime | Settings | None = None, **config: Any) -> Flask:
-    """Return the Flask app serving ``runtime_or_settings`` (from the environment when None).
+class WebSettings(Protocol):
+    """The install's settings the web service reads."""
 
-    Settings are turned into a runtime without migrating the schema (``relance
-    serve`` migrates before it starts). ``config`` overrides Flask settings.
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def secret_key(self) -> str: ...
+
+
+class WebRuntime(Protocol):
+    """What the web service needs of its process (``relance.wiring.Runtime`` provides it)."""
+
+    @property
+    def settings(self) -> WebSettings: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def web_redis(self) -> Redis:
+        """A Redis client that never holds a request up long (may raise when Redis is unavailable)."""
+        ...
+
+    def hand_over(self, redis: Redis, pipeline: Pipeline, delivery_id: int) -> None:
+        """Queue the processing of a stored delivery on ``pipeline`` (executed by the caller)."""
+        ...
+
+    def queue_depths(self, redis: Redis) -> dict[str, int]:
+        """Jobs waiting in each queue."""
+        ...
+
+
+def create_app(runtime: WebRuntime, **config: Any) -> Flask:
+    """Return the Flask app serving with ``runtime``; ``config`` overrides Flask settings.
+
+    The schema is not migrated here: every ``relance`` command migrates it (run
+    one once per release).
     """
-    if runtime_or_settings is None:
-        runtime_or_settings = Settings.from_env()
-    if isinstance(runtime_or_settings, Settings):
-        runtime_or_settings = build_runtime(runtime_or_settings, migrate_schema=False)
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     app.config.update(config)
-    app.extensions["relance"] = runtime_or_settings
+    app.extensions["relance"] = runtime
     for dotted in BLUEPRINTS:
         module, _, name = dotted.rpartition(".")
         app.register_blueprint(getattr(importlib.import_module(module), name))
@@ -70,7 +99,7 @@ def create_app(runtime_or_settings: Runtime | Settings | None = None, **config: 
     return app
 
 
-def runtime() -> Runtime:
+def runtime() -> WebRuntime:
     """The runtime of the app handling the current request."""
     return current_app.extensions["relance"]
 
@@ -78,8 +107,8 @@ def runtime() -> Runtime:
 def app_redis() -> Redis | None:
     """The Redis the app enqueues to, or None while it is unavailable.
 
-    With RELANCE_REDIS_URL the app keeps its own client with short timeouts;
-    without it, the runtime's embedded Redis. After a failure (see
+    The app keeps the runtime's ``web_redis()`` client (short timeouts with
+    RELANCE_REDIS_URL; the embedded Redis without it). After a failure (see
     ``redis_failed``) Redis is skipped for ``REDIS_RETRY_AFTER`` seconds: the
     deliveries are stored meanwhile and the sweeper enqueues them later.
     """
@@ -87,14 +116,8 @@ def app_redis() -> Redis | None:
     if state["down_until"] > time.monotonic():
         return None
     if state["client"] is None:
-        rt = runtime()
         try:
-            if rt.settings.redis_url:
-                state["client"] = Redis.from_url(
-                    rt.settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
-                )
-            else:
-                state["client"] = rt.redis
+            state["client"] = runtime().web_redis()
         except (RelanceError, RedisError, OSError) as exc:
             redis_failed(exc)
             return None

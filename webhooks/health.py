@@ -13,7 +13,6 @@ from sqlalchemy.exc import DBAPIError
 from core.store.tenants import list_tenants
 from inbound import metrics
 from inbound.deliveries import count_by_state
-from jobs import queues
 from webhooks.app import app_redis, redis_failed, runtime
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ def prometheus() -> Any:
     depths: dict[str, int] = {}
     if redis is not None:
         try:
-            depths = {name: queues.queue(redis, name).count for name in queues.ALL}
+            depths = runtime().queue_depths(redis)
         except (RedisError, OSError) as exc:
             redis_failed(exc)
             redis = None

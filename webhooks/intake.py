@@ -2,9 +2,11 @@
 
 The order is fixed: the tenant (404), the body (413), the endpoint's own
 checks (signature 401, JSON 400, ...), then the delivery is written and
-committed, and only then the answer is a 2xx. Enqueueing is best effort: with
-Redis down the delivery stays pending and the sweeper enqueues it later. With
-the database down the answer is 503, so the sender retries.
+committed, and only then the answer is a 2xx. Handing the stored delivery's
+id over to the workers (``runtime().hand_over``, which the composition root
+wires to the processing job) is best effort: with Redis down the delivery
+stays pending and the sweeper enqueues it later. With the database down the
+answer is 503, so the sender retries.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from core.tenants import NAME_RE
 from inbound import metrics
 from inbound.deliveries import store_delivery
 from inbound.errors import BadPayloadError
-from jobs.webhooks import enqueue_delivery
 from webhooks.app import MAX_BODY_BYTES, app_redis, redis_failed, runtime
 from webhooks.errors import (
     REFUSALS,
@@ -135,12 +136,12 @@ def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple
     except (DBAPIError, DatabaseUnavailableError):
         metrics.count_request(app_redis(), label, source, "unavailable")
         raise
-    _enqueue_and_count(delivery_id, label, source, verdict.outcome)
+    _hand_over_and_count(delivery_id, label, source, verdict.outcome)
     return verdict.respond(delivery_id)
 
 
-def _enqueue_and_count(delivery_id: int | None, tenant: str, source: str, outcome: str) -> None:
-    """Queue the stored delivery and count the request, in one Redis round trip; never raise."""
+def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outcome: str) -> None:
+    """Hand the stored delivery over and count the request, in one Redis round trip; never raise."""
     redis = app_redis()
     if redis is None:
         if delivery_id is not None:
@@ -149,7 +150,7 @@ def _enqueue_and_count(delivery_id: int | None, tenant: str, source: str, outcom
     try:
         pipe = redis.pipeline()
         if delivery_id is not None:
-            enqueue_delivery(redis, delivery_id, pipeline=pipe)
+            runtime().hand_over(redis, pipe, delivery_id)
         metrics.count_request(pipe, tenant, source, outcome)
         pipe.execute()
     except (RedisError, OSError, RelanceError) as exc:

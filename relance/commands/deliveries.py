@@ -73,10 +73,10 @@ def deliveries(
         return
     if sweep:
         from jobs import context
-        from jobs.webhooks import run_sweep
+        from jobs.inbound import run_sweep
 
-        context.install(runtime)
-        counts = run_sweep()
+        with context.running(runtime):
+            counts = run_sweep()
         click.echo(f"{counts['enqueued']} enqueued, {counts['alive']} already queued, {counts['given_up']} given up")
         return
     if tenant is None:

@@ -2,7 +2,7 @@
 
 For production, run the same app under gunicorn (see docs/webhooks.md)::
 
-    gunicorn --workers 4 --bind 0.0.0.0:8000 'webhooks.app:create_app()'
+    gunicorn --workers 4 --bind 0.0.0.0:8000 'relance.wsgi:app'
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def runtime(engine, redis, tmp_path, monkeypatch):
     )
     clock = Clock(at())
     installed = Runtime(settings=settings, engine=engine, clock=clock, _redis=redis)
-    monkeypatch.setattr(context, "_runtime", installed)
+    monkeypatch.setattr(context, "_installed", installed)
     monkeypatch.setattr(flows, "SEND_JOB", "tests.flows.test_jobs.record_send")
     monkeypatch.setattr(flows, "BATCH_SIZE", 10)
     return installed

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from rq import SimpleWorker
 
 from jobs import context, queues
 from jobs import send as send_jobs
 from relance.cli import cli
+from relance.worker import RelanceWorker
 from tests.conftest import NOW
 from tests.messages.helpers import Clock, add_contact, message_row, outbox, runtime, shop
 
@@ -18,14 +18,12 @@ from tests.messages.helpers import Clock, add_contact, message_row, outbox, runt
 @pytest.fixture
 def worker_runtime(engine, tmp_path, redis):
     rt = runtime(engine, tmp_path, Clock(), redis)
-    previous = context._runtime
-    context.install(rt)
-    yield rt
-    context._runtime = previous
+    with context.running(rt):
+        yield rt
 
 
-def work(redis):
-    SimpleWorker([queues.queue(redis)], connection=redis).work(burst=True)
+def work(rt):
+    RelanceWorker([queues.queue(rt.redis)], connection=rt.redis, runtime=rt).work(burst=True)
 
 
 def test_the_sweep_sends_messages_no_job_took(engine, worker_runtime, redis, tmp_path):
@@ -39,7 +37,7 @@ def test_the_sweep_sends_messages_no_job_took(engine, worker_runtime, redis, tmp
     result = send_jobs.run_sweep()
 
     assert result == {"due": 2, "jobs": 1, "interrupted": 1}
-    work(redis)
+    work(worker_runtime)
     assert [message_row(engine, i).status for i in due] == ["sent", "sent"]
     assert message_row(engine, later).status == "scheduled"
     assert message_row(engine, stuck).status == "failed"

@@ -19,7 +19,7 @@ from core.store.schema import orders
 from inbound.errors import RetryableDeliveryError
 from inbound.processing import process_delivery
 from jobs import context, queues
-from jobs.webhooks import MAX_ATTEMPTS, delivery_job_id, enqueue_delivery, run_sweep
+from jobs.inbound import MAX_ATTEMPTS, delivery_job_id, enqueue_delivery, run_sweep
 from tests.webhooks.conftest import SECRET, make_runtime
 from tests.webhooks.payloads import delivery_headers, order, wp_json
 from webhooks.app import create_app
@@ -204,7 +204,7 @@ def test_a_job_retry_after_success_changes_nothing(engine, shop, client, runtime
 def test_the_sweeper_is_a_periodic_job():
     from jobs.periodic import PERIODIC
 
-    assert any(entry.func == "jobs.webhooks.run_sweep" for entry in PERIODIC)
+    assert any(entry.func == "jobs.inbound.run_sweep" for entry in PERIODIC)
 
 
 def test_database_errors_are_described_without_the_values_they_quote(engine, shop):
