@@ -32,15 +32,15 @@ log = logging.getLogger(__name__)
 
 #: Blueprints of the web service, as dotted names of ``flask.Blueprint`` objects.
 BLUEPRINTS: tuple[str, ...] = (
-    "webhooks.hooks.bp",
+    "webhooks.woocommerce.bp",
     "webhooks.events.bp",
     "webhooks.collect.bp",
     "webhooks.health.bp",
-    "webhooks.tracking.bp",
+    "webhooks.links.bp",
 )
 
 #: Blueprints whose HTTP errors (405, 413, ...) are answered in JSON, like their refusals.
-JSON_BLUEPRINTS = frozenset({"hooks", "events", "collect", "health"})
+JSON_BLUEPRINTS = frozenset({"woocommerce", "events", "collect", "health"})
 #: Their paths, for errors raised before a blueprint is known (404, 405 from routing).
 JSON_PATHS = ("/hooks/", "/events/", "/collect/", "/healthz", "/metrics")
 

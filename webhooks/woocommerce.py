@@ -19,14 +19,14 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from inbound import woocommerce
 from inbound.errors import BadPayloadError
+from inbound.woocommerce import SOURCE, TOPICS
 from webhooks.intake import Recipient, Verdict, json_answer, receive
 from webhooks.signing import WOOCOMMERCE_HEADER, verify_woocommerce
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("hooks", __name__)
+bp = Blueprint("woocommerce", __name__)
 
 PING_RE = re.compile(rb"^webhook_id=\d+$")
 TOPIC_HEADER = "X-WC-Webhook-Topic"
@@ -59,7 +59,7 @@ def _inspect(tenant: Recipient, body: bytes) -> Verdict:
         raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
     if not topic:
         raise BadPayloadError(f"the {TOPIC_HEADER} header is missing")
-    if topic not in woocommerce.TOPICS:
+    if topic not in TOPICS:
         log.info("tenant %s: WooCommerce topic %s ignored", tenant.name, topic[:100])
         return Verdict(outcome="ignored", respond=json_answer(200, ok=True, ignored=topic[:100]))
     if not isinstance(payload, dict):
@@ -70,4 +70,4 @@ def _inspect(tenant: Recipient, body: bytes) -> Verdict:
 @bp.post("/hooks/<tenant_name>/woocommerce")
 def woocommerce_delivery(tenant_name: str) -> Any:
     """Receive one WooCommerce webhook delivery."""
-    return receive(woocommerce.SOURCE, tenant_name, _inspect)
+    return receive(SOURCE, tenant_name, _inspect)

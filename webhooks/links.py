@@ -43,7 +43,7 @@ from webhooks.errors import UnknownTenantError
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("tracking", __name__, url_prefix=links.PREFIX)
+bp = Blueprint("links", __name__, url_prefix=links.PREFIX)
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Referrer-Policy": "no-referrer"}
@@ -251,7 +251,7 @@ def twilio_status(tenant_name: str) -> Any:
 
 
 def _apply_failure(conn: Any, tenant: Tenant, row: Any, code: str | None, now: Any) -> None:
-    """A final delivery failure: a bad or unreachable number is suppressed, an opt-out recorded."""
+    """A final failure Twilio reported (failed, undelivered): a bad or unreachable number is suppressed, an opt-out recorded."""
     error = f"Twilio reported the SMS undelivered (error {code})"
     if code in twilio.BAD_NUMBER_CODES and row.to_address:
         suppress(conn, tenant.id, Channel.SMS.value, row.to_address, "invalid_number", now, error, row.id)
