@@ -122,23 +122,3 @@ def _show(conn: Connection, tenant: Tenant, segment: str) -> None:
     )
     for email, phone in rows:
         click.echo(email or phone)
-
-
-def demo_section(runtime: Any, tenant: Tenant, echo: Any) -> None:
-    """The demo's segments: refresh the demo shop and print each segment's count."""
-    from core.segments.metrics import get_models
-
-    now = runtime.clock()
-    with runtime.engine.begin() as conn:
-        tenant = get_tenant(conn, tenant.name)
-        report = refresh_tenant(conn, tenant, now, metrics=True)
-        counts = member_counts(conn, tenant.id)
-        models = get_models(conn, tenant.id)
-    names = segment_settings(tenant.config.segments).names
-    echo("  segments   " + ", ".join(f"{name} {counts.get(name, 0)}" for name in names))
-    if models is not None:
-        model = models.purchase
-        echo(
-            f"  purchases  a repeat customer orders every {model.typical_interval_days:.0f} days typically "
-            f"(fitted on {model.customers} customers); metrics of {report.metrics_written} contacts updated"
-        )
