@@ -100,7 +100,7 @@ class SmtpTransport:
             if handed_over:
                 raise UnknownOutcomeError(
                     f"the SMTP server {where} stopped answering after the message was sent ({reason}); "
-                    "it may have been delivered, so it is not sent again"
+                    "it may have gone out, so it is not sent again"
                 ) from exc
             raise TemporarySendError(f"cannot reach the SMTP server {where} ({reason})") from exc
         return SendResult(provider_id=message.headers.get("Message-ID", f"smtp:{message_id}"), detail=where)
