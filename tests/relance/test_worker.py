@@ -5,11 +5,12 @@ from rq import Queue
 
 from jobs import queues
 from relance.cli import cli
+from tests.conftest import redis_url
 from tests.core.test_events import ORDER
 
 
 def test_worker_processes_queued_ingest_jobs(cli_env, redis, redis_db, monkeypatch):
-    monkeypatch.setenv("RELANCE_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    monkeypatch.setenv("RELANCE_REDIS_URL", redis_url(redis_db))
     runner = CliRunner()
     assert (
         runner.invoke(cli, ["tenant", "add", "w", "--platform", "woocommerce", "--url", "https://w.example"]).exit_code
