@@ -49,7 +49,7 @@ def fake_send(message_ids: list[int]) -> int:
     """The transport, faked: the messages are marked sent, nothing leaves the machine."""
     from sqlalchemy import update
 
-    from core.flows.sql import among
+    from core.flows.store.sql import among
     from core.store.schema import messages
     from jobs import context
 
@@ -102,7 +102,7 @@ def _setup(db_url: str, runs: int) -> tuple[int, list[int]]:
     import sqlalchemy as sa
     from sqlalchemy import insert
 
-    from core.flows.schema import flow_runs
+    from core.flows.store.schema import flow_runs
     from core.sections import validate_tenant
     from core.store.db import make_engine, migrate
     from core.store.schema import contacts, messages
@@ -200,7 +200,7 @@ def _vacuum(engine) -> None:
 def _reset(engine) -> None:
     from sqlalchemy import delete, update
 
-    from core.flows.schema import flow_runs
+    from core.flows.store.schema import flow_runs
     from core.store.schema import messages
 
     with engine.begin() as conn:

@@ -43,11 +43,12 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.events import parse_event  # noqa: E402
+from core.operations import refresh_segments  # noqa: E402
 from core.pipeline import ingest  # noqa: E402
 from core.scoring import scoring_settings  # noqa: E402
-from core.segments.metrics import get_models, refresh_metrics  # noqa: E402
-from core.segments.refresh import REFRESH_WORK_MEM, refresh_tenant, update_contact  # noqa: E402
 from core.segments.settings import DEFAULT_ENGAGEMENT_EVENTS  # noqa: E402
+from core.segments.store.metrics import get_models, refresh_metrics  # noqa: E402
+from core.segments.store.refresh import REFRESH_WORK_MEM, update_contact  # noqa: E402
 from core.store.db import make_engine, migrate  # noqa: E402
 from core.store.tenants import upsert_tenant  # noqa: E402
 from core.tenants import validate_tenant  # noqa: E402
@@ -236,7 +237,7 @@ def run(engine: sa.Engine, tenant, args) -> None:
 
     started = time.perf_counter()
     with engine.begin() as conn:
-        first = refresh_tenant(conn, tenant, NOW)
+        first = refresh_segments(conn, tenant, NOW)
     print(
         f"first refresh (fit, fill, every contact's metrics): {time.perf_counter() - started:.2f} s, "
         f"{first.metrics_written:,} metrics rows",
@@ -246,7 +247,7 @@ def run(engine: sa.Engine, tenant, args) -> None:
         conn.execute(sa.text("ANALYZE"))
         conn.commit()
 
-    full, report = timed(engine, lambda c: refresh_tenant(c, tenant, later), args.repeat)
+    full, report = timed(engine, lambda c: refresh_segments(c, tenant, later), args.repeat)
     moved = sum(report.entered.values()) + sum(report.exited.values())
     print(f"refresh (steady state, +1 h): {full:.2f} s, {moved} changes recorded as events", flush=True)
     scoring = scoring_settings(tenant.config.scoring)

@@ -12,31 +12,49 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
+from core.flows.triggers import react as flows_react
+from core.messages.optin import react as double_opt_in
 from core.model import Event
+from core.segments.reaction import react as segments_react
 from core.store.ingest import Ingested, ingest_event
 from core.store.tenants import Tenant
 
-#: A reaction runs in the same transaction as the event it reacts to.
-Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], None]
+#: A reaction runs in the same transaction as the event it reacts to, and returns the events
+#: it leads to (a segment entered...), which the pipeline ingests in turn.
+Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], list[Event]]
 
+#: The areas that react to stored events. Segments first: flows reacting to the same event then see
+#: the contact's current segments.
+REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in)
 
-def reactions() -> tuple[Reaction, ...]:
-    """The areas that react to stored events (flows start runs, segments update members)."""
-    from core.flows.triggers import react as flows_react
-    from core.messages.optin import react as double_opt_in
-    from core.segments.refresh import react as segments_react
-
-    # Segments first: flows reacting to the same event then see the contact's current segments.
-    return (segments_react, flows_react, double_opt_in)
+#: Follow-up events of follow-up events... stop here (a reaction never loops, but a bug must not hang).
+MAX_DEPTH = 4
 
 
 def ingest(conn: Connection, tenant: Tenant, event: Event, now: datetime) -> Ingested:
-    """Store one event and run every reaction to it; a duplicate changes nothing."""
+    """Store one event and run every reaction to it, then the events they lead to; a duplicate changes nothing."""
     result = ingest_event(conn, tenant.id, tenant.config.platform.value, event, now)
     if result.outcome == "stored":
-        for react in reactions():
-            react(conn, tenant, event, result, now)
+        follow = [e for react in REACTIONS for e in react(conn, tenant, event, result, now)]
+        apply(conn, tenant, follow, now, depth=1)
     return result
+
+
+def apply(conn: Connection, tenant: Tenant, events: Iterable[Event], now: datetime, depth: int = 0) -> int:
+    """Ingest events that stored data or whole-tenant work led to (segment changes...); return how many were stored.
+
+    Callers of work that returns follow-up events (``refresh_tenant``) hand them here.
+    """
+    stored = 0
+    for event in events:
+        result = ingest_event(conn, tenant.id, tenant.config.platform.value, event, now)
+        if result.outcome != "stored":
+            continue
+        stored += 1
+        if depth < MAX_DEPTH:
+            follow = [e for react in REACTIONS for e in react(conn, tenant, event, result, now)]
+            stored += apply(conn, tenant, follow, now, depth + 1)
+    return stored
 
 
 @dataclass

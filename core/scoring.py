@@ -28,12 +28,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, and_, bindparam, case, func, literal, select
-
 from core.errors import ConfigError
-from core.segments.dialect import days_between, log2, power2
-from core.store.schema import events
-from core.store.types import UTCDateTime
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 DEFAULT_HALF_LIFE_DAYS = 30.0
@@ -144,42 +139,12 @@ def add_points(score_log2: float | None, points: float, when: datetime, half_lif
 
 
 def score_params(now: datetime, settings: ScoringSettings) -> dict[str, Any]:
-    """The values of the parameters of ``score_query``."""
+    """The values of the parameters of ``core.segments.store.scoring.score_query``."""
     return {
         "score_now": now,
         "score_since": now - timedelta(days=settings.half_life_days * HORIZON_HALF_LIVES),
         "score_offset": _epoch_offset(now, settings.half_life_days),
     }
-
-
-def score_query(dialect: str, settings: ScoringSettings, scoped: bool = False) -> Select[Any]:
-    """SELECT contact_id, score_log2 for every contact of a tenant with a positive score.
-
-    Parameters: ``tenant_id``, ``score_params`` (and ``contact_id`` when scoped).
-    """
-    scored = settings.scored
-    if scored:
-        points: Any = case({name: settings.points[name] for name in scored}, value=events.c.name, else_=0.0)
-    else:
-        points = literal(0.0)
-    now = bindparam("score_now", type_=UTCDateTime)
-    weight = power2(dialect, days_between(dialect, now, events.c.occurred_at) / settings.half_life_days)
-    total = func.sum(points * weight)
-    conds = [
-        events.c.tenant_id == bindparam("tenant_id", type_=Integer),
-        events.c.name.in_(scored),
-        events.c.occurred_at >= bindparam("score_since", type_=UTCDateTime),
-        events.c.contact_id.is_not(None),
-    ]
-    if scoped:
-        conds.append(events.c.contact_id == bindparam("contact_id", type_=Integer))
-    offset = bindparam("score_offset", type_=Float)
-    return (
-        select(events.c.contact_id, (log2(dialect, total) + offset).label("score_log2"))
-        .where(and_(*conds))
-        .group_by(events.c.contact_id)
-        .having(total > 0)
-    )
 
 
 def score_threshold_log2(value: float, now: datetime, half_life_days: float) -> float:

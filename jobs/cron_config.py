@@ -7,4 +7,4 @@ from rq import cron
 from jobs.periodic import PERIODIC, resolve
 
 for _entry in PERIODIC:
-    cron.register(resolve(_entry.func), _entry.queue, interval=_entry.interval_seconds)
+    cron.register(resolve(_entry.func), _entry.queue, args=_entry.args, interval=_entry.interval_seconds)

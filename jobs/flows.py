@@ -17,11 +17,10 @@ from typing import Any
 
 from redis import Redis
 
-from core.flows.dates import schedule_dates
 from core.flows.engine import process_runs
-from core.flows.replenishment import run_daily
-from core.flows.runs import DueRun, claim_due_runs
+from core.flows.registry import periodic_work
 from core.flows.settings import tenant_flows
+from core.flows.store.runs import DueRun, claim_due_runs
 from core.store.tenants import get_tenant_by_id, list_tenants
 from jobs import context, queues
 
@@ -106,7 +105,10 @@ def run_steps(tenant_id: int, run_ids: list[int]) -> dict[str, Any]:
     return {"runs": report.runs, "steps": report.steps, "messages": len(report.deliver), **report.outcomes}
 
 
-def _each_tenant(work: str) -> dict[str, int]:
+def run_periodic(name: str) -> dict[str, int]:
+    """Run the flows' periodic work called ``name`` (``core.flows.registry.periodic_work``: the hourly
+    date scan, the daily replenishment refresh...) for every tenant; return runs started per tenant."""
+    work = {w.name: w for w in periodic_work()}[name]
     runtime = context.current()
     now = runtime.clock()
     with runtime.engine.connect() as conn:
@@ -115,18 +117,5 @@ def _each_tenant(work: str) -> dict[str, int]:
     for tenant in tenants:
         flows = tenant_flows(tenant.config.flows)
         with runtime.engine.begin() as conn:
-            if work == "dates":
-                done[tenant.name] = schedule_dates(conn, tenant, flows, now)
-            else:
-                done[tenant.name] = run_daily(conn, tenant, flows, now)
+            done[tenant.name] = work.run(conn, tenant, flows, now, timedelta(0))
     return done
-
-
-def run_date_triggers() -> dict[str, int]:
-    """Start the birthday runs of the next two days (hourly); return runs started per tenant."""
-    return _each_tenant("dates")
-
-
-def run_replenishment() -> dict[str, int]:
-    """Learn the repurchase intervals again and start missing reminders (daily)."""
-    return _each_tenant("replenishment")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from redis import Redis
 from rq.cron import CronScheduler
 
+from core.flows.registry import periodic_work
 from jobs import queues
 
 
@@ -23,6 +25,12 @@ class Periodic:
     func: str  # dotted path of the job function
     interval_seconds: int
     queue: str = queues.DEFAULT
+    args: tuple[Any, ...] = ()
+
+
+def _queue_for(every: timedelta) -> str:
+    """Daily and longer work goes to the bulk queue."""
+    return queues.BULK if every >= timedelta(days=1) else queues.DEFAULT
 
 
 #: The schedule. Areas add their sweeps here.
@@ -30,8 +38,11 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("jobs.sync.run_scheduled_syncs", 60),
     Periodic("jobs.inbound.run_sweep", 60),
     Periodic("jobs.flows.run_sweep", 30),
-    Periodic("jobs.flows.run_date_triggers", 3600),
-    Periodic("jobs.flows.run_replenishment", 86400, queues.BULK),
+    # the flows' periodic work (date scan, replenishment refresh...), from core.flows.registry
+    *(
+        Periodic("jobs.flows.run_periodic", int(work.every.total_seconds()), _queue_for(work.every), (work.name,))
+        for work in periodic_work()
+    ),
     Periodic("jobs.send.run_sweep", 30),
     Periodic("jobs.segments.run_refresh_all", 3600),
 )
@@ -46,5 +57,5 @@ def build_cron(redis: Redis, logging_level: str = "INFO") -> CronScheduler:
     """Return a CronScheduler with every periodic job registered."""
     scheduler = CronScheduler(connection=redis, logging_level=logging_level, name="")
     for entry in PERIODIC:
-        scheduler.register(resolve(entry.func), entry.queue, interval=entry.interval_seconds)
+        scheduler.register(resolve(entry.func), entry.queue, args=entry.args, interval=entry.interval_seconds)
     return scheduler

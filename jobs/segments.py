@@ -3,7 +3,7 @@
 ``run_refresh_all`` (hourly) enqueues one ``run_refresh`` per tenant on the bulk
 queue. A refresh is one transaction: run twice, the second finds nothing to
 change. The purchase model and RFM breakpoints are refitted, with every
-contact's metrics, once they are older than ``core.segments.refresh.REFIT_AFTER``.
+contact's metrics, once they are older than ``core.segments.store.refresh.REFIT_AFTER``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from core.segments.refresh import refresh_tenant
+from core.operations import refresh_segments
 from core.store.tenants import get_tenant_by_id, list_tenants
 from jobs import context, queues
 
@@ -25,7 +25,7 @@ def run_refresh(tenant_id: int, metrics: bool = False) -> dict[str, Any]:
     try:
         with runtime.engine.begin() as conn:
             tenant = get_tenant_by_id(conn, tenant_id)
-            report = refresh_tenant(conn, tenant, now, metrics=metrics)
+            report = refresh_segments(conn, tenant, now, metrics=metrics)
     except Exception:
         log.exception("tenant %s: segment refresh failed", tenant_id)
         raise

@@ -116,10 +116,38 @@ def tenant(engine: Engine) -> Tenant:
     return make_tenant(engine)
 
 
+REDIS_LEASE_SECONDS = 4 * 3600
+
+
 @pytest.fixture(scope="session")
-def redis_db() -> int:
-    """A Redis database number of its own for this run (1-15)."""
-    return 1 + (os.getpid() % 15)
+def redis_db() -> Iterator[int]:
+    """A Redis database number of its own for this run (1-15), leased so that two runs never share one.
+
+    The lease is a key in database 0 (``relance-test:db:N``, set only if absent, expiring after a few
+    hours in case a run is killed); the run takes the first free number and gives it back at the end.
+    """
+    from redis import Redis
+
+    admin = Redis.from_url(f"{REDIS_URL}/0")
+    try:
+        admin.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"Redis at {REDIS_URL} does not answer: {exc}")
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    for number in range(1, 16):
+        if admin.set(f"relance-test:db:{number}", token, nx=True, ex=REDIS_LEASE_SECONDS):
+            break
+    else:
+        pytest.fail("every Redis database 1-15 is leased by another test run; wait for one to finish")
+    yield number
+    if admin.get(f"relance-test:db:{number}") == token.encode():
+        admin.delete(f"relance-test:db:{number}")
+    admin.close()
+
+
+def redis_url(redis_db: int) -> str:
+    """The URL of this run's Redis database."""
+    return f"{REDIS_URL}/{redis_db}"
 
 
 @pytest.fixture

@@ -24,12 +24,12 @@ from datetime import timedelta
 from typing import Any
 
 from core.events import CART_EVENTS, ORDER_EVENTS, PRODUCT_EVENTS
+from core.flows import registry
 from core.flows.model import (
     Action,
     Condition,
     Definition,
     EventMatch,
-    FlowName,
     Reentry,
     Send,
     Step,
@@ -38,7 +38,7 @@ from core.flows.model import (
     TriggerKind,
     Wait,
 )
-from core.flows.settings import (
+from core.flows.values import (
     channel,
     fail,
     integer,
@@ -234,7 +234,7 @@ def parse_custom(name: Any, raw: Any, path: str) -> Definition:
     """Return the definition of one of the tenant's own flows; raise FlowConfigError naming the bad key."""
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise fail(path, "a flow name is lower-case letters, digits and _ (up to 40), starting with a letter")
-    if name in {f.value for f in FlowName}:
+    if name in registry.BY_NAME:
         raise fail(path, f"{name} is a built-in flow; configure it under flows.{name}")
     given = mapping(raw, path)
     reject_unknown(given, ("trigger", "steps", "exit", "reentry", "horizon_days"), path)

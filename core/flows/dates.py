@@ -3,8 +3,9 @@
 A periodic scan (hourly) looks at the contacts whose birthday is around today,
 computes the greeting time in each one's zone (``at``, 09:00 by default; 28
 February for people born on 29 February in a year without one) and starts a
-run per contact and year. The engine re-reads the birthday when the run is
-due, so a birthday changed meanwhile is greeted on the right day.
+run per contact and year, for every flow triggered by a date (the built-in
+``birthday`` and the tenant's own). The engine re-reads the birthday when the
+run is due, so a birthday changed meanwhile is greeted on the right day.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Connection, extract, or_, select
+from sqlalchemy import Connection
 
+from core.flows.config import TenantFlows
 from core.flows.model import Definition, TriggerKind
 from core.flows.rules import at_local, zone
-from core.flows.schema import flow_runs
-from core.flows.settings import TenantFlows
-from core.flows.sql import among
-from core.store.schema import contacts
+from core.flows.starting import begin
+from core.flows.store.queries import birthdays_on, existing_keys
 from core.store.tenants import Tenant
 
 #: How far ahead the scan starts runs; more than the scan's period, so none is missed.
@@ -50,29 +50,19 @@ def _month_days(now: datetime, ahead: timedelta) -> list[int]:
 
 
 def schedule_dates(
-    conn: Connection, tenant: Tenant, flows: TenantFlows, now: datetime, ahead: timedelta = AHEAD
+    conn: Connection, tenant: Tenant, flows: TenantFlows, now: datetime, lookahead: timedelta = timedelta(0)
 ) -> int:
-    """Start the date-triggered runs (birthdays) due from now to ``ahead``; return how many started.
+    """Start the date-triggered runs (birthdays) due from now to ``AHEAD + lookahead``; return how many started.
 
     A run started early changes nothing: the engine re-reads the birthday, the
     zone and the consent when it is due.
     """
-    from core.flows.triggers import begin
-
+    ahead = AHEAD + lookahead
     dated: list[Definition] = [d for d in flows.by_name.values() if d.trigger.kind is TriggerKind.DATE]
     if not dated:
         return 0
-    month_day = extract("month", contacts.c.birthday) * 100 + extract("day", contacts.c.birthday)
-    rows = conn.execute(
-        select(contacts.c.id, contacts.c.birthday, contacts.c.timezone).where(
-            contacts.c.tenant_id == tenant.id,
-            contacts.c.birthday.is_not(None),
-            or_(contacts.c.email.is_not(None), contacts.c.phone.is_not(None)),
-            month_day.in_(_month_days(now, ahead)),
-        )
-    ).all()
     wanted: list[tuple[Definition, int, str, datetime, int]] = []
-    for contact_id, birthday, tz_name in rows:
+    for contact_id, birthday, tz_name in birthdays_on(conn, tenant.id, _month_days(now, ahead)):
         for definition in dated:
             at = definition.trigger.at or time(9)
             for year in (now.year - 1, now.year, now.year + 1):
@@ -81,16 +71,7 @@ def schedule_dates(
                     wanted.append((definition, contact_id, f"birthday:{contact_id}:{year}", greeting, year))
     if not wanted:
         return 0
-    existing = {
-        (flow, key)
-        for flow, key in conn.execute(
-            select(flow_runs.c.flow, flow_runs.c.trigger_key).where(
-                flow_runs.c.tenant_id == tenant.id,
-                flow_runs.c.flow.in_(sorted({d.name for d in dated})),
-                among(conn, flow_runs.c.trigger_key, sorted({key for _, _, key, _, _ in wanted})),
-            )
-        )
-    }
+    existing = existing_keys(conn, tenant.id, {d.name for d in dated}, sorted({key for _, _, key, _, _ in wanted}))
     started = 0
     for definition, contact_id, key, greeting, year in wanted:
         if (definition.name, key) in existing:

@@ -17,22 +17,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import normalize
-from core.flows.batch import Batch, ContactFacts, RunRow
+from core.flows import registry
 from core.flows.content import NEEDS_PRODUCTS, content
 from core.flows.dates import greeting_time
-from core.flows.errors import FlowError
 from core.flows.model import Action, Condition, Definition, RunState, Send, Test, TriggerKind, Wait
-from core.flows.outbox import DROPPED, HELD, SCHEDULED, Outbox, Planned
 from core.flows.rules import Entry, Ledger, after_quiet_hours, consent_given, next_local_time, zone
-from core.flows.schema import flow_runs
 from core.flows.settings import tenant_flows
-from core.flows.sql import among
-from core.model import REVENUE_STATUSES, Channel, ContactInfo, Event, EventType
-from core.store.schema import events
+from core.flows.store.facts import Batch, ContactFacts, RunRow
+from core.flows.store.outbox import DROPPED, HELD, SCHEDULED, Outbox, Planned
+from core.flows.store.queries import did_since
+from core.flows.store.runs import save_runs
+from core.model import Channel, ContactInfo, Event, EventType
+from core.pipeline import ingest
+from core.segments.store.membership import is_member
 from core.store.tenants import Tenant
 
 log = logging.getLogger(__name__)
@@ -109,46 +110,26 @@ class Evaluator:
 
     # -- facts about the run -------------------------------------------------------------
     def _exit_reason(self, definition: Definition, run: RunRow, contact: ContactFacts) -> str | None:
-        kind, batch = definition.trigger.kind, self.batch
-        if kind is TriggerKind.CART:
-            cart = batch.carts.get(run.context.get("cart"))
-            if cart is None:
-                return "cart_gone"
-            if cart.item_count <= 0:
-                return "cart_emptied"
-            if cart.converted_order_id is not None:
-                return "converted"
-            last_order = batch.last_order_at.get(contact.id)
-            if last_order is not None and last_order >= run.trigger_at:
-                return "ordered"
-        elif kind in (TriggerKind.PAID_ORDER, TriggerKind.REPLENISHMENT):
-            order = batch.orders.get(run.context.get("order"))
-            if order is None or order.status not in REVENUE_STATUSES:
-                return "order_cancelled"
-            if kind is TriggerKind.REPLENISHMENT:
-                latest = batch.latest_purchase.get((contact.id, run.context.get("product")))
-                if latest is not None and latest > run.trigger_at:
-                    return "reordered"
+        kind = definition.trigger.kind
+        if kind is TriggerKind.SHOP:
+            flow = registry.builtin(definition.name)
+            if flow is not None and flow.exit_reason is not None:
+                return flow.exit_reason(self.batch, run, contact)
         elif kind is TriggerKind.DATE and contact.birthday is None:
             return "birthday_removed"
         return None
 
     def _anchor(self, definition: Definition, run: RunRow, contact: ContactFacts) -> tuple[datetime | None, str]:
-        kind, batch = definition.trigger.kind, self.batch
-        if kind is TriggerKind.CART:
-            cart = batch.carts.get(run.context.get("cart"))
-            return (cart.updated_at if cart is not None else None), "cart_gone"
-        if kind is TriggerKind.REPLENISHMENT:
-            interval = batch.intervals.get(run.context.get("product"))
-            if interval is None:
-                return None, "no_interval"
-            days = interval - self.settings.replenishment.days_before
-            return run.trigger_at + timedelta(days=days), "no_interval"
-        if kind is TriggerKind.DATE:
+        kind = definition.trigger.kind
+        if kind is TriggerKind.SHOP:
+            flow = registry.builtin(definition.name)
+            if flow is not None and flow.anchor is not None:
+                return flow.anchor(self.batch, run, contact)
+        elif kind is TriggerKind.DATE:
             year = int(run.context.get("year", run.trigger_at.year))
             at = definition.trigger.at
             assert at is not None
-            tenant_tz = batch.tenant.config.timezone
+            tenant_tz = self.batch.tenant.config.timezone
             return greeting_time(contact.birthday, year, at, contact.timezone, tenant_tz), "birthday_removed"
         return run.trigger_at, ""
 
@@ -187,30 +168,12 @@ class Evaluator:
             else:
                 result = value == test.value or str(value) == str(test.value)
         elif test.kind == "did":
-            result = bool(
-                self.batch.conn.execute(
-                    select(
-                        exists().where(
-                            events.c.tenant_id == self.batch.tenant.id,
-                            events.c.contact_id == contact.id,
-                            events.c.name == test.name,
-                            events.c.occurred_at > run.trigger_at,
-                        )
-                    )
-                ).scalar()
-            )
+            result = did_since(self.batch.conn, self.batch.tenant.id, contact.id, test.name, run.trigger_at)
         elif test.kind == "segment":
-            result = self._member(contact.id, test.name)
+            result = bool(is_member(self.batch.conn, self.batch.tenant.id, contact.id, test.name))
         else:  # consent
             result = consent_given(Channel(test.name), contact.email_consent, contact.sms_consent)
         return not result if test.negate else result
-
-    def _member(self, contact_id: int, segment: str) -> bool:
-        try:
-            from core.segments.membership import is_member
-        except ImportError as exc:
-            raise FlowError(f"a flow checks segment {segment!r} but segments are not installed") from exc
-        return bool(is_member(self.batch.conn, self.batch.tenant.id, contact_id, segment))
 
     # -- sending -------------------------------------------------------------------------
     def _send(
@@ -337,31 +300,6 @@ class Evaluator:
         self.emitted.append(Event(EventType.IDENTIFY, message_id, self.now, info, source="relance"))
 
 
-def _save_runs(conn: Connection, tenant_id: int, runs: list[RunRow], now: datetime) -> None:
-    """Write the runs back: one UPDATE per distinct outcome (a batch of birthdays is one statement)."""
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for run in runs:
-        if run.changed:
-            key = (run.state, run.position, run.due_at, run.step_due_at, run.end_reason)
-            groups.setdefault(key, []).append(run.id)
-    for (state, position, due_at, step_due_at, reason), ids in groups.items():
-        for start in range(0, len(ids), 5000):
-            conn.execute(
-                update(flow_runs)
-                .where(flow_runs.c.tenant_id == tenant_id, among(conn, flow_runs.c.id, ids[start : start + 5000]))
-                .values(
-                    state=state,
-                    position=position,
-                    due_at=due_at,
-                    step_due_at=step_due_at,
-                    end_reason=reason,
-                    ended_at=None if state == RunState.WAITING.value else now,
-                    claimed_until=None,
-                    updated_at=now,
-                )
-            )
-
-
 def process_runs(conn: Connection, tenant: Tenant, run_ids: list[int], now: datetime) -> StepReport:
     """Evaluate the due runs among ``run_ids`` (one tenant's) and record their messages."""
     flows = tenant_flows(tenant.config.flows)
@@ -383,11 +321,9 @@ def process_runs(conn: Connection, tenant: Tenant, run_ids: list[int], now: date
             run.state, run.due_at, run.changed = RunState.WAITING.value, now + RETRY_FAILED, True
             report.outcomes["run_error"] += 1
     report.runs = len(runs)
-    _save_runs(conn, tenant.id, runs, now)
+    save_runs(conn, tenant.id, runs, now)
     report.deliver = outbox.flush()
     if evaluator.emitted:
-        from core.pipeline import ingest
-
         for event in evaluator.emitted:
             ingest(conn, tenant, event, now)
     return report

@@ -1,6 +1,6 @@
 """What a flow is: a trigger, steps, an exit goal and a re-entry rule (frozen values).
 
-Definitions are data: the built-in flows (``core.flows.builtin``) and a
+Definitions are data: the built-in flows (``core.flows.library``) and a
 tenant's own flows (``core.flows.custom``) are the same kind of value, and the
 engine interprets them the same way. Steps form a list; a condition jumps to
 ``next``, ``end`` or a step's ``id``.
@@ -17,24 +17,6 @@ from typing import Any
 from core.model import Channel
 
 
-class FlowName(str, Enum):
-    """The built-in flows."""
-
-    ABANDONED_CART = "abandoned_cart"
-    BIRTHDAY = "birthday"
-    CROSS_SELL = "cross_sell"
-    REPLENISHMENT = "replenishment"
-
-
-#: Who goes first when several flows want the same contact (configurable per tenant).
-DEFAULT_PRIORITIES: tuple[str, ...] = (
-    FlowName.ABANDONED_CART.value,
-    FlowName.REPLENISHMENT.value,
-    FlowName.BIRTHDAY.value,
-    FlowName.CROSS_SELL.value,
-)
-
-
 class RunState(str, Enum):
     WAITING = "waiting"  # at a step, due at ``due_at``
     DONE = "done"  # went through every step
@@ -43,12 +25,13 @@ class RunState(str, Enum):
 
 
 class TriggerKind(str, Enum):
-    CART = "cart"  # a cart with items and a known contact
-    PAID_ORDER = "paid_order"  # an order became paid or completed
-    REPLENISHMENT = "replenishment"  # a paid order of a product with a repurchase interval
-    DATE = "date"  # a date property of the contact (birthday), yearly
+    """How runs of a flow start. The engine knows the generic kinds; ``SHOP`` runs are followed by
+    their flow's own module (``core.flows.library``), which starts them and says when they end."""
+
     EVENT = "event"  # an event (Event API name), optionally matching properties
     SEGMENT = "segment"  # the contact entered a segment (``segment_entered``)
+    DATE = "date"  # a date property of the contact (birthday), yearly
+    SHOP = "shop"  # a fact of the shop (a cart, a paid order, a repurchase due) its flow module follows
 
 
 class Reentry(str, Enum):
@@ -75,6 +58,7 @@ class Trigger:
     event: EventMatch | None = None
     segment: str | None = None
     at: time | None = None  # DATE: local time of day of the greeting
+    fact: str | None = None  # SHOP: what the flow follows ("cart", "paid order"...), for people to read
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,30 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.flows.settings import Pressure, QuietHours
 from core.model import Channel
 
 #: How far ahead the next free slot is looked for.
 SLOT_SEARCH_DAYS = 21
+
+
+@dataclass(frozen=True)
+class Pressure:
+    """At most ``per_day`` marketing messages per local day and ``per_week`` in 7 days, per contact."""
+
+    per_day: int = 1
+    per_week: int = 3
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """No marketing message between ``start`` and ``end`` (local time); equal times switch it off."""
+
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+
+    @property
+    def active(self) -> bool:
+        return self.start != self.end
 
 
 @lru_cache(maxsize=512)

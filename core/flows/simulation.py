@@ -3,8 +3,9 @@
 The clock starts at the first event and moves from one thing to do to the
 next: an event to ingest (``core.pipeline.ingest``, so the flows react as in
 production), a run due (claimed and evaluated by ``core.flows.engine``, the
-code the RQ step job runs), the hourly birthday scan and the daily
-replenishment refresh (what the periodic jobs run), a message due. Delivery is
+code the RQ step job runs), the flows' periodic work (``core.flows.registry``:
+the hourly date scan, the daily replenishment refresh... what the periodic
+jobs run), a message due. Delivery is
 faked: at its time a message is marked sent (or suppressed if the contact
 withdrew consent meanwhile); nothing leaves the machine. The engine given must
 be a scratch database holding the tenant, never the production one.
@@ -18,28 +19,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine
 
-from core.flows.dates import AHEAD, schedule_dates
+from core import normalize
 from core.flows.engine import process_runs
-from core.flows.replenishment import run_daily
+from core.flows.plugin import PeriodicWork
+from core.flows.registry import periodic_work
 from core.flows.rules import consent_given
-from core.flows.runs import claim_due_runs, next_due_at
 from core.flows.settings import tenant_flows
+from core.flows.store.queries import due_messages, next_scheduled_message, settle_message
+from core.flows.store.runs import claim_due_runs, next_due_at
 from core.model import Channel, Event
-from core.store.schema import contacts, messages
+from core.pipeline import ingest
 from core.store.tenants import Tenant
 
 #: After the last event, the simulation runs this long by default.
 DEFAULT_TAIL = timedelta(days=30)
-#: The periodic jobs' cadence in production (jobs/periodic.py).
-DATE_SCAN_EVERY = timedelta(hours=1)
-REPLENISHMENT_EVERY = timedelta(days=1)
-#: With no contact changed, a scan a week looking that much further ahead than production's
-#: starts the same runs as hourly scans would, only earlier (runs re-read the contact when due).
-FULL_SCAN_EVERY = timedelta(days=7)
-CONTACT_EFFECTS = frozenset({"contact_created", "contact_merged", "profile"})
-ORDER_EFFECTS = frozenset({"order_created", "order_changed", "order_status", "order_paid"})
 _BATCH = 500
 
 Subject = Callable[[Connection, Tenant, Any], str | None]
@@ -56,8 +51,6 @@ class SimulatedMessage:
     products: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        from core import normalize
-
         return {
             "time": normalize.isoformat(self.time),
             "flow": self.flow,
@@ -82,12 +75,12 @@ class SimulationResult:
 
 
 class _Simulation:
-    """The simulated clock and the periodic work of production, done when it can change something.
+    """The simulated clock and the flows' periodic work, done when it can change something.
 
-    The birthday scan runs hourly after a contact changed and weekly otherwise
-    (looking a week further ahead), the replenishment refresh daily after an
-    order changed: the scans skipped are the ones that would have found nothing
-    new.
+    Each periodic work runs at its cadence after an event that can matter to it
+    (``wakes_on``) was stored, and at its idle cadence otherwise (looking that
+    much further ahead): the scans skipped are the ones that would have found
+    nothing new.
     """
 
     def __init__(self, engine: Engine, tenant: Tenant, subject: Subject | None) -> None:
@@ -97,31 +90,34 @@ class _Simulation:
         self.subject = subject
         self.result = SimulationResult()
         self.clock = datetime.min.replace(tzinfo=UTC)
-        self.last_scan = self.clock
-        self.contacts_changed = True
-        self.next_daily = self.clock
-        self.orders_changed = True
+        self.works: tuple[PeriodicWork, ...] = periodic_work()
+        self.next_at: dict[str, datetime] = {}
+        self.last_run: dict[str, datetime] = {}
+        self.woken: dict[str, bool] = {work.name: True for work in self.works}
 
-    def _next_message(self, conn: Connection) -> datetime | None:
-        return conn.execute(
-            select(messages.c.due_at)
-            .where(messages.c.tenant_id == self.tenant.id, messages.c.status == "scheduled")
-            .order_by(messages.c.due_at)
-            .limit(1)
-        ).scalar()
+    def start(self, at: datetime, immediately: bool = False) -> None:
+        """Start the clock at ``at``. Periodic work runs on its cadence from there (as the periodic jobs
+        would), at once for the scans that also run when idle, or for all with ``immediately``."""
+        self.clock = at
+        for work in self.works:
+            first = at if immediately or work.idle_every is not None else at + work.every
+            self.next_at[work.name] = first
+            self.last_run[work.name] = at - (work.idle_every or work.every)
 
-    def _next_scan(self) -> datetime:
-        step = DATE_SCAN_EVERY if self.contacts_changed else FULL_SCAN_EVERY
-        return self.last_scan + step
+    def _next_work(self, work: PeriodicWork) -> datetime | None:
+        due = [self.next_at[work.name]] if self.woken[work.name] else []
+        if work.idle_every is not None:
+            due.append(self.last_run[work.name] + work.idle_every)
+        return min(due, default=None)
 
     def advance(self, target: datetime) -> None:
         """Do everything due up to ``target``, in time order."""
         while True:
             with self.engine.connect() as conn:
                 run_due = next_due_at(conn, self.tenant.id)
-                message_due = self._next_message(conn)
-            daily = self.next_daily if self.orders_changed else None
-            candidates = [t for t in (run_due, message_due, self._next_scan(), daily) if t is not None]
+                message_due = next_scheduled_message(conn, self.tenant.id)
+            works = [self._next_work(work) for work in self.works]
+            candidates = [t for t in (run_due, message_due, *works) if t is not None]
             upcoming = min(candidates)
             if upcoming > target:
                 break
@@ -133,23 +129,21 @@ class _Simulation:
 
     def tick(self, now: datetime, runs: bool, mail: bool) -> None:
         self.clock = now
-        if self._next_scan() <= now:
-            with self.engine.begin() as conn:
-                schedule_dates(conn, self.tenant, self.flows, now, AHEAD + FULL_SCAN_EVERY)
-            self.last_scan, self.contacts_changed = now, False
-        if self.orders_changed and self.next_daily <= now:
-            with self.engine.begin() as conn:
-                run_daily(conn, self.tenant, self.flows, now)
-            self.orders_changed = False
-        while self.next_daily <= now:
-            self.next_daily += REPLENISHMENT_EVERY
+        for work in self.works:
+            due = self._next_work(work)
+            if due is not None and due <= now:
+                with self.engine.begin() as conn:
+                    work.run(conn, self.tenant, self.flows, now, work.idle_every or timedelta(0))
+                self.last_run[work.name], self.woken[work.name] = now, False
+            while self.next_at[work.name] <= now:
+                self.next_at[work.name] += work.every
         while runs:
             with self.engine.begin() as conn:
-                due = claim_due_runs(conn, now, _BATCH, tenant_id=self.tenant.id)
-                if due:
-                    report = process_runs(conn, self.tenant, [run.id for run in due], now)
+                due_runs = claim_due_runs(conn, now, _BATCH, tenant_id=self.tenant.id)
+                if due_runs:
+                    report = process_runs(conn, self.tenant, [run.id for run in due_runs], now)
                     self.result.outcomes.update(report.outcomes)
-            runs = bool(due)
+            runs = bool(due_runs)
             mail = True
         if mail:
             self.deliver(now)
@@ -157,17 +151,7 @@ class _Simulation:
     def deliver(self, now: datetime) -> None:
         """The fake transport: every message due is sent, unless consent was withdrawn meanwhile."""
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(messages, contacts.c.email_consent, contacts.c.sms_consent)
-                .join(contacts, contacts.c.id == messages.c.contact_id)
-                .where(
-                    messages.c.tenant_id == self.tenant.id,
-                    messages.c.status == "scheduled",
-                    messages.c.due_at <= now,
-                )
-                .order_by(messages.c.due_at, messages.c.id)
-            ).all()
-            for row in rows:
+            for row in due_messages(conn, self.tenant.id, now):
                 channel = Channel(row.channel)
                 if row.marketing and not consent_given(channel, row.email_consent, row.sms_consent):
                     status, reason = "suppressed", "consent"
@@ -186,22 +170,21 @@ class _Simulation:
                             products=list((row.context or {}).get("products") or []),
                         )
                     )
-                conn.execute(
-                    update(messages)
-                    .where(messages.c.id == row.id)
-                    .values(status=status, reason=reason, sent_at=row.due_at, updated_at=now)
-                )
+                settle_message(conn, row.id, status, reason, row.due_at, now)
+
+    def stored(self, effects: frozenset[str]) -> None:
+        """An event was stored: wake the periodic work it can matter to."""
+        for work in self.works:
+            if effects & work.wakes_on:
+                self.woken[work.name] = True
 
     def run(self, events: Iterable[Event], until: datetime | None) -> SimulationResult:
-        from core.pipeline import ingest
-
         ordered = sorted(events, key=lambda e: e.timestamp)
         if not ordered:
             return self.result
         start = ordered[0].timestamp
         end = until or ordered[-1].timestamp + DEFAULT_TAIL
-        self.clock, self.last_scan = start, start - FULL_SCAN_EVERY
-        self.next_daily = start + REPLENISHMENT_EVERY
+        self.start(start)
         self.result.started_at = start
         for event in ordered:
             if event.timestamp > end:
@@ -211,8 +194,7 @@ class _Simulation:
                 outcome = ingest(conn, self.tenant, event, event.timestamp)
             if outcome.outcome == "stored":
                 self.result.events += 1
-                self.contacts_changed |= bool(outcome.effects & CONTACT_EFFECTS)
-                self.orders_changed |= bool(outcome.effects & ORDER_EFFECTS)
+                self.stored(outcome.effects)
         self.advance(end)
         self.result.ended_at = end
         return self.result
@@ -245,7 +227,7 @@ def project(
     the replenishment refreshes would send.
     """
     simulation = _Simulation(engine, tenant, subject)
-    simulation.clock, simulation.last_scan, simulation.next_daily = start, start - FULL_SCAN_EVERY, start
+    simulation.start(start, immediately=True)
     simulation.result.started_at = start
     simulation.advance(until)
     simulation.result.ended_at = until

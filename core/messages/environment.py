@@ -6,9 +6,11 @@ attributes) nor change the values it is given, and a missing value is an
 error (``StrictUndefined``) rather than a silent blank. MJML templates are
 autoescaped; SMS templates (``.txt``) are plain text.
 
-Default templates live in ``core/messages/templates/<lang>/``; a tenant's
-overrides (``messages.templates`` in its settings) are looked up first, under
-the same names. Environments are cached by the overrides' content: the cache
+Default templates live in ``core/messages/templates/`` (the layout, shared
+components, double opt-in) and beside the built-in flows in
+``core/flows/library/templates/`` (``<lang>/<flow>/<step>.mjml``); a
+tenant's overrides (``messages.templates`` in its settings) are looked up
+first, under the same names. Environments are cached by the overrides' content: the cache
 holds no state that two processes would need to agree on.
 """
 
@@ -30,7 +32,11 @@ from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, 
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from core.flows.library import TEMPLATES_DIR as FLOW_TEMPLATES_DIR
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+#: Where default templates are looked for, in order.
+SEARCH_PATH = (TEMPLATES_DIR, FLOW_TEMPLATES_DIR)
 #: Languages the default templates are written in.
 DEFAULT_LANGUAGES = ("fr", "en")
 EMAIL_SUFFIX = ".mjml"
@@ -84,7 +90,7 @@ def _date(context: Context, value: Any, style: str = "long") -> str:
 
 
 def _build(overrides: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
-    loader = ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader(str(TEMPLATES_DIR))])
+    loader = ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader([str(path) for path in SEARCH_PATH])])
     env = ImmutableSandboxedEnvironment(
         loader=loader,
         autoescape=_autoescape,

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from core.messages.preferences import get_identity
+from core.messages.recipients import get_identity
 from core.model import Channel, Event
 from core.store.db import upsert
 from core.store.ingest import Ingested
@@ -24,16 +24,19 @@ FLOW = "double_opt_in"
 SIGNUP_SOURCES = frozenset({"tracker"})
 
 
-def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> None:
-    """Write a confirmation email for a tracker signup of a contact who has not opted in to email."""
+def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> list[Event]:
+    """Write a confirmation email for a tracker signup of a contact who has not opted in to email.
+
+    Leads to no other event (the pipeline reaction contract: the follow-up events, here none).
+    """
     if event.name != "newsletter_subscribed" or event.source not in SIGNUP_SOURCES or ingested.contact_id is None:
-        return
+        return []
     email = event.contact.email if isinstance(event.contact.email, str) else None
     if not email or event.contact.consent.get(Channel.EMAIL) is False:
-        return
+        return []
     identity = get_identity(conn, tenant.id, ingested.contact_id)
     if identity is None or identity.email_consent is True:
-        return
+        return []
     upsert(
         conn,
         messages,
@@ -57,3 +60,4 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
         },
         keys=["tenant_id", "dedupe_key"],
     )
+    return []

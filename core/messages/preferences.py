@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from core.messages.recipients import Identity, get_identity
 from core.model import Channel, ContactInfo, Event, EventType
+from core.pipeline import ingest
 from core.store.schema import consents, contacts, messages
 from core.store.tenants import Tenant
 
@@ -32,32 +33,6 @@ SOURCE = "relance"
 #: SMS replies that opt out (Twilio's standard keywords and French ones) and opt back in.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET", "ARRÊT", "DESABONNER"})
 START_WORDS = frozenset({"START", "UNSTOP"})
-
-
-@dataclass(frozen=True)
-class Identity:
-    contact_id: int
-    email: str | None
-    phone: str | None
-    email_consent: bool | None
-    sms_consent: bool | None
-    locale: str | None
-
-
-def get_identity(conn: Connection, tenant_id: int, contact_id: int) -> Identity | None:
-    row = conn.execute(
-        select(
-            contacts.c.id,
-            contacts.c.email,
-            contacts.c.phone,
-            contacts.c.email_consent,
-            contacts.c.sms_consent,
-            contacts.c.locale,
-        ).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
-    ).first()
-    if row is None:
-        return None
-    return Identity(row.id, row.email, row.phone, row.email_consent, row.sms_consent, row.locale)
 
 
 def _ingest(
@@ -70,8 +45,6 @@ def _ingest(
     properties: Mapping[str, Any],
     detail: str | None = None,
 ) -> bool:
-    from core.pipeline import ingest
-
     event = Event(
         type=EventType.TRACK if name else EventType.IDENTIFY,
         event=name,

@@ -1,10 +1,12 @@
 """Segments: who a contact is for the shop, kept current as contacts act.
 
-Built-in segments (``builtin``: the four typologies, ``at_risk``,
-``new_customer``) and the tenant's rule-based segments (``rules`` parsed and
-validated, ``compiler`` turning them into SQL for SQLite and PostgreSQL) are
-stored as memberships (``membership``). ``refresh`` recomputes them for a whole
-tenant (periodic job) or for the one contact that acted (the pipeline
-reaction), and records ``segment_entered`` / ``segment_exited`` events.
-Per-contact figures (RFM, lead score, predictions) live in ``metrics``.
+The rule language (``rules``: parsed and validated) and the tenant file's
+section (``settings``) are plain Python; everything else is set-based SQL in
+``store``: the built-in segments' query (``store.builtin``: the four
+typologies, ``at_risk``, ``new_customer``), rules compiled to SQL for SQLite
+and PostgreSQL (``store.compiler``), memberships (``store.membership``),
+per-contact figures (``store.metrics``: RFM, lead score, predictions) and the
+refreshes (``store.refresh``: a whole tenant, periodic; one contact, after each
+of its events through ``reaction``). Changes become ``segment_entered`` /
+``segment_exited`` events (``store.changes``), recorded through the pipeline.
 """

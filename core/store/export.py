@@ -70,13 +70,13 @@ def iter_contacts(
     """Yield every identified contact (anonymous visitors are left out).
 
     ``segments``, ``score``, ``rfm`` and the predictions come from
-    ``core.segments.metrics.export_fields``: the score is given at ``now``
+    ``core.segments.store.metrics.export_fields``: the score is given at ``now``
     (else as of the contact's last metrics update).
 
     ``orders_count`` and ``total_spent`` count paid and completed orders;
     ``total_spent`` sums the orders in ``currency`` (the tenant's) when given.
     """
-    from core.segments.metrics import export_fields  # the segments area builds on the store
+    from core.segments.store.metrics import export_fields  # the segments area builds on the store
 
     revenue = orders.c.status.in_(REVENUE_STATUSES)
     spent_filter = and_(revenue, orders.c.currency == currency) if currency else revenue

@@ -14,8 +14,8 @@ SCHEMA_MODULES = (
     "core.store.schema",
     "core.store.sync_state",
     "core.store.deliveries",
-    "core.flows.schema",
-    "core.segments.schema",
+    "core.flows.store.schema",
+    "core.segments.store.schema",
     "core.messages.schema",
 )
 

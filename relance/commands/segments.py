@@ -10,11 +10,12 @@ import yaml
 from sqlalchemy import Connection, select
 
 from core.errors import ConfigError
+from core.operations import refresh_segments
 from core.sections import validate_tenant
-from core.segments.membership import member_counts
-from core.segments.refresh import RefreshReport, refresh_tenant
-from core.segments.schema import segment_members, segment_states
 from core.segments.settings import segment_settings
+from core.segments.store.membership import member_counts
+from core.segments.store.refresh import RefreshReport
+from core.segments.store.schema import segment_members, segment_states
 from core.store.schema import contacts
 from core.store.tenants import Tenant, get_tenant, upsert_tenant
 
@@ -98,7 +99,7 @@ def segments(
         if show and show not in names:
             raise ConfigError(f"{show}: no such segment in {tenant.name} (segments: {', '.join(names)})")
         if refresh or define or remove or _never_refreshed(conn, tenant.id):
-            report = refresh_tenant(conn, tenant, now, metrics=refresh)
+            report = refresh_segments(conn, tenant, now, metrics=refresh)
             click.echo(_summary(report), err=True)
         if show:
             _show(conn, tenant, show)

@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 from core import normalize
 from core.errors import ConfigError, RelanceError
 from core.events import BadLine, read_events
-from core.flows.model import FlowName
+from core.flows.registry import BY_NAME as BUILTIN_FLOWS
 from core.flows.settings import validate
 from core.flows.simulation import SimulationResult, simulate
 from core.model import Event
@@ -53,16 +53,16 @@ def only_flows(config: TenantConfig, names: tuple[str, ...]) -> TenantConfig:
         return config
     section = dict(config.flows)
     custom = dict(section.get("custom") or {})
-    known = {f.value for f in FlowName} | set(custom)
+    known = set(BUILTIN_FLOWS) | set(custom)
     for name in names:
         if name not in known:
             raise ConfigError(f"--flow: unknown flow {name!r} (allowed: {', '.join(sorted(known))})")
-    for builtin in FlowName:
-        section[builtin.value] = {**dict(section.get(builtin.value) or {}), "enabled": builtin.value in names}
+    for builtin in BUILTIN_FLOWS:
+        section[builtin] = {**dict(section.get(builtin) or {}), "enabled": builtin in names}
     if custom:
         section["custom"] = {name: spec for name, spec in custom.items() if name in names}
     if "priorities" in section:
-        kept = {f.value for f in FlowName} | set(section.get("custom") or {})
+        kept = set(BUILTIN_FLOWS) | set(section.get("custom") or {})
         section["priorities"] = [name for name in section["priorities"] if name in kept]
     return replace(config, flows=validate(section))
 

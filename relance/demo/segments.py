@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.segments.membership import member_counts
-from core.segments.metrics import get_models
-from core.segments.refresh import refresh_tenant
+from core.operations import refresh_segments
 from core.segments.settings import segment_settings
+from core.segments.store.membership import member_counts
+from core.segments.store.metrics import get_models
 from core.store.tenants import Tenant, get_tenant
 from relance.wiring import Runtime
 
@@ -19,7 +19,7 @@ def segments_section(runtime: Runtime, tenant: Tenant, echo: Echo) -> None:
     now = runtime.clock()
     with runtime.engine.begin() as conn:
         tenant = get_tenant(conn, tenant.name)
-        report = refresh_tenant(conn, tenant, now, metrics=True)
+        report = refresh_segments(conn, tenant, now, metrics=True)
         counts = member_counts(conn, tenant.id)
         models = get_models(conn, tenant.id)
     names = segment_settings(tenant.config.segments).names

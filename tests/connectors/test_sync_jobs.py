@@ -18,7 +18,7 @@ from jobs.periodic import PERIODIC
 from jobs.sync import missing_credentials, run_scheduled_syncs, run_sync_tenant
 from relance.settings import Settings
 from relance.wiring import Runtime
-from tests.conftest import NOW, make_tenant
+from tests.conftest import NOW, make_tenant, redis_url
 from tests.connectors.helpers import CREDENTIALS, SHOP_URL, fixture_shop, route_shop
 
 
@@ -31,11 +31,11 @@ class Clock:
 
 
 @pytest.fixture
-def runtime(engine, redis, tmp_path):
+def runtime(engine, redis, redis_db, tmp_path):
     clock = Clock()
     settings = Settings(
         database_url=str(engine.url),
-        redis_url="redis://127.0.0.1:6379/0",
+        redis_url=redis_url(redis_db),
         data_dir=tmp_path,
         secret_key="test-secret-key-0123456789",
         base_url="http://127.0.0.1:8000",

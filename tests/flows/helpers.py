@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from core.events import parse_event
-from core.flows.schema import flow_runs
 from core.flows.simulation import SimulationResult, simulate
+from core.flows.store.schema import flow_runs
 from core.model import Event
 from core.store.schema import messages
 from core.store.tenants import Tenant

@@ -3,7 +3,8 @@
 from datetime import UTC, datetime
 
 from core.pipeline import ingest
-from core.recommendations import ProductInfo, Stats, best_sellers, co_purchases, cross_sell
+from core.recommendations import ProductInfo, Stats, cross_sell
+from core.store.recommendations import best_sellers, co_purchases
 from core.store.tenants import get_tenant
 
 from .helpers import flow_tenant, item, order, outbox, person, product, run, runs, track

@@ -111,10 +111,12 @@ def test_a_message_moved_out_of_quiet_hours_is_handed_over_at_its_time(engine, r
 def test_the_periodic_schedule_holds_the_flow_jobs():
     from jobs.periodic import PERIODIC, resolve
 
-    entries = {entry.func: entry for entry in PERIODIC if entry.func.startswith("jobs.flows.")}
-    assert entries["jobs.flows.run_sweep"].interval_seconds == 30
-    assert entries["jobs.flows.run_date_triggers"].interval_seconds == 3600
-    assert all(callable(resolve(name)) for name in entries)
+    entries = {(entry.func, entry.args): entry for entry in PERIODIC if entry.func.startswith("jobs.flows.")}
+    assert entries[("jobs.flows.run_sweep", ())].interval_seconds == 30
+    assert entries[("jobs.flows.run_periodic", ("dates",))].interval_seconds == 3600
+    daily = entries[("jobs.flows.run_periodic", ("replenishment",))]
+    assert daily.interval_seconds == 86400 and daily.queue == "relance-bulk"
+    assert all(callable(resolve(name)) for name, _ in entries)
 
 
 def test_date_triggers_and_replenishment_jobs_run_for_every_tenant(engine, redis, runtime):
@@ -122,6 +124,6 @@ def test_date_triggers_and_replenishment_jobs_run_for_every_tenant(engine, redis
     other = flow_tenant(engine, {}, name="two")
     with engine.begin() as conn:
         ingest(conn, get_tenant(conn, "two"), cart(at(), person("b@example.fr", birthday="1990-03-03"), []), at())
-    assert flows.run_date_triggers() == {"one": 0, "two": 1}
-    assert flows.run_replenishment() == {"one": 0, "two": 0}
+    assert flows.run_periodic("dates") == {"one": 0, "two": 1}
+    assert flows.run_periodic("replenishment") == {"one": 0, "two": 0}
     del other

@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
-from core.flows.replenishment import run_daily
+from core.flows.library.replenishment import run_daily
 from core.flows.settings import tenant_flows
 from core.pipeline import ingest
-from core.recommendations import repurchase_intervals
+from core.store.recommendations import repurchase_intervals
 from core.store.tenants import get_tenant
 
 from .helpers import flow_tenant, item, order, person, product, run, runs

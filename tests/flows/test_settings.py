@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from core.errors import ConfigError
 from core.flows.errors import FlowCycleError
-from core.flows.model import DEFAULT_PRIORITIES
+from core.flows.registry import DEFAULT_PRIORITIES
 from core.flows.settings import parse, tenant_flows, validate
 from core.sections import validate_tenant
 from relance.cli import cli

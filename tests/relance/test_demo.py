@@ -4,6 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from relance.cli import cli
+from tests.conftest import redis_url
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_demo_on_embedded_defaults_then_export(demo_env, monkeypatch):
 
 
 def test_demo_through_a_redis_server(demo_env, redis, redis_db, monkeypatch):
-    monkeypatch.setenv("RELANCE_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    monkeypatch.setenv("RELANCE_REDIS_URL", redis_url(redis_db))
     result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "embedded" not in result.stdout and " 0 rejected" in result.stdout

@@ -13,11 +13,12 @@ from rq import Queue
 from jobs import queues
 from jobs.errors import NoRuntimeError
 from relance.cli import cli
+from tests.conftest import redis_url
 from tests.core.test_events import ORDER
 
 
 def test_worker_processes_queued_ingest_jobs(cli_env, redis, redis_db, monkeypatch):
-    monkeypatch.setenv("RELANCE_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    monkeypatch.setenv("RELANCE_REDIS_URL", redis_url(redis_db))
     runner = CliRunner()
     assert (
         runner.invoke(cli, ["tenant", "add", "w", "--platform", "woocommerce", "--url", "https://w.example"]).exit_code
@@ -85,7 +86,7 @@ def test_relance_worker_hands_its_runtime_to_its_jobs_only(cli_env, redis, redis
     from relance.worker import RelanceWorker
 
     monkeypatch.setattr(context, "_installed", None)
-    monkeypatch.setenv("RELANCE_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    monkeypatch.setenv("RELANCE_REDIS_URL", redis_url(redis_db))
     tenant_id = _tenant_id(cli_env)
     runtime = build_runtime(Settings.from_env())
     job = Queue(queues.DEFAULT, connection=redis).enqueue("jobs.ingest.run_ingest_events", tenant_id, [ORDER])
@@ -100,7 +101,7 @@ def test_relance_worker_hands_its_runtime_to_its_jobs_only(cli_env, redis, redis
 def test_a_plain_rq_worker_with_relance_worker_class_builds_its_runtime_from_the_environment(cli_env, redis, redis_db):
     tenant_id = _tenant_id(cli_env)
     job = Queue(queues.DEFAULT, connection=redis).enqueue("jobs.ingest.run_ingest_events", tenant_id, [ORDER])
-    url = f"redis://127.0.0.1:6379/{redis_db}"
+    url = redis_url(redis_db)
     rq = str(Path(sys.executable).with_name("rq"))
     env = {**os.environ, **cli_env, "RELANCE_REDIS_URL": url}
     command = [rq, "worker", "-w", "relance.worker.RelanceWorker", "--burst", "--url", url, queues.DEFAULT]

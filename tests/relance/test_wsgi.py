@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from relance import wsgi
 from relance.cli import cli
+from tests.conftest import redis_url
 
 
 def test_importing_the_module_builds_nothing_and_app_is_built_once(cli_env, redis, redis_db, monkeypatch):
-    monkeypatch.setenv("RELANCE_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    monkeypatch.setenv("RELANCE_REDIS_URL", redis_url(redis_db))
     monkeypatch.setattr(wsgi, "_app", None)
     app = wsgi.app
     assert wsgi.app is app
@@ -28,7 +29,7 @@ def test_importing_the_module_builds_nothing_and_app_is_built_once(cli_env, redi
 def test_gunicorn_serves_relance_wsgi_app(cli_env, redis, redis_db):
     assert CliRunner().invoke(cli, ["tenant", "list"]).exit_code == 0  # migrates, as the docs say to
     port = _free_port()
-    env = {**os.environ, **cli_env, "RELANCE_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"}
+    env = {**os.environ, **cli_env, "RELANCE_REDIS_URL": redis_url(redis_db)}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     server = subprocess.Popen(
         [gunicorn, "--workers", "1", "--bind", f"127.0.0.1:{port}", "relance.wsgi:app"],

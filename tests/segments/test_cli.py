@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from core.pipeline import ingest
-from core.segments.metrics import get_models
-from core.segments.schema import segment_states
+from core.segments.store.metrics import get_models
+from core.segments.store.schema import segment_states
 from relance.cli import cli
 from tests.conftest import NOW, _engines, make_tenant
 from tests.segments import oracle

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.segments.membership import member_counts
+from core.segments.store.membership import member_counts
 from relance.demo.segments import segments_section
 from relance.settings import Settings
 from relance.wiring import Runtime

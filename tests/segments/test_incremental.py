@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from core.pipeline import ingest
-from core.segments.membership import segments_of
-from core.segments.refresh import refresh_tenant, update_contact
+from core.segments.store.membership import segments_of
+from core.segments.store.refresh import refresh_tenant, update_contact
 from core.store.contacts import find_contact_id
 from core.store.schema import events
 from tests.conftest import NOW, make_tenant

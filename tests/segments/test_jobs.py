@@ -7,7 +7,7 @@ from datetime import timedelta
 from rq import SimpleWorker
 
 from core.pipeline import ingest
-from core.segments.membership import member_counts
+from core.segments.store.membership import member_counts
 from jobs import context, queues
 from jobs.periodic import PERIODIC, resolve
 from relance.settings import Settings

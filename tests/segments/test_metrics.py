@@ -11,8 +11,8 @@ from sqlalchemy import select
 from core import predictions
 from core.pipeline import ingest
 from core.scoring import DEFAULT_POINTS
-from core.segments.metrics import get_models, metrics_by_contact
-from core.segments.refresh import refresh_tenant
+from core.segments.store.metrics import get_models, metrics_by_contact
+from core.segments.store.refresh import refresh_tenant
 from core.store.contacts import find_contact_id
 from core.store.schema import contacts
 from tests.conftest import NOW, make_tenant

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.segments.membership import member_ids
-from core.segments.metrics import get_models
-from core.segments.refresh import refresh_tenant
 from core.segments.settings import BUILTIN_SEGMENTS, TYPOLOGIES
+from core.segments.store.membership import member_ids
+from core.segments.store.metrics import get_models
+from core.segments.store.refresh import refresh_tenant
 from core.store.schema import contacts
 from tests.conftest import NOW
 from tests.segments import oracle

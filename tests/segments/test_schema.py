@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from core.segments import schema
-from core.segments.membership import apply_changes, is_member, member_counts, segments_of
+from core.segments.store import schema
+from core.segments.store.membership import apply_changes, is_member, member_counts, segments_of
 from core.store.registry import all_metadata
 from core.store.schema import contacts
 from tests.conftest import NOW

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from core.store.db import make_engine
 from relance.cli import cli
 from relance.wsgi import make_app
-from tests.conftest import make_tenant
+from tests.conftest import make_tenant, redis_url
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.payloads import delivery_headers, order, wp_json
 
@@ -24,7 +24,7 @@ URL = "/hooks/shop/woocommerce"
 
 
 def setup(cli_env, redis_db, monkeypatch):
-    monkeypatch.setenv("RELANCE_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    monkeypatch.setenv("RELANCE_REDIS_URL", redis_url(redis_db))
     engine = make_engine(cli_env["RELANCE_DATABASE_URL"])
     make_tenant(engine, "shop", webhook_secret=SECRET)
     return make_app(TESTING=True).test_client()
@@ -104,7 +104,7 @@ def test_deliveries_errors_are_one_line(cli_env, redis, redis_db, monkeypatch):
 def test_relance_serve_answers_over_http(cli_env, redis, redis_db, monkeypatch):
     setup(cli_env, redis_db, monkeypatch)
     port = _free_port()
-    env = {**os.environ, **cli_env, "RELANCE_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"}
+    env = {**os.environ, **cli_env, "RELANCE_REDIS_URL": redis_url(redis_db)}
     relance = str(Path(sys.executable).with_name("relance"))
     server = subprocess.Popen(
         [relance, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from core.flows.sql import among
+from core.flows.store.sql import among
 from core.store.schema import messages
 
 SCHEDULED = "scheduled"

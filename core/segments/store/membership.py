@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, func, insert, select
 
-from core.segments.schema import segment_members
+from core.segments.store.schema import segment_members
 
 
 def is_member(conn: Connection, tenant_id: int, contact_id: int, segment: str) -> bool:

@@ -3,7 +3,7 @@
 The full refresh (periodic job, ``relance segments refresh``) computes every
 segment set-based in SQL and compares it with the stored memberships in the
 database, so only changes come back to Python. The incremental update
-(``react``, run by the pipeline in the event's transaction) recomputes the one
+(``update_contact``, run by ``core.segments.reaction`` in the event's transaction) recomputes the one
 contact's metrics and memberships.
 
 A segment whose definition is new or changed is filled silently by the full
@@ -25,16 +25,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.model import Event
 from core.scoring import ScoringSettings, scoring_settings
-from core.segments.builtin import builtin_params, builtin_query, known_contact, segments_in_row, wanted_pairs
-from core.segments.changes import SEGMENT_EVENTS, Change, record_changes
-from core.segments.compiler import Context, compile_rule
-from core.segments.membership import segments_of
-from core.segments.metrics import Models, add_score, fit_models, get_models, refresh_metrics
 from core.segments.rules import referenced_segments
-from core.segments.schema import segment_members, segment_states
 from core.segments.settings import BUILTIN_SEGMENTS, SegmentSettings, segment_settings
+from core.segments.store.builtin import builtin_params, builtin_query, known_contact, segments_in_row, wanted_pairs
+from core.segments.store.changes import Change, change_events
+from core.segments.store.compiler import Context, compile_rule
+from core.segments.store.membership import segments_of
+from core.segments.store.metrics import Models, add_score, fit_models, get_models, refresh_metrics
+from core.segments.store.schema import segment_members, segment_states
 from core.store.db import upsert
-from core.store.ingest import Ingested
 from core.store.schema import contacts
 from core.store.tenants import Tenant
 
@@ -48,7 +47,8 @@ REFRESH_WORK_MEM = "256MB"
 
 @dataclass
 class RefreshReport:
-    """What a full refresh changed: events recorded per segment, and segments filled silently."""
+    """What a full refresh changed: changes per segment, segments filled silently, and the
+    ``segment_entered`` / ``segment_exited`` events to record (``core.pipeline.apply``)."""
 
     entered: dict[str, int] = field(default_factory=dict)
     exited: dict[str, int] = field(default_factory=dict)
@@ -56,6 +56,7 @@ class RefreshReport:
     dropped: list[str] = field(default_factory=list)
     metrics_written: int = 0
     refitted: bool = False
+    events: list[Event] = field(default_factory=list)
 
     def add(self, changes: list[Change]) -> None:
         for change in changes:
@@ -177,7 +178,11 @@ def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool =
 
 
 def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False) -> RefreshReport:
-    """Recompute every segment of the tenant (and, with ``metrics``, every contact's metrics)."""
+    """Recompute every segment of the tenant (and, with ``metrics``, every contact's metrics).
+
+    The changes' events are in ``report.events``, for the caller to apply
+    (``core.operations.refresh_segments`` does both).
+    """
     settings, scoring = _settings(tenant)
     report = RefreshReport()
     if conn.dialect.name == "postgresql":
@@ -231,7 +236,7 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
         keys=["tenant_id", "segment"],
         update=["definition", "refreshed_at"],
     )
-    record_changes(conn, tenant, changes, now)
+    report.events = change_events(conn, tenant, changes, now)
     report.add(changes)
     return report
 
@@ -262,7 +267,7 @@ def update_contact(
     event: Event | None = None,
     effects: frozenset[str] = frozenset(),
 ) -> list[Change]:
-    """Recompute one contact's metrics and memberships after ``event``; record and return the changes.
+    """Recompute one contact's metrics and memberships after ``event``; return the changes.
 
     An event that touches no order only adds its points to the stored score;
     otherwise (or without an event) every metric of the contact is recomputed.
@@ -317,12 +322,4 @@ def update_contact(
         columns = [compile_rule(node, ctx).label(f"r{i}") for i, (_, node) in enumerate(rules)]
         row = conn.execute(select(*columns).where(contacts.c.tenant_id == tenant.id, contacts.c.id == contact_id)).one()
         settle({name for name, _ in rules}, {name for i, (name, _) in enumerate(rules) if row[i]})
-    record_changes(conn, tenant, changes, now)
     return changes
-
-
-def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> None:
-    """The pipeline reaction: keep the acting contact's metrics and segments current."""
-    if ingested.contact_id is None or event.name in SEGMENT_EVENTS or ingested.name in SEGMENT_EVENTS:
-        return
-    update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects)

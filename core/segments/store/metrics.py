@@ -29,10 +29,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core import predictions
 from core.predictions import PurchaseModel
-from core.scoring import ScoringSettings, add_points, score_at, score_params, score_query
-from core.segments import dialect as sql
-from core.segments.builtin import known_contact, order_summary
-from core.segments.schema import contact_metrics, segment_models
+from core.scoring import ScoringSettings, add_points, score_at, score_params
+from core.segments.store import dialect as sql
+from core.segments.store.builtin import known_contact, order_summary
+from core.segments.store.schema import contact_metrics, segment_models
+from core.segments.store.scoring import score_query
 from core.store.db import upsert
 from core.store.schema import contacts
 from core.store.types import UTCDateTime
@@ -345,7 +346,7 @@ def export_fields(
     """The export's ``segments``, ``score``, ``rfm`` and prediction fields of each contact (a batch lookup)."""
     from core.normalize import isoformat
     from core.scoring import scoring_settings
-    from core.segments.membership import segments_by_contact
+    from core.segments.store.membership import segments_by_contact
     from core.store.tenants import get_tenant_by_id
 
     half_life = scoring_settings(get_tenant_by_id(conn, tenant_id).config.scoring).half_life_days

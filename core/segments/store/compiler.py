@@ -26,7 +26,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.model import REVENUE_STATUSES
 from core.scoring import EPOCH
-from core.segments import dialect as sql
 from core.segments.rules import (
     AllOf,
     AnyOf,
@@ -39,7 +38,8 @@ from core.segments.rules import (
     Window,
     field_kind,
 )
-from core.segments.schema import contact_metrics, segment_members
+from core.segments.store import dialect as sql
+from core.segments.store.schema import contact_metrics, segment_members
 from core.store.schema import cart_items, carts, contacts, events, order_items, orders, products
 
 METRIC_COLUMNS = {

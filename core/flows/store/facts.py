@@ -9,7 +9,7 @@ of the batch. Facts are loaded on first use.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -17,12 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from core.flows.model import Definition, RunState, TriggerKind
+from core.flows.config import TenantFlows
+from core.flows.model import Definition, RunState
 from core.flows.rules import SLOT_SEARCH_DAYS, Entry, Ledger, zone
-from core.flows.schema import flow_runs
-from core.flows.settings import TenantFlows
-from core.flows.sql import among
+from core.flows.store.schema import flow_runs
+from core.flows.store.sql import among
 from core.model import REVENUE_STATUSES
+from core.recommendations import Stats
+from core.store.recommendations import load_stats, purchased_products
 from core.store.schema import cart_items, carts, contacts, messages, order_items, orders
 from core.store.tenants import Tenant
 
@@ -77,6 +79,13 @@ class Batch:
         self.contacts: dict[int, ContactFacts] = {}
         self._ledgers: dict[int, Ledger] = {}
         self._entries: dict[int, list[Entry]] = defaultdict(list)
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, load: Callable[[Batch], Any]) -> Any:
+        """A fact a flow module loads once per batch (``load(batch)`` on first use)."""
+        if key not in self._memo:
+            self._memo[key] = load(self)
+        return self._memo[key]
 
     def _among(self, column: Any, values: Sequence[Any]) -> Any:
         return among(self.conn, column, values)
@@ -219,9 +228,9 @@ class Batch:
             self._ledgers[contact.id] = Ledger(tz, list(self._entries.get(contact.id, [])))
         return self._ledgers[contact.id]
 
-    def _runs_of(self, *kinds: TriggerKind) -> list[RunRow]:
-        by_name = self.flows.by_name
-        return [run for run in self.runs if run.flow in by_name and by_name[run.flow].trigger.kind in kinds]
+    def _runs_with(self, key: str) -> list[RunRow]:
+        """The runs whose context names a ``key`` ("cart", "order", "product")."""
+        return [run for run in self.runs if run.context.get(key)]
 
     def definition(self, run: RunRow) -> Definition | None:
         return self.flows.by_name.get(run.flow)
@@ -229,7 +238,7 @@ class Batch:
     # -- facts, loaded on first use ----------------------------------------------------
     @cached_property
     def carts(self) -> dict[int, Any]:
-        ids = sorted({run.context.get("cart") for run in self._runs_of(TriggerKind.CART) if run.context.get("cart")})
+        ids = sorted({run.context["cart"] for run in self._runs_with("cart")})
         found: dict[int, Any] = {}
         for chunk in _chunks(ids):
             for row in self.conn.execute(
@@ -253,7 +262,7 @@ class Batch:
     @cached_property
     def last_order_at(self) -> dict[int, datetime]:
         """Contact id -> when their latest order was placed (for the cart runs' exit goal)."""
-        ids = sorted({run.contact_id for run in self._runs_of(TriggerKind.CART)})
+        ids = sorted({run.contact_id for run in self._runs_with("cart")})
         found: dict[int, datetime] = {}
         for chunk in _chunks(ids):
             rows = self.conn.execute(
@@ -266,8 +275,7 @@ class Batch:
 
     @cached_property
     def orders(self) -> dict[int, Any]:
-        kinds = (TriggerKind.PAID_ORDER, TriggerKind.REPLENISHMENT)
-        ids = sorted({run.context.get("order") for run in self._runs_of(*kinds) if run.context.get("order")})
+        ids = sorted({run.context["order"] for run in self._runs_with("order")})
         found: dict[int, Any] = {}
         for chunk in _chunks(ids):
             for row in self.conn.execute(
@@ -290,8 +298,8 @@ class Batch:
 
     @cached_property
     def latest_purchase(self) -> dict[tuple[int, str], datetime]:
-        """(contact id, product id) -> latest paid purchase, for the replenishment runs."""
-        runs = self._runs_of(TriggerKind.REPLENISHMENT)
+        """(contact id, product id) -> latest paid purchase, for the runs about a product."""
+        runs = self._runs_with("product")
         contact_ids = sorted({run.contact_id for run in runs})
         product_ids = sorted({run.context.get("product") for run in runs if run.context.get("product")})
         found: dict[tuple[int, str], datetime] = {}
@@ -311,21 +319,10 @@ class Batch:
         return found
 
     @cached_property
-    def intervals(self) -> dict[str, float]:
-        from core.flows.replenishment import intervals_for
-
-        products = {run.context.get("product") for run in self._runs_of(TriggerKind.REPLENISHMENT)}
-        return intervals_for(self.conn, self.tenant.id, self.flows.settings.replenishment, products - {None})
-
-    @cached_property
     def histories(self) -> dict[int, set[str]]:
         """Contact id -> every product they ordered (never recommended to them again)."""
-        from core.recommendations import purchased_products
-
         return purchased_products(self.conn, self.tenant.id, self.contacts)
 
     @cached_property
-    def stats(self) -> Any:
-        from core.recommendations import load_stats
-
+    def stats(self) -> Stats:
         return load_stats(self.conn, self.tenant.id, self.now)

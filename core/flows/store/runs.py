@@ -15,8 +15,8 @@ from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.flows.model import RunState
-from core.flows.schema import flow_runs
-from core.flows.sql import among
+from core.flows.store.schema import flow_runs
+from core.flows.store.sql import among
 from core.store.schema import messages
 
 #: How long a sweep's claim lasts: a run whose job was lost (Redis flushed, worker
@@ -73,16 +73,38 @@ def start_run(
 def end_runs(
     conn: Connection,
     tenant_id: int,
-    where: Sequence[Any],
     state: RunState,
     reason: str,
     now: datetime,
+    *,
+    flow: str | None = None,
+    flows: Iterable[str] | None = None,
+    key: str | None = None,
+    contact_id: int | None = None,
+    triggered_by: datetime | None = None,
+    run_ids: Sequence[int] | None = None,
 ) -> int:
-    """End the waiting runs matching ``where`` (and drop the messages they held back); return how many."""
+    """End the waiting runs that match every filter given (and drop the messages they held back).
+
+    ``triggered_by``: only runs whose trigger happened at or before it. Returns how many ended.
+    """
+    where: list[Any] = [flow_runs.c.tenant_id == tenant_id, flow_runs.c.state == RunState.WAITING.value]
+    if flow is not None:
+        where.append(flow_runs.c.flow == flow)
+    if flows is not None:
+        where.append(flow_runs.c.flow.in_(sorted(set(flows))))
+    if key is not None:
+        where.append(flow_runs.c.trigger_key == key)
+    if contact_id is not None:
+        where.append(flow_runs.c.contact_id == contact_id)
+    if triggered_by is not None:
+        where.append(flow_runs.c.trigger_at <= triggered_by)
+    if run_ids is not None:
+        where.append(flow_runs.c.id.in_(list(run_ids)))
     ended = list(
         conn.execute(
             update(flow_runs)
-            .where(flow_runs.c.tenant_id == tenant_id, flow_runs.c.state == RunState.WAITING.value, *where)
+            .where(*where)
             .values(state=state.value, end_reason=reason, ended_at=now, due_at=None, claimed_until=None, updated_at=now)
             .returning(flow_runs.c.id)
         ).scalars()
@@ -108,16 +130,19 @@ def end_contact_runs(
     names = sorted(set(flows))
     if not names:
         return 0
-    return end_runs(
-        conn, tenant_id, [flow_runs.c.contact_id == contact_id, flow_runs.c.flow.in_(names)], state, reason, now
-    )
+    return end_runs(conn, tenant_id, state, reason, now, contact_id=contact_id, flows=names)
 
 
-def wake_runs(conn: Connection, tenant_id: int, where: Sequence[Any], now: datetime) -> int:
-    """Make waiting runs due now, so that the engine looks at them again (their timing changed)."""
+def wake_runs(conn: Connection, tenant_id: int, flow: str, key: str, now: datetime) -> int:
+    """Make the waiting run of ``flow`` for ``key`` due now, so that the engine looks at it again."""
     return conn.execute(
         update(flow_runs)
-        .where(flow_runs.c.tenant_id == tenant_id, flow_runs.c.state == RunState.WAITING.value, *where)
+        .where(
+            flow_runs.c.tenant_id == tenant_id,
+            flow_runs.c.state == RunState.WAITING.value,
+            flow_runs.c.flow == flow,
+            flow_runs.c.trigger_key == key,
+        )
         .values(due_at=now, claimed_until=None, updated_at=now)
     ).rowcount
 
@@ -187,3 +212,28 @@ def next_due_at(conn: Connection, tenant_id: int) -> datetime | None:
             flow_runs.c.tenant_id == tenant_id, flow_runs.c.state == RunState.WAITING.value
         )
     ).scalar()
+
+
+def save_runs(conn: Connection, tenant_id: int, runs: Sequence[Any], now: datetime) -> None:
+    """Write evaluated runs back: one UPDATE per distinct outcome (a batch of birthdays is one statement)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for run in runs:
+        if run.changed:
+            key = (run.state, run.position, run.due_at, run.step_due_at, run.end_reason)
+            groups.setdefault(key, []).append(run.id)
+    for (state, position, due_at, step_due_at, reason), ids in groups.items():
+        for start in range(0, len(ids), 5000):
+            conn.execute(
+                update(flow_runs)
+                .where(flow_runs.c.tenant_id == tenant_id, among(conn, flow_runs.c.id, ids[start : start + 5000]))
+                .values(
+                    state=state,
+                    position=position,
+                    due_at=due_at,
+                    step_due_at=step_due_at,
+                    end_reason=reason,
+                    ended_at=None if state == RunState.WAITING.value else now,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )

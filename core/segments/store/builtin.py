@@ -27,8 +27,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.model import REVENUE_STATUSES
 from core.predictions import PurchaseModel
-from core.segments import dialect as sql
 from core.segments.settings import Thresholds
+from core.segments.store import dialect as sql
 from core.store.schema import contacts, events, orders
 from core.store.types import UTCDateTime
 

@@ -1,9 +1,10 @@
 """Entering and leaving a segment are events: ``segment_entered`` / ``segment_exited``.
 
-They go through the same pipeline as every other event (``core.pipeline.ingest``),
-so that flows can trigger on them, with the contact named by one of its own
-identities. The segments reaction ignores them: a segment event never
-recomputes segments, so there is no recursion.
+They go through the same pipeline as every other event (the segments
+reaction returns them to ``core.pipeline``, a full refresh hands them to
+``core.pipeline.apply``), so that flows can trigger on them, with the contact
+named by one of its own identities. The segments reaction ignores them: a
+segment event never recomputes segments, so there is no recursion.
 """
 
 from __future__ import annotations
@@ -76,17 +77,14 @@ def segment_event(change: Change, info: ContactInfo, anonymous_id: str | None, n
     )
 
 
-def record_changes(conn: Connection, tenant: Tenant, changes: list[Change], now: datetime) -> int:
-    """Ingest a segment event per change, running every reaction (flows); return how many were recorded."""
-    from core.pipeline import ingest  # the pipeline imports the reactions, which import us
-
-    recorded = 0
+def change_events(conn: Connection, tenant: Tenant, changes: list[Change], now: datetime) -> list[Event]:
+    """The segment event of each change, naming the contact by one of its identities."""
+    found: list[Event] = []
     for change in changes:
         named = _identity(conn, tenant.id, change.contact_id)
         if named is None:
             log.warning("tenant %s: contact %s has no identity; segment event skipped", tenant.name, change.contact_id)
             continue
         info, anonymous_id = named
-        ingest(conn, tenant, segment_event(change, info, anonymous_id, now), now)
-        recorded += 1
-    return recorded
+        found.append(segment_event(change, info, anonymous_id, now))
+    return found

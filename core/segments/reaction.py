@@ -1,0 +1,21 @@
+"""The segments' reaction to a stored event (``core.pipeline``): keep the acting contact's segments current."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from core.model import Event
+from core.segments.store.changes import SEGMENT_EVENTS, change_events
+from core.segments.store.refresh import update_contact
+from core.store.ingest import Ingested
+from core.store.tenants import Tenant
+
+
+def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> list[Event]:
+    """The pipeline reaction: keep the acting contact's metrics and segments current; return the segment events."""
+    if ingested.contact_id is None or event.name in SEGMENT_EVENTS or ingested.name in SEGMENT_EVENTS:
+        return []
+    changes = update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects)
+    return change_events(conn, tenant, changes, now) if changes else []
