@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.messages.sending import SendConfig, due_message_ids, mark_interrupted, send_messages
+from core.messages.sending import SendConfig, mark_interrupted, send_messages
+from core.messages.store.outbox import due_message_ids
 from core.store.schema import messages
 from jobs import context, queues
 from transports.registry import tenant_transports

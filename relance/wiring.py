@@ -5,7 +5,7 @@ the workers (``relance.worker.RelanceWorker``) and to the commands. It is
 what lets the web service hand a stored delivery over to the workers
 (``hand_over``) and read the queues' depth (``queue_depths``) without
 importing ``jobs``: ``webhooks`` and ``jobs`` each type it by a small
-protocol of what they need (``webhooks.app.WebRuntime``,
+protocol of what they need (``webhooks.context.WebRuntime``,
 ``jobs.context.JobRuntime``).
 """
 

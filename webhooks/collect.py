@@ -24,7 +24,7 @@ from core.errors import SignatureError
 from core.tracker import TrackerConfig, normalize_origin, tracker_config
 from inbound.errors import BadPayloadError
 from inbound.tracker import SOURCE, check_batch
-from webhooks.app import runtime
+from webhooks.context import runtime
 from webhooks.errors import ForbiddenOriginError, UnknownTenantError
 from webhooks.intake import Recipient, Verdict, find_tenant, receive
 

@@ -18,7 +18,7 @@ from flask import Blueprint, request
 
 from inbound.errors import BadPayloadError
 from inbound.events_api import SOURCE, check_events
-from webhooks.app import runtime
+from webhooks.context import runtime
 from webhooks.intake import Recipient, Verdict, json_answer, receive
 from webhooks.signing import RELANCE_HEADER, verify_relance
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from core.store.tenants import list_tenants
 from inbound import metrics
 from inbound.deliveries import count_by_state
-from webhooks.app import app_redis, redis_failed, runtime
+from webhooks.context import app_redis, redis_failed, runtime
 
 log = logging.getLogger(__name__)
 

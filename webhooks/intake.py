@@ -28,7 +28,7 @@ from core.tenants import NAME_RE
 from inbound import metrics
 from inbound.deliveries import store_delivery
 from inbound.errors import BadPayloadError
-from webhooks.app import MAX_BODY_BYTES, app_redis, redis_failed, runtime
+from webhooks.context import MAX_BODY_BYTES, app_redis, redis_failed, runtime
 from webhooks.errors import (
     REFUSALS,
     ForbiddenOriginError,

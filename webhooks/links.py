@@ -30,15 +30,15 @@ from sqlalchemy import select, update
 from core.errors import NotFoundError
 from core.messages import links, pages, preferences
 from core.messages.errors import LinkError
-from core.messages.schema import message_links, receipts
 from core.messages.settings import message_settings
-from core.messages.suppression import suppress
+from core.messages.store.schema import message_links, receipts
+from core.messages.store.suppression import suppress
 from core.model import Channel
 from core.store.schema import messages
 from core.store.tenants import Tenant, get_tenant, get_tenant_by_id
 from core.tenants import NAME_RE
 from transports import twilio
-from webhooks.app import runtime
+from webhooks.context import runtime
 from webhooks.errors import UnknownTenantError
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from core.messages import preferences
 from core.messages.compose import ComposedMessage, compose
@@ -39,10 +39,9 @@ from core.messages.errors import (
     TemplateError,
     UnknownOutcomeError,
 )
-from core.messages.schema import message_links
-from core.messages.suppression import suppress, suppression_of
+from core.messages.store.outbox import claim, claimed, fail_stuck, save_links, update_message
+from core.messages.store.suppression import suppress, suppression_of
 from core.model import Channel
-from core.store.schema import messages
 from core.store.tenants import Tenant, get_tenant_by_id
 
 log = logging.getLogger(__name__)
@@ -101,50 +100,11 @@ class SendReport:
         return {key: len(getattr(self, key)) for key in ("sent", "suppressed", "failed", "bounced", "retry")}
 
 
-def claim(conn: Connection, message_ids: Sequence[int], now: datetime) -> list[int]:
-    """Move the due, scheduled rows among ``message_ids`` to ``sending``; return those taken."""
-    if not message_ids:
-        return []
-    taken = conn.execute(
-        update(messages)
-        .where(messages.c.id.in_(list(message_ids)), messages.c.status == "scheduled", messages.c.due_at <= now)
-        .values(status="sending", attempts=messages.c.attempts + 1, updated_at=now)
-        .returning(messages.c.id)
-    ).scalars()
-    return sorted(taken)
-
-
-def due_message_ids(conn: Connection, now: datetime, limit: int = 1000) -> list[int]:
-    """Scheduled rows whose time has come (for the sweep), oldest first."""
-    return list(
-        conn.execute(
-            select(messages.c.id)
-            .where(messages.c.status == "scheduled", messages.c.due_at <= now)
-            .order_by(messages.c.due_at, messages.c.id)
-            .limit(limit)
-        ).scalars()
-    )
-
-
 def mark_interrupted(conn: Connection, now: datetime) -> list[int]:
     """Fail rows stuck in ``sending`` (a worker died mid-send): never resent, flagged for a human."""
-    return sorted(
-        conn.execute(
-            update(messages)
-            .where(messages.c.status == "sending", messages.c.updated_at < now - STUCK_AFTER)
-            .values(
-                status="failed",
-                reason="interrupted",
-                error="the worker stopped while sending; it may have gone out, so it is not sent again",
-                updated_at=now,
-            )
-            .returning(messages.c.id)
-        ).scalars()
+    return fail_stuck(
+        conn, now, STUCK_AFTER, "the worker stopped while sending; it may have gone out, so it is not sent again"
     )
-
-
-def _finish(conn: Connection, message_id: int, now: datetime, **values: Any) -> None:
-    conn.execute(update(messages).where(messages.c.id == message_id).values(updated_at=now, **values))
 
 
 def _check(conn: Connection, tenant: Tenant, row: Any) -> str | None:
@@ -176,16 +136,8 @@ def _prepare(conn: Connection, row: Any, tenant: Tenant, config: SendConfig, now
         return {"status": "failed", "reason": "template", "error": str(exc)[:2000]}
     except MessageNotFoundError:
         return {"status": "suppressed", "reason": "contact_gone"}
-    conn.execute(delete(message_links).where(message_links.c.message_id == row.id))
-    if composed.links:
-        conn.execute(
-            insert(message_links),
-            [
-                {"tenant_id": tenant.id, "message_id": row.id, "position": i, "url": url}
-                for i, url in enumerate(composed.links)
-            ],
-        )
-    _finish(conn, row.id, now, to_address=composed.to, subject=(composed.subject or "")[:500] or None)
+    save_links(conn, tenant.id, row.id, composed.links)
+    update_message(conn, row.id, now, to_address=composed.to, subject=(composed.subject or "")[:500] or None)
     return composed
 
 
@@ -208,13 +160,13 @@ def send_one(
     """Send one claimed (``sending``) message and record what happened."""
     now = clock()
     with engine.begin() as conn:
-        row = conn.execute(select(messages).where(messages.c.id == message_id, messages.c.status == "sending")).first()
+        row = claimed(conn, message_id)
         if row is None:
             return
         tenant = get_tenant_by_id(conn, row.tenant_id)
         prepared = _prepare(conn, row, tenant, config, now)
         if isinstance(prepared, dict):
-            _finish(conn, message_id, now, **prepared)
+            update_message(conn, message_id, now, **prepared)
             getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(message_id)
             log.info("message %s: %s (%s)", message_id, prepared["status"], prepared.get("reason"))
             return
@@ -225,7 +177,7 @@ def send_one(
         _failed(engine, tenant, row, prepared, exc, clock(), report)
         return
     with engine.begin() as conn:
-        _finish(
+        update_message(
             conn, message_id, clock(), status="sent", sent_at=clock(), provider_id=result.provider_id[:200], error=None
         )
     report.sent.append(message_id)
@@ -247,7 +199,7 @@ def _failed(
     with engine.begin() as conn:
         if not exc.permanent and row.attempts < MAX_ATTEMPTS:
             delay = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS)) - 1]
-            _finish(conn, row.id, now, status="scheduled", due_at=now + timedelta(seconds=delay), error=error)
+            update_message(conn, row.id, now, status="scheduled", due_at=now + timedelta(seconds=delay), error=error)
             report.retry.append(row.id)
             log.warning("message %s: temporary failure, retry in %s s: %s", row.id, delay, error)
             return
@@ -263,7 +215,7 @@ def _failed(
                     preferences.unsubscribe(
                         conn, tenant, identity, [Channel.SMS], now, "opted out at the SMS provider (STOP)", row.id
                     )
-            _finish(conn, row.id, now, status="bounced", reason=reason, error=error)
+            update_message(conn, row.id, now, status="bounced", reason=reason, error=error)
             report.bounced.append(row.id)
         else:
             reason = (
@@ -273,7 +225,7 @@ def _failed(
                 if not exc.permanent
                 else "refused"
             )
-            _finish(conn, row.id, now, status="failed", reason=reason, error=error)
+            update_message(conn, row.id, now, status="failed", reason=reason, error=error)
             report.failed.append(row.id)
         log.warning("message %s: %s: %s", row.id, reason, error)
 

@@ -9,6 +9,7 @@ import click
 
 from core.errors import UserError
 from core.store.tenants import get_tenant, list_tenants
+from relance.invocation import get_runtime
 
 
 def register(cli: click.Group) -> None:
@@ -55,7 +56,6 @@ def deliveries(
     settings), then replay it with --replay ID.
     """
     from inbound.deliveries import get_delivery, list_deliveries
-    from relance.cli import get_runtime
 
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:

@@ -19,14 +19,16 @@ from sqlalchemy import Connection, select
 
 from core.errors import NotFoundError, UserError
 from core.messages.compose import ComposedMessage, MessageDraft, compose_content
-from core.messages.content import Content, get_products, load
+from core.messages.content import Content
 from core.messages.errors import TemplateError
 from core.messages.mime import build_email
 from core.messages.samples import sample_content
+from core.messages.store.content import get_products, load
 from core.model import REVENUE_STATUSES, Channel
 from core.store.contacts import find_contact_id
 from core.store.schema import carts, order_items, orders, products
 from core.store.tenants import Tenant, get_tenant
+from relance.invocation import get_runtime
 
 DOUBLE_OPT_IN = "double_opt_in"
 
@@ -176,8 +178,6 @@ def preview(
     fmt: str,
 ) -> None:
     """Render a flow's message with real or sample data, to check a template before switching a flow on."""
-    from relance.cli import get_runtime
-
     runtime = get_runtime(ctx)
     settings = runtime.settings
     now = runtime.clock()

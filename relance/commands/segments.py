@@ -18,6 +18,7 @@ from core.segments.store.refresh import RefreshReport
 from core.segments.store.schema import segment_members, segment_states
 from core.store.schema import contacts
 from core.store.tenants import Tenant, get_tenant, upsert_tenant
+from relance.invocation import get_runtime
 
 
 def register(cli: click.Group) -> None:
@@ -77,8 +78,6 @@ def segments(
     rules, or when the tenant has never been refreshed; otherwise the counts are
     those kept current as events arrive and by the hourly refresh.
     """
-    from relance.cli import get_runtime
-
     runtime = get_runtime(ctx)
     now = runtime.clock()
     with runtime.engine.begin() as conn:

@@ -11,6 +11,8 @@ import logging
 
 import click
 
+from relance.invocation import get_runtime
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
@@ -28,7 +30,6 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     /collect/<tenant>; /healthz and /metrics for monitoring. Run 'relance
     worker' as well: it processes what the service stores.
     """
-    from relance.cli import get_runtime
     from webhooks.app import create_app
 
     runtime = get_runtime(ctx)

@@ -31,6 +31,7 @@ from core.model import Event
 from core.store.db import make_engine, migrate
 from core.store.tenants import Tenant, upsert_tenant
 from core.tenants import TenantConfig
+from relance.invocation import get_runtime
 from relance.settings import Settings
 
 Echo = Callable[[str], None]
@@ -176,7 +177,6 @@ def simulate_command(
     products) in time order, and a summary on stderr.
     """
     from core.store.tenants import get_tenant
-    from relance.cli import get_runtime
 
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:

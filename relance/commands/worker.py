@@ -7,6 +7,7 @@ import logging
 import click
 
 from jobs import queues
+from relance.invocation import get_runtime
 from relance.worker import ForkingRelanceWorker, RelanceWorker, start_cron, stop_cron
 
 
@@ -29,8 +30,6 @@ def register(cli: click.Group) -> None:
 @click.pass_context
 def worker(ctx: click.Context, queue_names: tuple[str, ...], simple: bool, cron: bool, burst: bool) -> None:
     """Process jobs: ingestion, syncs, flow steps, sending, received deliveries, segment refreshes."""
-    from relance.cli import get_runtime
-
     runtime = get_runtime(ctx)
     level = runtime.settings.log_level
     logging.getLogger().setLevel(level)

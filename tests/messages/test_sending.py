@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from core.messages import sending
-from core.messages.schema import suppressions
 from core.messages.sending import SendConfig, mark_interrupted, send_messages
+from core.messages.store.schema import suppressions
 from core.store.schema import messages
 from tests.conftest import NOW
 from tests.messages.helpers import (

@@ -8,8 +8,8 @@ import responses
 from responses import matchers
 from sqlalchemy import select
 
-from core.messages.schema import message_links, receipts, suppressions
 from core.messages.sending import SendConfig, send_messages
+from core.messages.store.schema import message_links, receipts, suppressions
 from core.store.schema import consents, contacts
 from tests.messages.helpers import BASE_URL, SECRET, Clock, add_contact, message_row, outbox, runtime, shop
 from transports.registry import tenant_transports
