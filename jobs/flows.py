@@ -100,9 +100,9 @@ def run_steps(tenant_id: int, run_ids: list[int]) -> dict[str, Any]:
     except Exception:
         log.exception("flows: tenant %s: a batch of %d runs failed", tenant_id, len(run_ids))
         raise
-    if report.deliver:
-        enqueue_sends(runtime.redis, report.deliver, now)
-    return {"runs": report.runs, "steps": report.steps, "messages": len(report.deliver), **report.outcomes}
+    if report.sends:
+        enqueue_sends(runtime.redis, report.sends, now)
+    return {"runs": report.runs, "steps": report.steps, "messages": len(report.sends), **report.outcomes}
 
 
 def run_periodic(name: str) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 The store grants no consent for a tracker's ``newsletter_subscribed`` (anyone
 can type anyone's address in a form). This reaction writes a transactional
-``double_opt_in`` message to the outbox; the delivery sweep sends it, and the
+``double_opt_in`` message to the outbox; the send sweep (``jobs.send``) sends it, and the
 signed link in it grants email consent (``preferences.confirm_subscription``).
 At most one confirmation email per contact per day.
 """
