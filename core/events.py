@@ -8,14 +8,17 @@ JSON Lines file, reporting bad lines by number without stopping.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from core import normalize
 from core.errors import EventError
+from core.limits import LIMITS
 from core.model import (
     CONTACT_FIELDS,
     UNSET,
@@ -58,26 +61,54 @@ _ENVELOPE_KEYS = frozenset(
     {"type", "event", "message_id", "timestamp", "anonymous_id", "contact", "properties", "source"}
 )
 _CONTACT_KEYS = frozenset(CONTACT_FIELDS) | {"consent", "external_id", "attributes"}
-MAX_ID_LENGTH = 200
+MAX_ID_LENGTH = LIMITS.ident
+#: A JSON integer with more digits is no id, count or amount anyone sends (and Python's own limit is 4300).
+_MAX_INT_DIGITS = 100
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 def _fail(path: str, reason: str) -> EventError:
     return EventError(f"{path}: {reason}")
 
 
-def _text(value: Any, path: str, max_length: int = 500) -> str | None:
+def shown(key: Any) -> str:
+    """A key as it can appear in an error message: itself when short and plain, else a cut repr.
+
+    Messages are one line and name fields, so a key from the payload must not
+    bring its line breaks or its length into them.
+    """
+    text = key if isinstance(key, str) else repr(key)
+    if _PLAIN_KEY_RE.match(text):
+        return text
+    return repr(text[:40]) + ("..." if len(text) > 40 else "")
+
+
+_INT_BOUND = 10**_MAX_INT_DIGITS
+
+
+def _big_int(value: int) -> bool:
+    # Compared as numbers: str() of a huge int is slow, and refused past 4300 digits.
+    return abs(value) >= _INT_BOUND
+
+
+def _text(value: Any, path: str, max_length: int = LIMITS.product_name) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise _fail(path, "must be a string")
+    if isinstance(value, int) and value.bit_length() > max_length * 4:
+        raise _fail(path, f"is longer than {max_length} characters")
     text = str(value).strip()
     if len(text) > max_length:
         raise _fail(path, f"is longer than {max_length} characters")
+    problem = normalize.unstorable(text)
+    if problem:
+        raise _fail(path, problem)
     return text or None
 
 
-def _ident(value: Any, path: str) -> str | None:
-    return _text(value, path, MAX_ID_LENGTH)
+def _ident(value: Any, path: str, max_length: int = MAX_ID_LENGTH) -> str | None:
+    return _text(value, path, max_length)
 
 
 def _convert(path: str, func: Any, value: Any) -> Any:
@@ -87,6 +118,84 @@ def _convert(path: str, func: Any, value: Any) -> Any:
         raise _fail(path, str(exc)) from exc
 
 
+def _moment(value: Any, path: str) -> datetime | None:
+    """A time in the window the store keeps (``LIMITS.earliest`` to ``LIMITS.latest``); None for a blank or zero date."""
+    if isinstance(value, bool) or not isinstance(value, str | datetime):
+        raise _fail(path, "must be an ISO 8601 date and time such as 2026-11-23T10:15:00Z")
+    if isinstance(value, str):
+        if len(value) > 64:
+            raise _fail(path, "not an ISO 8601 date and time")
+        if normalize.unstorable(value):
+            raise _fail(path, "not an ISO 8601 date and time")
+    when = _convert(path, normalize.timestamp, value)
+    if when is not None and not LIMITS.earliest <= when < LIMITS.latest:
+        raise _fail(path, f"is out of range (from {LIMITS.earliest.year} to {LIMITS.latest.year - 1}; check the year)")
+    return when
+
+
+def _amount(value: Any, path: str) -> str:
+    """An amount as the decimal string the store keeps: rounded half-even to 4 places; EventError when it is none.
+
+    Rounded here rather than by the database, so that the event log, SQLite
+    and PostgreSQL hold the same value (PostgreSQL rounds half away from zero,
+    SQLite through a double). The range is that of the rounded amount.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise _fail(path, 'must be an amount such as "49.90"')
+    if isinstance(value, int) and _big_int(value):
+        raise _fail(path, normalize.AMOUNT_OUT_OF_RANGE)
+    if isinstance(value, str) and len(value) > 100:
+        raise _fail(path, "not an amount")
+    return normalize.money_str(_convert(path, normalize.amount, value))
+
+
+def _json(value: Any, path: str, depth: int = 0) -> Any:
+    """Check that a JSON value (properties, attributes) can be stored as it is; return it.
+
+    Refuses NUL characters and lone surrogates (in keys too), non-finite
+    numbers, integers of more than 100 digits, non-string keys, other Python
+    types and nesting deeper than ``LIMITS.json_depth``.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        problem = normalize.unstorable(value)
+        if problem:
+            raise _fail(path, problem)
+        return value
+    if isinstance(value, int):
+        if _big_int(value):
+            raise _fail(path, f"number with more than {_MAX_INT_DIGITS} digits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _fail(path, "must be a finite number (not NaN or Infinity)")
+        return value
+    if depth >= LIMITS.json_depth:
+        raise _fail(path, f"is nested deeper than {LIMITS.json_depth} levels")
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _json(item, f"{path}[{index}]", depth + 1)
+        return value
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _fail(f"{path}.{shown(key)}", "keys must be strings")
+            problem = normalize.unstorable(key)
+            if problem:
+                raise _fail(f"{path}.{shown(key)}", f"the key {problem}")
+            _json(item, f"{path}.{shown(key)}", depth + 1)
+        return value
+    raise _fail(path, f"must be a JSON value (not {type(value).__name__})")
+
+
+def _string(value: Any, path: str, what: str) -> Any:
+    """``value`` when it is a string or None (normalisers take it from there); EventError naming ``what`` otherwise."""
+    if value is not None and not isinstance(value, str):
+        raise _fail(path, f"must be {what}")
+    return value
+
+
 def _parse_contact(raw: Any) -> ContactInfo:
     if raw is None:
         return ContactInfo()
@@ -94,16 +203,19 @@ def _parse_contact(raw: Any) -> ContactInfo:
         raise _fail("contact", "must be an object")
     unknown = set(raw) - _CONTACT_KEYS
     if unknown:
-        raise _fail(f"contact.{sorted(unknown)[0]}", f"unknown field (allowed: {', '.join(sorted(_CONTACT_KEYS))})")
+        key = sorted(unknown, key=str)[0]
+        raise _fail(f"contact.{shown(key)}", f"unknown field (allowed: {', '.join(sorted(_CONTACT_KEYS))})")
     values: dict[str, Any] = {}
     country = UNSET
     if "country" in raw:
-        country = values["country"] = _convert("contact.country", normalize.country, raw["country"])
+        value = _string(raw["country"], "contact.country", "a country code such as FR")
+        country = values["country"] = _convert("contact.country", normalize.country, value)
     for name in ("first_name", "last_name", "city"):
         if name in raw:
-            values[name] = _text(raw[name], f"contact.{name}", 200)
+            values[name] = _text(raw[name], f"contact.{name}", LIMITS.person_name)
     if "email" in raw:
-        values["email"] = _convert("contact.email", normalize.email, raw["email"])
+        value = _string(raw["email"], "contact.email", "an email address (a string)")
+        values["email"] = _convert("contact.email", normalize.email, value)
     if "phone" in raw:
         region = country if isinstance(country, str) else None
         try:
@@ -113,11 +225,16 @@ def _parse_contact(raw: Any) -> ContactInfo:
             # it is left out, and the contact keeps the phone it had.
             pass
     if "birthday" in raw:
-        values["birthday"] = _convert("contact.birthday", normalize.birthday, raw["birthday"])
+        value = raw["birthday"]
+        if not isinstance(value, date):
+            value = _string(value, "contact.birthday", "a date such as 1990-02-28")
+        values["birthday"] = _convert("contact.birthday", normalize.birthday, value)
     if "locale" in raw:
-        values["locale"] = _convert("contact.locale", normalize.locale, raw["locale"])
+        value = _string(raw["locale"], "contact.locale", "a locale such as fr_FR")
+        values["locale"] = _convert("contact.locale", normalize.locale, value)
     if "timezone" in raw:
-        values["timezone"] = _convert("contact.timezone", normalize.timezone, raw["timezone"])
+        value = _string(raw["timezone"], "contact.timezone", "an IANA time zone such as Europe/Paris")
+        values["timezone"] = _convert("contact.timezone", normalize.timezone, value)
     if "external_id" in raw:
         values["external_id"] = _ident(raw["external_id"], "contact.external_id")
     consent: dict[Channel, bool] = {}
@@ -128,7 +245,7 @@ def _parse_contact(raw: Any) -> ContactInfo:
         try:
             channel = Channel(key)
         except ValueError as exc:
-            raise _fail(f"contact.consent.{key}", "unknown channel (allowed: email, sms)") from exc
+            raise _fail(f"contact.consent.{shown(key)}", "unknown channel (allowed: email, sms)") from exc
         if granted is None:
             continue
         if not isinstance(granted, bool):
@@ -137,7 +254,33 @@ def _parse_contact(raw: Any) -> ContactInfo:
     attributes = raw.get("attributes") or {}
     if not isinstance(attributes, Mapping):
         raise _fail("contact.attributes", "must be an object")
+    _json(attributes, "contact.attributes")
     return ContactInfo(consent=consent, attributes=dict(attributes), **values)
+
+
+def _quantity(value: Any, path: str) -> int:
+    """A line's quantity: a whole number from 0 to ``LIMITS.quantity`` (integer columns)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise _fail(path, "must be a whole number")
+    if isinstance(value, int):
+        number = value
+    else:
+        if isinstance(value, str) and len(value) > 50:
+            raise _fail(path, "must be a whole number")
+        try:
+            exact = Decimal(str(value).strip())
+        except ArithmeticError as exc:
+            raise _fail(path, "must be a whole number") from exc
+        if not exact.is_finite() or exact != exact.to_integral_value():
+            raise _fail(path, "must be a whole number, 0 or more")
+        if abs(exact) > LIMITS.quantity:
+            raise _fail(path, f"is out of range (at most {LIMITS.quantity})")
+        number = int(exact)
+    if number < 0:
+        raise _fail(path, "must be a whole number, 0 or more")
+    if number > LIMITS.quantity:
+        raise _fail(path, f"is out of range (at most {LIMITS.quantity})")
+    return number
 
 
 def _parse_items(raw: Any, path: str) -> list[dict[str, Any]]:
@@ -150,28 +293,18 @@ def _parse_items(raw: Any, path: str) -> list[dict[str, Any]]:
         where = f"{path}[{index}]"
         if not isinstance(item, Mapping):
             raise _fail(where, "must be an object")
-        quantity = item.get("quantity", 1)
-        if isinstance(quantity, bool) or not isinstance(quantity, int | float | str):
-            raise _fail(f"{where}.quantity", "must be a whole number")
-        try:
-            quantity_value = Decimal(str(quantity))
-        except ArithmeticError as exc:
-            raise _fail(f"{where}.quantity", "must be a whole number") from exc
-        if quantity_value != quantity_value.to_integral_value() or quantity_value < 0:
-            raise _fail(f"{where}.quantity", "must be a whole number, 0 or more")
-        price = _convert(f"{where}.price", normalize.money, item.get("price", "0"))
         items.append(
             {
                 "product_id": _ident(item.get("product_id"), f"{where}.product_id"),
                 "variant_id": _ident(item.get("variant_id"), f"{where}.variant_id"),
                 "sku": _ident(item.get("sku"), f"{where}.sku"),
-                "name": _text(item.get("name"), f"{where}.name"),
-                "quantity": int(quantity_value),
-                "price": normalize.money_str(price),
-                "brand": _text(item.get("brand"), f"{where}.brand", 200),
+                "name": _text(item.get("name"), f"{where}.name", LIMITS.product_name),
+                "quantity": _quantity(item.get("quantity", 1), f"{where}.quantity"),
+                "price": _amount(item.get("price", "0"), f"{where}.price"),
+                "brand": _text(item.get("brand"), f"{where}.brand", LIMITS.brand),
                 "categories": _categories(item.get("categories"), f"{where}.categories"),
-                "url": _text(item.get("url"), f"{where}.url", 2000),
-                "image_url": _text(item.get("image_url"), f"{where}.image_url", 2000),
+                "url": _text(item.get("url"), f"{where}.url", LIMITS.url),
+                "image_url": _text(item.get("image_url"), f"{where}.image_url", LIMITS.url),
             }
         )
     return items
@@ -186,10 +319,23 @@ def _categories(raw: Any, path: str) -> list[str]:
         raise _fail(path, "must be a list of names")
     names = []
     for index, name in enumerate(raw):
-        text = _text(name, f"{path}[{index}]", 200)
+        text = _text(name, f"{path}[{index}]", LIMITS.label)
         if text:
             names.append(text)
     return names
+
+
+def _ids(raw: Any, path: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _fail(path, "must be a list of ids")
+    found = []
+    for index, value in enumerate(raw):
+        ident = _ident(value, f"{path}[{index}]")
+        if ident:
+            found.append(ident)
+    return found
 
 
 def _money_prop(props: dict[str, Any], key: str, required: bool = False) -> None:
@@ -197,7 +343,17 @@ def _money_prop(props: dict[str, Any], key: str, required: bool = False) -> None
         if required:
             raise _fail(f"properties.{key}", "is required")
         return
-    props[key] = normalize.money_str(_convert(f"properties.{key}", normalize.money, props[key]))
+    props[key] = _amount(props[key], f"properties.{key}")
+
+
+def _check_cart_sums(items: list[dict[str, Any]], total: Any) -> None:
+    """The cart row keeps the number of items and, without a total, their sum: both must fit their columns."""
+    if sum(item["quantity"] for item in items) > LIMITS.quantity:
+        raise _fail("properties.items", f"the quantities add up to more than {LIMITS.quantity}")
+    if total is None:
+        computed = sum((Decimal(item["price"]) * item["quantity"] for item in items), Decimal(0))
+        if abs(computed) >= LIMITS.money_max:
+            raise _fail("properties.items", f"the items add up to an {normalize.AMOUNT_OUT_OF_RANGE}")
 
 
 def _parse_properties(name: str, raw: Any) -> dict[str, Any]:
@@ -207,14 +363,19 @@ def _parse_properties(name: str, raw: Any) -> dict[str, Any]:
         raise _fail("properties", "must be an object")
     props = dict(raw)
     if "currency" in props:
-        props["currency"] = _convert("properties.currency", normalize.currency, props["currency"])
+        value = _string(props["currency"], "properties.currency", "a currency code such as EUR")
+        props["currency"] = _convert("properties.currency", normalize.currency, value)
     if name in CART_EVENTS or name in ORDER_EVENTS:
         props["items"] = _parse_items(props.get("items"), "properties.items")
         _money_prop(props, "total")
     if name in CART_EVENTS:
-        if not _ident(props.get("cart_id"), "properties.cart_id"):
+        cart_id = _ident(props.get("cart_id"), "properties.cart_id")
+        if not cart_id:
             raise _fail("properties.cart_id", "is required")
-        props["cart_id"] = _ident(props["cart_id"], "properties.cart_id")
+        props["cart_id"] = cart_id
+        if "recovery_url" in props:
+            props["recovery_url"] = _text(props["recovery_url"], "properties.recovery_url", LIMITS.url)
+        _check_cart_sums(props["items"], props.get("total"))
     if name in ORDER_EVENTS:
         order_id = _ident(props.get("order_id"), "properties.order_id")
         if not order_id:
@@ -225,7 +386,7 @@ def _parse_properties(name: str, raw: Any) -> dict[str, Any]:
             props["status"] = OrderStatus(status).value
         except ValueError as exc:
             allowed = ", ".join(s.value for s in OrderStatus)
-            raise _fail("properties.status", f"unknown order status {status!r} (allowed: {allowed})") from exc
+            raise _fail("properties.status", f"unknown order status {shown(status)} (allowed: {allowed})") from exc
         if not props.get("currency"):
             raise _fail("properties.currency", "is required for orders")
         if props.get("total") is None:
@@ -235,54 +396,67 @@ def _parse_properties(name: str, raw: Any) -> dict[str, Any]:
                 props[key] = _ident(props[key], f"properties.{key}")
         for key in ("created_at", "updated_at"):
             if props.get(key) is not None:
-                props[key] = normalize.isoformat(_convert(f"properties.{key}", normalize.timestamp, props[key]))
+                props[key] = normalize.isoformat(_moment(props[key], f"properties.{key}"))
     if name in PRODUCT_EVENTS or name == "product_viewed":
         product_id = _ident(props.get("product_id"), "properties.product_id")
         if not product_id:
             raise _fail("properties.product_id", "is required")
         props["product_id"] = product_id
         _money_prop(props, "price")
+        for key, limit in (("sku", LIMITS.ident), ("name", LIMITS.product_name), ("brand", LIMITS.brand)):
+            if key in props:
+                props[key] = _text(props[key], f"properties.{key}", limit)
+        for key in ("url", "image_url"):
+            if key in props:
+                props[key] = _text(props[key], f"properties.{key}", LIMITS.url)
         if "categories" in props:
             props["categories"] = _categories(props["categories"], "properties.categories")
+        if "cross_sell_ids" in props:
+            props["cross_sell_ids"] = _ids(props["cross_sell_ids"], "properties.cross_sell_ids")
         if "in_stock" in props and props["in_stock"] is not None and not isinstance(props["in_stock"], bool):
             raise _fail("properties.in_stock", "must be true or false")
     if name == "survey_answered" and props.get("score") is not None:
         score = props["score"]
         if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
             raise _fail("properties.score", "must be a whole number from 0 to 10")
+    _json(props, "properties")
     return props
 
 
 def parse_event(raw: Any, default_source: str = "api") -> Event:
-    """Validate one Event API v1 object and return it normalised.
+    """Validate one Event API v1 object and return it normalised, storable as it is.
 
-    Raises EventError naming the first bad field, e.g. "contact.email: not an email address".
+    Raises EventError naming the first bad field and why, e.g. "contact.email:
+    not an email address" or "properties.total: amount out of range (...)";
+    the message never quotes the value. Values the store cannot hold (see
+    ``core.limits``) are refused here, never by the database.
     """
     if not isinstance(raw, Mapping):
         raise EventError("event: must be a JSON object")
     unknown = set(raw) - _ENVELOPE_KEYS
     if unknown:
-        raise _fail(sorted(unknown)[0], f"unknown field (allowed: {', '.join(sorted(_ENVELOPE_KEYS))})")
+        key = sorted(unknown, key=str)[0]
+        raise _fail(shown(key), f"unknown field (allowed: {', '.join(sorted(_ENVELOPE_KEYS))})")
     try:
         kind = EventType(raw.get("type"))
     except ValueError as exc:
         raise _fail("type", "must be 'track' or 'identify'") from exc
-    name = _ident(raw.get("event"), "event")
+    name = _ident(raw.get("event"), "event", LIMITS.event_name)
     if kind is EventType.TRACK and not name:
         raise _fail("event", "is required for track events")
     if kind is EventType.IDENTIFY:
         name = None
-    message_id = _ident(raw.get("message_id"), "message_id")
+    message_id = _ident(raw.get("message_id"), "message_id", LIMITS.message_id)
     if not message_id:
         raise _fail("message_id", "is required (a unique id per event)")
-    if raw.get("timestamp") is None:
-        raise _fail("timestamp", "is required")
-    when = _convert("timestamp", normalize.timestamp, raw["timestamp"])
+    when = _moment(raw.get("timestamp"), "timestamp") if raw.get("timestamp") is not None else None
+    if when is None:
+        raise _fail("timestamp", "is required (an ISO 8601 time such as 2026-11-23T10:15:00Z; not a zero date)")
     anonymous_id = _ident(raw.get("anonymous_id"), "anonymous_id")
     contact = _parse_contact(raw.get("contact"))
     if name not in CONTACTLESS_EVENTS and not (anonymous_id or contact.email or contact.phone or contact.external_id):
         raise _fail("contact", "needs an email, a phone, an external_id or an anonymous_id")
-    source = _ident(raw.get("source"), "source") or default_source
+    source = _ident(raw.get("source"), "source", LIMITS.source) or default_source
     properties = _parse_properties(name or "identify", raw.get("properties"))
     return Event(
         type=kind,
@@ -411,19 +585,45 @@ class BadLine:
     reason: str
 
 
-def read_events(lines: TextIO | Iterable[str], default_source: str = "import") -> Iterator[Event | BadLine]:
+def _decoded(line: str | bytes, number: int) -> str | BadLine:
+    if isinstance(line, str):
+        return line
+    try:
+        # A byte order mark some editors write at the start of a UTF-8 file is not part of the first line.
+        return line.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        return BadLine(
+            number, f"not UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1}); save the file as UTF-8"
+        )
+
+
+def read_events(
+    lines: TextIO | BinaryIO | Iterable[str] | Iterable[bytes], default_source: str = "import"
+) -> Iterator[Event | BadLine]:
     """Yield an Event or a BadLine per meaningful line of a JSON Lines file.
 
-    Blank lines and lines starting with ``#`` are skipped.
+    Lines may be text or bytes (decoded as UTF-8 one by one, so that one line
+    in another encoding is reported and the others are read). Blank lines and
+    lines starting with ``#`` are skipped.
     """
     for number, line in enumerate(lines, start=1):
-        text = line.strip()
+        decoded = _decoded(line, number)
+        if isinstance(decoded, BadLine):
+            yield decoded
+            continue
+        text = decoded.strip()
         if not text or text.startswith("#"):
             continue
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
             yield BadLine(number, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield BadLine(number, "invalid JSON (nested too deeply)")
+            continue
+        except ValueError:  # an integer of more than 4300 digits
+            yield BadLine(number, "invalid JSON (a number is too long)")
             continue
         try:
             yield parse_event(raw, default_source=default_source)

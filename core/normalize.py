@@ -10,26 +10,50 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 
+from core.limits import LIMITS
+
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: What PostgreSQL refuses in text and JSON (NUL), and what no encoding can write (lone surrogates).
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f]")
+AMOUNT_OUT_OF_RANGE = (
+    f"amount out of range (at most {LIMITS.money_digits - LIMITS.money_places} digits before the decimal point)"
+)
 _TAG_RE = re.compile(r"<[^>]+>")
 _ZERO_DATES = ("0000-00-00", "0000-00-00 00:00:00", "0000-00-00T00:00:00")
 
 
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a NUL character, a lone surrogate), or None when it can."""
+    found = _UNSTORABLE_RE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return f"contains a NUL character (at position {found.start() + 1}); remove it"
+    return f"is not valid Unicode (a lone surrogate at position {found.start() + 1})"
+
+
 def email(value: Any) -> str | None:
-    """Return the email trimmed and lower-cased, None for blank; raise on a malformed one."""
+    """Return the email trimmed and lower-cased, None for blank.
+
+    Raises ValueError for a malformed one, one with control characters, or one
+    longer than the store holds (320 characters).
+    """
     if value is None:
         return None
     text = str(value).strip().lower()
     if not text:
         return None
-    if not _EMAIL_RE.match(text):
+    if len(text) > LIMITS.email:
+        raise ValueError(f"is longer than {LIMITS.email} characters")
+    if not _EMAIL_RE.match(text) or _CONTROL_RE.search(text) or unstorable(text):
         raise ValueError("not an email address")
     return text
 
@@ -57,6 +81,8 @@ def money(value: Any) -> Decimal:
     """Return an exact Decimal from a string, int, float or Decimal.
 
     Floats go through their shortest repr, so 10.9 stays 10.9 (not 10.9000000000000003).
+    Raises ValueError for what is not a finite number, and for an amount the
+    store cannot hold (10^11 or more: ``core.limits``).
     """
     if isinstance(value, bool) or value is None:
         raise ValueError("not an amount")
@@ -76,6 +102,19 @@ def money(value: Any) -> Decimal:
             raise ValueError("not an amount") from exc
     if not result.is_finite():
         raise ValueError("not an amount")
+    if abs(result) >= LIMITS.money_max:
+        raise ValueError(AMOUNT_OUT_OF_RANGE)
+    return result
+
+
+def amount(value: Any) -> Decimal:
+    """Return an amount as the store keeps it: ``money`` rounded half-even to 4 decimal places.
+
+    Raises ValueError like ``money``, and when the rounding reaches the limit (99999999999.99995).
+    """
+    result = money(value).quantize(LIMITS.money_quantum, rounding=ROUND_HALF_EVEN)
+    if abs(result) >= LIMITS.money_max:
+        raise ValueError(AMOUNT_OUT_OF_RANGE)
     return result
 
 
@@ -119,9 +158,12 @@ def timezone(value: Any) -> str | None:
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()
+    # The longest IANA name is 32 characters; a long one would reach the file system as a path.
+    if len(text) > 64:
+        raise ValueError("not an IANA time zone such as Europe/Paris")
     try:
         ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError("not an IANA time zone such as Europe/Paris") from exc
     return text
 
@@ -176,7 +218,10 @@ def timestamp(value: Any, naive_tz: tzinfo | None = None) -> datetime | None:
         if naive_tz is None:
             raise ValueError("date and time has no time zone offset (add Z or +01:00)")
         parsed = parsed.replace(tzinfo=naive_tz)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is before the first UTC time Python knows
+        raise ValueError("date and time out of range") from exc
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%Y%m%d", "%d-%m-%Y")
