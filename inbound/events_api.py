@@ -8,13 +8,13 @@ not an email address``); ``events_of`` turns a stored batch into events.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from core.errors import EventError
 from core.events import parse_event
 from core.model import Event
 from inbound.errors import BadPayloadError
+from inbound.payloads import json_body
 
 SOURCE = "events"
 MAX_BATCH = 100
@@ -25,22 +25,29 @@ def check_events(payload: Any) -> int:
     batch = payload if isinstance(payload, list) else [payload]
     if isinstance(payload, list) and not 1 <= len(payload) <= MAX_BATCH:
         raise BadPayloadError(f"a batch must hold 1 to {MAX_BATCH} events (got {len(payload)}); split it")
+    _events(payload)
+    return len(batch)
+
+
+def _events(payload: Any) -> list[Event]:
+    """Every event of a body, or BadPayloadError naming the first bad one (``events[3].contact.email: ...``)."""
+    batch = payload if isinstance(payload, list) else [payload]
+    found = []
     for index, raw in enumerate(batch):
         try:
-            parse_event(raw, default_source="api")
+            found.append(parse_event(raw, default_source="api"))
         except EventError as exc:
             where = f"events[{index}]" if isinstance(payload, list) else "event"
             raise BadPayloadError(
                 f"{where}.{exc}" if not str(exc).startswith("event:") else f"{where}: {exc}"
             ) from None
-    return len(batch)
+    return found
 
 
 def events_of(body: bytes) -> tuple[list[Event], list[str]]:
-    """The events of a stored Event API delivery (one object or a list)."""
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise BadPayloadError(f"the body is not JSON ({exc})") from exc
-    batch = payload if isinstance(payload, list) else [payload]
-    return [parse_event(raw, default_source="api") for raw in batch], []
+    """The events of a stored Event API delivery (one object or a list).
+
+    Raises BadPayloadError for a body that is not JSON or naming the first bad
+    event and field: the delivery is then failed, not retried.
+    """
+    return _events(json_body(body)), []

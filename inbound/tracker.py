@@ -16,16 +16,16 @@ form identifies a visitor but never counts as consent to marketing.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from core.errors import EventError
-from core.events import parse_event
+from core.events import parse_event, shown
 from core.model import Event
 from inbound.errors import BadPayloadError
+from inbound.payloads import json_body
 
 SOURCE = "tracker"
 ANONYMOUS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -68,7 +68,7 @@ def _raw_event(item: Any, index: int, anonymous_id: str, delivery_id: int) -> di
         raise EventError(f"{where}: must be an object")
     name = "identify" if item.get("type") == "identify" else item.get("event")
     if name not in EVENTS:
-        raise EventError(f"{where}.event: {name!r} is not one the tracker sends ({', '.join(sorted(EVENTS))})")
+        raise EventError(f"{where}.event: {shown(name)} is not one the tracker sends ({', '.join(sorted(EVENTS))})")
     client_id = item.get("id")
     if isinstance(client_id, str | int) and not isinstance(client_id, bool) and CLIENT_ID_RE.match(str(client_id)):
         message_id = f"{SOURCE}:{anonymous_id}:{client_id}"
@@ -99,11 +99,7 @@ def events_from_batch(body: bytes, delivery_id: int, received_at: Any) -> tuple[
     the batch keeps its order. Raises BadPayloadError when the batch itself is
     malformed.
     """
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise BadPayloadError(f"the body is not JSON ({exc})") from exc
-    _key, anonymous_id, batch = check_batch(payload)
+    _key, anonymous_id, batch = check_batch(json_body(body))
     found: list[Event] = []
     rejected: list[str] = []
     for index, item in enumerate(batch):

@@ -23,7 +23,6 @@ this module adds what only webhooks have:
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,12 +32,14 @@ from sqlalchemy import Connection, Engine, select
 from connectors.woocommerce.mapping import WooContext, map_customer, map_order, map_product
 from core import normalize
 from core.events import order_of, parse_event, product_of
+from core.limits import LIMITS
 from core.model import Event, OrderStatus
 from core.store.contacts import ANONYMOUS, EMAIL, PHONE, external_kind
 from core.store.schema import contact_identities, contacts, order_items, orders, products
 from core.store.tenants import Tenant
 from inbound.deliveries import Delivery
 from inbound.errors import DeliveryError
+from inbound.payloads import json_body
 
 SOURCE = "woocommerce"
 RESOURCES = ("order", "customer", "product")
@@ -53,16 +54,14 @@ STEP = timedelta(seconds=1)
 def events_for_delivery(engine: Engine, tenant: Tenant, delivery: Delivery) -> list[Event]:
     """The events a WooCommerce delivery stands for (empty: nothing to do).
 
-    Raises MappingError for a malformed resource and DeliveryError for a body
-    or topic that cannot be processed.
+    Raises MappingError for a malformed resource (or one the store cannot
+    hold), BadPayloadError for a body that is not JSON and DeliveryError for a
+    body or topic that cannot be processed: each fails the delivery for good.
     """
     topic = delivery.topic
     if topic not in TOPICS:
         raise DeliveryError(f"topic {topic!r} is not one Relance processes")
-    try:
-        payload = json.loads(delivery.body)
-    except ValueError as exc:
-        raise DeliveryError(f"the body is not JSON ({exc})") from exc
+    payload = json_body(delivery.body)
     if not isinstance(payload, dict):
         raise DeliveryError("the body is not a JSON object")
     resource, action = topic.split(".")
@@ -87,7 +86,18 @@ def _deleted_id(payload: dict[str, Any], resource: str) -> str:
     raw = payload.get("id")
     if isinstance(raw, bool) or raw in (None, "", 0, "0"):
         raise DeliveryError(f"{resource}.deleted body has no id")
-    return str(raw)
+    # The id is looked up in the store: it must be one the store could hold.
+    if not isinstance(raw, int | str) or len(str(raw).strip()) > LIMITS.ident or normalize.unstorable(str(raw)):
+        raise DeliveryError(f"{resource}.deleted body: id is not a {resource} id")
+    return str(raw).strip()
+
+
+def _suffixed(event: Event, suffix: str) -> str:
+    """``event``'s message id with ``suffix``; DeliveryError when that is longer than the store holds."""
+    message_id = f"{event.message_id}{suffix}"
+    if len(message_id) > LIMITS.message_id:
+        raise DeliveryError(f"message_id: is longer than {LIMITS.message_id} characters once marked {suffix}")
+    return message_id
 
 
 def _after(stored: datetime, received: datetime) -> datetime:
@@ -253,7 +263,7 @@ def _restored_order(conn: Connection, tenant_id: int, event: Event) -> Event:
         return event
     when = row.updated_at + STEP
     properties = {**event.properties, "updated_at": normalize.isoformat(when)}
-    return replace(event, message_id=f"{event.message_id}:restored", timestamp=when, properties=properties)
+    return replace(event, message_id=_suffixed(event, ":restored"), timestamp=when, properties=properties)
 
 
 def _restored_product(conn: Connection, tenant_id: int, event: Event) -> Event:
@@ -261,11 +271,11 @@ def _restored_product(conn: Connection, tenant_id: int, event: Event) -> Event:
     row = _stored_product(conn, tenant_id, product.product_id)
     if row is None or row.in_stock is not False or product.updated_at > row.updated_at:
         return event
-    return replace(event, message_id=f"{event.message_id}:restored", timestamp=row.updated_at + STEP)
+    return replace(event, message_id=_suffixed(event, ":restored"), timestamp=row.updated_at + STEP)
 
 
 def _restored_customer(event: Event) -> Event:
     attributes = {**event.contact.attributes, DELETED_ATTRIBUTE: None}
     return replace(
-        event, message_id=f"{event.message_id}:restored", contact=replace(event.contact, attributes=attributes)
+        event, message_id=_suffixed(event, ":restored"), contact=replace(event.contact, attributes=attributes)
     )
