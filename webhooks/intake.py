@@ -46,6 +46,7 @@ from webhooks.context import MAX_BODY_BYTES, app_redis, intake_engine, redis_fai
 from webhooks.errors import (
     REFUSALS,
     ForbiddenOriginError,
+    LimiterUnavailableError,
     PayloadTooLargeError,
     RateLimitedError,
     UnknownTenantError,
@@ -61,6 +62,7 @@ _OUTCOMES: dict[type[Exception], str] = {
     UnknownTenantError: "unknown_tenant",
     ForbiddenOriginError: "forbidden",
     RateLimitedError: "rate_limited",
+    LimiterUnavailableError: "unavailable",
 }
 #: Refusals that settings read from the cache may have caused (a secret, key or origin just changed).
 _STALE_SUSPECTS = (SignatureError, ForbiddenOriginError, UnknownTenantError)
