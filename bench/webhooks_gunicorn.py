@@ -137,10 +137,13 @@ def profile(
     seconds = max(args.duration, 10)
     command = [spy, "record", "--pid", str(service.pid), "--subprocesses", "--format", "raw", "--rate", "250"]
     command += ["--duration", str(seconds), "--nonblocking", "--output", str(out)]
-    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    recorder = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(1)
     result = wrk(port, seconds - 2, args.connections, first_id, template)
-    recorder.wait(60)
+    said, _ = recorder.communicate(timeout=60)
+    if not out.exists():
+        print(f"  profile: py-spy failed: {said.strip()[-300:]}")
+        return result["ok"]
     total = 0
     inclusive: dict[str, int] = {}
     for line in out.read_text().splitlines():
