@@ -126,8 +126,15 @@ def money_or_none(value: Any) -> Decimal | None:
 
 
 def money_str(value: Decimal) -> str:
-    """Format an amount as a decimal string with at least 2 decimals ("49.90", "7.0033")."""
-    cents = value.quantize(Decimal("0.01"))
+    """Format an amount as a decimal string with at least 2 decimals ("49.90", "7.0033").
+
+    An amount too large to format that way (past 26 digits) is written in
+    scientific notation, which ``money`` reads back and refuses as out of range.
+    """
+    try:
+        cents = value.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return str(value)
     if cents == value:
         return format(cents, "f")
     return format(value.normalize(), "f")

@@ -39,6 +39,7 @@ from connectors.magento.values import (
     email_or_none,
     flag,
     ident,
+    listed,
     modified_at,
     money,
     money_or_none,
@@ -86,7 +87,7 @@ class ProductRefs:
 
 def _billing_address(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The customer's default billing address (else default shipping), or None."""
-    addresses = [a for a in payload.get("addresses") or [] if isinstance(a, Mapping)]
+    addresses = [a for a in listed(payload.get("addresses")) if isinstance(a, Mapping)]
     for key in ("default_billing", "default_shipping"):
         wanted = ident(payload.get(key))
         for address in addresses:

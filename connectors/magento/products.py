@@ -33,6 +33,7 @@ from connectors.magento.values import (
     build_event,
     flag,
     ident,
+    listed,
     message_id,
     modified_at,
     money_or_none,
@@ -61,7 +62,7 @@ class CatalogRefs:
 def custom_attributes(payload: Mapping[str, Any]) -> dict[str, Any]:
     """``custom_attributes`` as a dict of attribute code -> value."""
     found: dict[str, Any] = {}
-    for entry in payload.get("custom_attributes") or []:
+    for entry in listed(payload.get("custom_attributes")):
         if isinstance(entry, Mapping) and isinstance(entry.get("attribute_code"), str):
             found[entry["attribute_code"]] = entry.get("value")
     return found
@@ -89,7 +90,7 @@ def linked_skus(payload: Mapping[str, Any], link_type: str = "crosssell") -> lis
     """The SKUs a product links to with ``link_type`` ("crosssell", "upsell", "related"), by position."""
     links = [
         link
-        for link in payload.get("product_links") or []
+        for link in listed(payload.get("product_links"))
         if isinstance(link, Mapping) and link.get("link_type") == link_type and link.get("linked_product_sku")
     ]
     links.sort(key=lambda link: link.get("position") if isinstance(link.get("position"), int) else 0)
@@ -113,12 +114,12 @@ def brand_of(payload: Mapping[str, Any], ctx: MagentoContext, refs: CatalogRefs)
 def _image_file(payload: Mapping[str, Any]) -> str | None:
     entries = [
         entry
-        for entry in payload.get("media_gallery_entries") or []
+        for entry in listed(payload.get("media_gallery_entries"))
         if isinstance(entry, Mapping) and entry.get("file") and not flag(entry.get("disabled"))
     ]
     entries.sort(key=lambda entry: entry.get("position") if isinstance(entry.get("position"), int) else 0)
     for entry in entries:
-        if "image" in (entry.get("types") or []):
+        if "image" in listed(entry.get("types")):
             return str(entry["file"])
     if entries and entries[0].get("media_type", "image") == "image":
         return str(entries[0]["file"])
@@ -166,7 +167,7 @@ def map_product(payload: Mapping[str, Any], ctx: MagentoContext, refs: CatalogRe
     record = f"product {product_id}"
     modified = modified_at(payload, record)
     price = money_or_none(payload.get("price"), record, "price")
-    if price is not None and price == Decimal(0) and payload.get("type_id") in PRICED_BY_CHILDREN:
+    if price is not None and price == Decimal(0) and str(payload.get("type_id")) in PRICED_BY_CHILDREN:
         price = None
     image = _image_file(payload)
     categories = [name for name in (text(refs.categories.get(i)) for i in category_ids(payload)) if name]

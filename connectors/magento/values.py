@@ -18,6 +18,7 @@ from typing import Any
 from core import normalize
 from core.errors import EventError
 from core.events import parse_event
+from core.limits import LIMITS
 from core.model import Event, Platform
 from core.tenants import TenantConfig
 
@@ -67,7 +68,14 @@ def record_id(payload: Any, key: str, kind: str) -> str:
     raw = payload.get(key)
     if isinstance(raw, bool) or raw in (None, "", 0, "0") or isinstance(raw, dict | list):
         raise MappingError(f"{kind}: payload has no {key}")
+    if len(str(raw).strip()) > LIMITS.ident or not str(raw).strip().isprintable():
+        raise MappingError(f"{kind}: {key} is not an id (a number or up to {LIMITS.ident} characters)")
     return str(raw).strip()
+
+
+def listed(value: Any) -> list[Any]:
+    """A list field, or [] when the payload has none (or something else there)."""
+    return value if isinstance(value, list) else []
 
 
 def utc_time(value: Any, record: str, field: str) -> datetime | None:

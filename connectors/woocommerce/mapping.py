@@ -35,6 +35,7 @@ from connectors.woocommerce.birthday import parse_birthday
 from core import normalize
 from core.errors import EventError
 from core.events import parse_event
+from core.limits import LIMITS
 from core.model import Event, OrderStatus, Platform
 from core.tenants import TenantConfig
 
@@ -101,6 +102,8 @@ def _record_id(payload: Mapping[str, Any], kind: str) -> str:
     raw = payload.get("id")
     if isinstance(raw, bool) or raw in (None, "", 0, "0"):
         raise MappingError(f"{kind}: payload has no id")
+    if not isinstance(raw, int | str) or len(str(raw)) > LIMITS.ident or not str(raw).isprintable():
+        raise MappingError(f"{kind}: payload id is not an id (a number or up to {LIMITS.ident} characters)")
     return str(raw)
 
 
@@ -130,6 +133,11 @@ def modified_at(payload: Mapping[str, Any], ctx: WooContext) -> datetime:
 def created_at(payload: Mapping[str, Any], ctx: WooContext) -> datetime | None:
     """When a record was created (UTC), or None when the payload does not say."""
     return _when(payload, "date_created", ctx, f"record {payload.get('id')}")
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field, or [] when the payload has none (or something else there)."""
+    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str | None:
@@ -227,6 +235,8 @@ def _quantity(value: Any, record: str, index: int) -> int:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise MappingError(f"{record}: line_items[{index}].quantity is not a number") from exc
+    if not number.is_finite():
+        raise MappingError(f"{record}: line_items[{index}].quantity is not a number")
     if number != number.to_integral_value():
         raise MappingError(f"{record}: line_items[{index}].quantity is not a whole number")
     # Refunded lines can show a negative quantity on some stores: the order line still counts as bought.
@@ -302,7 +312,7 @@ def map_order(payload: dict[str, Any], ctx: WooContext) -> Event:
         properties["refunded_total"] = normalize.money_str(refunded)
     coupons = [
         str(line["code"]).strip().lower()
-        for line in payload.get("coupon_lines") or []
+        for line in _list(payload.get("coupon_lines"))
         if isinstance(line, Mapping) and line.get("code")
     ]
     if coupons:
@@ -430,7 +440,7 @@ def map_product(payload: dict[str, Any], ctx: WooContext) -> list[Event]:
         "in_stock": in_stock(payload),
         "url": _text(payload.get("permalink")),
         "image_url": _text(first_image.get("src")),
-        "cross_sell_ids": [str(i) for i in payload.get("cross_sell_ids") or [] if _ident(i)],
+        "cross_sell_ids": [str(i) for i in _list(payload.get("cross_sell_ids")) if _ident(i)],
     }
     return [
         _event(
