@@ -600,7 +600,15 @@ def _decoded(line: str | bytes, number: int) -> str | BadLine:
 def read_events(
     lines: TextIO | BinaryIO | Iterable[str] | Iterable[bytes], default_source: str = "import"
 ) -> Iterator[Event | BadLine]:
-    """Yield an Event or a BadLine per meaningful line of a JSON Lines file.
+    """Yield an Event or a BadLine per meaningful line of a JSON Lines file (see ``read_numbered_events``)."""
+    for _number, item in read_numbered_events(lines, default_source):
+        yield item
+
+
+def read_numbered_events(
+    lines: TextIO | BinaryIO | Iterable[str] | Iterable[bytes], default_source: str = "import"
+) -> Iterator[tuple[int, Event | BadLine]]:
+    """Yield (line number, Event or BadLine) per meaningful line of a JSON Lines file.
 
     Lines may be text or bytes (decoded as UTF-8 one by one, so that one line
     in another encoding is reported and the others are read). Blank lines and
@@ -609,7 +617,7 @@ def read_events(
     for number, line in enumerate(lines, start=1):
         decoded = _decoded(line, number)
         if isinstance(decoded, BadLine):
-            yield decoded
+            yield number, decoded
             continue
         text = decoded.strip()
         if not text or text.startswith("#"):
@@ -617,18 +625,18 @@ def read_events(
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield BadLine(number, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            yield number, BadLine(number, f"invalid JSON ({exc.msg} at column {exc.colno})")
             continue
         except RecursionError:
-            yield BadLine(number, "invalid JSON (nested too deeply)")
+            yield number, BadLine(number, "invalid JSON (nested too deeply)")
             continue
         except ValueError:  # an integer of more than 4300 digits
-            yield BadLine(number, "invalid JSON (a number is too long)")
+            yield number, BadLine(number, "invalid JSON (a number is too long)")
             continue
         try:
-            yield parse_event(raw, default_source=default_source)
+            yield number, parse_event(raw, default_source=default_source)
         except EventError as exc:
-            yield BadLine(number, str(exc))
+            yield number, BadLine(number, str(exc))
 
 
 def json_default(value: Any) -> Any:

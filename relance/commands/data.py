@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from core.errors import ConfigError
-from core.events import BadLine, read_events
+from core.errors import ConfigError, DatabaseUnavailableError
+from core.events import BadLine, read_numbered_events
 from core.model import Event
-from core.pipeline import BatchReport, ingest_batch
+from core.pipeline import BatchReport, ingest
 from core.store import export as exporter
-from core.store.tenants import get_tenant
+from core.store.tenants import Tenant, get_tenant
 from relance.invocation import get_runtime
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 EXPORTS = {
@@ -34,18 +40,78 @@ def register(cli: click.Group) -> None:
     cli.add_command(export)
 
 
-def _open_events(file: str) -> TextIO:
+def _open_events(file: str) -> BinaryIO:
+    """The events file (or stdin) as bytes: each line is decoded on its own, so a bad one is only a bad line."""
     if file == "-":
-        return sys.stdin
+        return sys.stdin.buffer
     try:
-        return open(Path(file), encoding="utf-8")  # noqa: SIM115 - closed by the caller
+        return open(Path(file), "rb")  # noqa: SIM115 - closed by the caller
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the events file ({exc.strerror})") from exc
 
 
-def _batches(items: Iterator[Event], size: int) -> Iterator[list[Event]]:
-    while batch := list(islice(items, size)):
-        yield batch
+def _pages(items: Iterator[tuple[int, Event]], size: int) -> Iterator[list[tuple[int, Event]]]:
+    while page := list(islice(items, size)):
+        yield page
+
+
+def _refusal(exc: Exception) -> str:
+    """What the database said, on one line and without the row's values (an error's DETAIL quotes them)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def _unavailable(exc: Exception) -> bool:
+    return isinstance(exc, OperationalError | InterfaceError) or bool(getattr(exc, "connection_invalidated", False))
+
+
+class _Importer:
+    """Stores pages of events, each in one transaction; a page the database refuses is stored line by line.
+
+    Every event the parser accepts fits the store (``core.limits``), so a
+    refusal means something else went wrong with that event: it is reported by
+    line number, the others are kept, and the import goes on. A database that
+    stops answering ends the import (exit 3): re-running it changes nothing
+    already stored.
+    """
+
+    def __init__(self, engine: Engine, tenant: Tenant, clock: Callable[[], datetime], file: str) -> None:
+        self.engine = engine
+        self.tenant = tenant
+        self.clock = clock
+        self.file = file
+        self.total = BatchReport()
+        self.refused = 0
+
+    def _store(self, page: list[tuple[int, Event]]) -> None:
+        with self.engine.begin() as conn:
+            now = self.clock()
+            results = [ingest(conn, self.tenant, event, now) for _line, event in page]
+        for result in results:
+            self.total.add(result)
+
+    def add(self, page: list[tuple[int, Event]]) -> None:
+        try:
+            self._store(page)
+            return
+        except Exception as exc:  # noqa: BLE001 - the page is rolled back and stored line by line below
+            self._stop_if_unavailable(exc, page[0][0])
+        for line, event in page:
+            try:
+                self._store([(line, event)])
+            except Exception as exc:  # noqa: BLE001 - reported as a bad line; the traceback only in debug logs
+                self._stop_if_unavailable(exc, line)
+                log.debug("line %d could not be stored", line, exc_info=True)
+                self.refused += 1
+                click.echo(f"{self.file}: line {line}: the database refused it ({_refusal(exc)})", err=True)
+
+    def _stop_if_unavailable(self, exc: Exception, line: int) -> None:
+        if _unavailable(exc):
+            raise DatabaseUnavailableError(
+                f"the database stopped answering at line {line} ({_refusal(exc)}); the lines before it are "
+                "imported: run the same import again to finish (what is stored is not imported twice)"
+            ) from None
 
 
 @click.command("import")
@@ -55,8 +121,9 @@ def _batches(items: Iterator[Event], size: int) -> Iterator[list[Event]]:
 def import_command(ctx: click.Context, tenant_name: str, file: str) -> None:
     """Load a JSON Lines file of Event API v1 events (FILE, or - for stdin).
 
-    Importing the same file again changes nothing; bad lines are reported with
-    their number and skipped.
+    Importing the same file again changes nothing; bad lines (not UTF-8, not
+    JSON, not a valid event, refused by the database) are reported with their
+    number and skipped, and every good line is imported.
     """
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:
@@ -64,27 +131,29 @@ def import_command(ctx: click.Context, tenant_name: str, file: str) -> None:
     handle = _open_events(file)
     bad: list[BadLine] = []
 
-    def good_events() -> Iterator[Event]:
-        for item in read_events(handle):
+    def good_events() -> Iterator[tuple[int, Event]]:
+        for line, item in read_numbered_events(handle):
             if isinstance(item, BadLine):
                 bad.append(item)
                 click.echo(f"{file}: line {item.line}: {item.reason}", err=True)
             else:
-                yield item
+                yield line, item
 
-    total = BatchReport()
+    importer = _Importer(runtime.engine, tenant, runtime.clock, file)
     try:
-        for batch in _batches(good_events(), BATCH_SIZE):
-            total.merge(ingest_batch(runtime.engine, tenant, batch, runtime.clock))
+        for page in _pages(good_events(), BATCH_SIZE):
+            importer.add(page)
     finally:
-        if handle is not sys.stdin:
+        if handle is not sys.stdin.buffer:
             handle.close()
+    total = importer.total
+    skipped = len(bad) + importer.refused
     click.echo(
         f"imported {total.stored} events into {tenant.name} "
-        f"({total.duplicates} already known, {total.stale} older than what we had, {len(bad)} bad lines skipped)",
+        f"({total.duplicates} already known, {total.stale} older than what we had, {skipped} bad lines skipped)",
         err=True,
     )
-    if bad and not total.stored and not total.duplicates:
+    if skipped and not total.stored and not total.duplicates:
         sys.exit(1)
 
 
