@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from core.errors import DatabaseUnavailableError, RelanceError, UserError
 from relance import __version__
@@ -29,11 +30,22 @@ EXIT_UNAVAILABLE = 3
 
 
 class RelanceGroup(click.Group):
-    """A click group that turns Relance's errors into one clean line."""
+    """A click group that turns Relance's errors, and click's usage errors, into one clean line."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # relance --bogus
+            _usage_error(exc)
+            raise  # not reached: _usage_error exits
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # an unknown command, option or value below the group
+            _usage_error(exc)
         except UserError as exc:
             _fail(str(exc), EXIT_USER_ERROR)
         except (DatabaseUnavailableError, RedisUnavailableError) as exc:
@@ -47,6 +59,15 @@ class RelanceGroup(click.Group):
 def _fail(message: str, code: int) -> None:
     click.echo(f"relance: error: {message}", err=True)
     sys.exit(code)
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    """Click's usage error as one line naming the command's help, exit 2 (a bare group still shows its help)."""
+    if isinstance(exc, NoArgsIsHelpError):
+        raise exc
+    message = " ".join(exc.format_message().split())
+    where = exc.ctx.command_path if exc.ctx is not None else "relance"
+    _fail(f"{message} (see '{where} --help')", EXIT_USER_ERROR)
 
 
 @click.group(cls=RelanceGroup, context_settings={"help_option_names": ["-h", "--help"]})
