@@ -94,6 +94,14 @@ def _big_int(value: int) -> bool:
 def _text(value: Any, path: str, max_length: int = LIMITS.product_name) -> str | None:
     if value is None:
         return None
+    if type(value) is str:  # the common case first: this runs on every text of every event
+        text = value.strip()
+        if len(text) > max_length:
+            raise _fail(path, f"is longer than {max_length} characters")
+        problem = normalize.unstorable(text)
+        if problem:
+            raise _fail(path, problem)
+        return text or None
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise _fail(path, "must be a string")
     if isinstance(value, int) and value.bit_length() > max_length * 4:
@@ -149,44 +157,58 @@ def _amount(value: Any, path: str) -> str:
     return normalize.money_str(_convert(path, normalize.amount, value))
 
 
-def _json(value: Any, path: str, depth: int = 0) -> Any:
+#: Where a value sits: a field path, or (where its parent sits, its key or index), spelt out only for an error.
+_Path = str | tuple[Any, str | int]
+
+
+def _where(path: _Path) -> str:
+    if isinstance(path, str):
+        return path
+    parent, key = path
+    return f"{_where(parent)}[{key}]" if isinstance(key, int) else f"{_where(parent)}.{shown(key)}"
+
+
+def _json(value: Any, path: _Path, depth: int = 0) -> Any:
     """Check that a JSON value (properties, attributes) can be stored as it is; return it.
 
     Refuses NUL characters and lone surrogates (in keys too), non-finite
     numbers, integers of more than 100 digits, non-string keys, other Python
     types and nesting deeper than ``LIMITS.json_depth``.
     """
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
+    # Dispatched on the exact type first, and paths spelt out only for an error:
+    # this runs on every value of every event.
+    kind = type(value)
+    if kind is str or (kind is not bool and isinstance(value, str)):
         problem = normalize.unstorable(value)
         if problem:
-            raise _fail(path, problem)
+            raise _fail(_where(path), problem)
         return value
-    if isinstance(value, int):
+    if value is None or kind is bool:
+        return value
+    if kind is int or isinstance(value, int):
         if _big_int(value):
-            raise _fail(path, f"number with more than {_MAX_INT_DIGITS} digits")
+            raise _fail(_where(path), f"number with more than {_MAX_INT_DIGITS} digits")
         return value
-    if isinstance(value, float):
+    if kind is float:
         if not math.isfinite(value):
-            raise _fail(path, "must be a finite number (not NaN or Infinity)")
+            raise _fail(_where(path), "must be a finite number (not NaN or Infinity)")
         return value
     if depth >= LIMITS.json_depth:
-        raise _fail(path, f"is nested deeper than {LIMITS.json_depth} levels")
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _json(item, f"{path}[{index}]", depth + 1)
-        return value
-    if isinstance(value, Mapping):
+        raise _fail(_where(path), f"is nested deeper than {LIMITS.json_depth} levels")
+    if kind is dict or isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise _fail(f"{path}.{shown(key)}", "keys must be strings")
+            if type(key) is not str:
+                raise _fail(_where((path, key)), "keys must be strings")
             problem = normalize.unstorable(key)
             if problem:
-                raise _fail(f"{path}.{shown(key)}", f"the key {problem}")
-            _json(item, f"{path}.{shown(key)}", depth + 1)
+                raise _fail(_where((path, key)), f"the key {problem}")
+            _json(item, (path, key), depth + 1)
         return value
-    raise _fail(path, f"must be a JSON value (not {type(value).__name__})")
+    if kind is list or isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _json(item, (path, index), depth + 1)
+        return value
+    raise _fail(_where(path), f"must be a JSON value (not {kind.__name__})")
 
 
 def _string(value: Any, path: str, what: str) -> Any:

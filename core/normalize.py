@@ -32,6 +32,8 @@ _ZERO_DATES = ("0000-00-00", "0000-00-00 00:00:00", "0000-00-00T00:00:00")
 
 def unstorable(text: str) -> str | None:
     """Why ``text`` cannot be stored (a NUL character, a lone surrogate), or None when it can."""
+    if text.isascii() and "\x00" not in text:  # the common case, without a regex
+        return None
     found = _UNSTORABLE_RE.search(text)
     if found is None:
         return None
