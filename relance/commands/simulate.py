@@ -135,7 +135,8 @@ def summary_lines(result: SimulationResult) -> list[str]:
 
 def _events(file: str, echo_error: Echo) -> list[Event]:
     try:
-        handle = sys.stdin if file == "-" else open(Path(file), encoding="utf-8")  # noqa: SIM115
+        # Bytes: read_events decodes each line on its own, so a line that is not UTF-8 is one bad line.
+        handle = sys.stdin.buffer if file == "-" else open(Path(file), "rb")  # noqa: SIM115
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the events file ({exc.strerror})") from exc
     found: list[Event] = []
@@ -146,7 +147,7 @@ def _events(file: str, echo_error: Echo) -> list[Event]:
             else:
                 found.append(item)
     finally:
-        if handle is not sys.stdin:
+        if handle is not sys.stdin.buffer:
             handle.close()
     return found
 

@@ -199,3 +199,13 @@ def test_usage_errors_are_one_line(run, args, fragments):
 def test_a_bare_group_still_shows_its_help(run):
     result = run("tenant")
     assert "Usage: " in result.output and "Commands:" in result.output
+
+
+def test_simulate_reports_a_line_that_is_not_utf8_and_reads_the_others(run, tmp_path):
+    run("tenant", "add", "t", "--platform", "woocommerce", "--url", "https://t.example")
+    file = tmp_path / "events.jsonl"
+    file.write_bytes(_line("good-1") + b'{"type": "identify", "message_id": "x", "contact": {"city": "N\xeemes"}}\n')
+    result = run("simulate", "--tenant", "t", "--events", str(file))
+    assert result.exit_code == 0, result.output
+    assert f"{file}: line 2: not UTF-8 (byte 0xee at column" in result.stderr
+    assert "Traceback" not in result.output
