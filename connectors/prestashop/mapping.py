@@ -32,7 +32,7 @@ from connectors.prestashop.values import (
     whole,
 )
 from core import normalize
-from core.events import parse_event
+from core.events import parse_event, shown
 from core.model import Event, OrderStatus, Platform
 
 SOURCE = Platform.PRESTASHOP.value
@@ -341,7 +341,7 @@ def order_event(
     currency_id = ident(record.get("id_currency"))
     currency = lookups.currencies.get(currency_id or "")
     if not currency:
-        raise RecordError(f"unknown currency id {currency_id}")
+        raise RecordError(f"unknown currency id {shown(currency_id)}")  # shown: one line, cut
     status = lookups.order_states.get(ident(record.get("current_state")) or "", OrderStatus.PENDING)
     total = record.get("total_paid_tax_incl")
     if total is None or str(total).strip() == "":

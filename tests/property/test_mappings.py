@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import connectors.woocommerce.mapping as woo
@@ -56,6 +56,21 @@ def _emails(value: Any, key: str = "") -> set[str]:
     elif isinstance(value, str) and "email" in key and len(value.strip()) > 5:
         found.add(value.strip().lower())
     return found
+
+
+def regressions(cases: list[tuple[str, dict[str, Any]]]) -> Callable[[Any], Any]:
+    """Pin the inputs the property tests once found crashing: they run first on every run."""
+
+    def decorate(test: Any) -> Any:
+        for case in cases:
+            test = example(case=case)(test)
+        return test
+
+    return decorate
+
+
+def _changed(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**record, **changes}
 
 
 def outcome(call: Callable[[], Any], errors: tuple[type[Exception], ...], record: Any) -> list[Event]:
@@ -99,7 +114,21 @@ def woo_records(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return kind, draw(records(lambda: _fixture("woocommerce", kind, decimal)))
 
 
+_WOO_ORDER = _fixture("woocommerce", "orders")[0]
+_WOO_PRODUCT = _fixture("woocommerce", "products")[0]
+
+
 @given(woo_records())
+@regressions(
+    [
+        ("products", _changed(_WOO_PRODUCT, id="line\nbreak")),
+        ("products", _changed(_WOO_PRODUCT, cross_sell_ids=Decimal("1.5"))),
+        ("orders", _changed(_WOO_ORDER, id="x" * 2000)),
+        ("orders", _changed(_WOO_ORDER, coupon_lines=7)),
+        ("orders", _changed(_WOO_ORDER, line_items=[{**_WOO_ORDER["line_items"][0], "quantity": float("inf")}])),
+        ("orders", _changed(_WOO_ORDER, total="1" + "0" * 30)),
+    ]
+)
 def test_woocommerce_mappings(engine, case: tuple[str, dict[str, Any]]) -> None:
     kind, record = case
     for event in outcome(lambda: WOO_MAPPINGS[kind](record), (woo.MappingError,), record):
@@ -124,7 +153,21 @@ def magento_records(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return kind, draw(records(lambda: _fixture("magento", kind)["items"]))
 
 
+_MAGENTO_PRODUCT = _fixture("magento", "products")["items"][0]
+_MAGENTO_CUSTOMER = _fixture("magento", "customers")["items"][0]
+
+
 @given(magento_records())
+@regressions(
+    [
+        ("customers", _changed(_MAGENTO_CUSTOMER, addresses=1.5)),
+        ("products", _changed(_MAGENTO_PRODUCT, custom_attributes=True)),
+        ("products", _changed(_MAGENTO_PRODUCT, product_links=0.5)),
+        ("products", _changed(_MAGENTO_PRODUCT, media_gallery_entries=3)),
+        ("products", _changed(_MAGENTO_PRODUCT, media_gallery_entries=[{"file": "/a.jpg", "types": 0.5}])),
+        ("products", _changed(_MAGENTO_PRODUCT, price=0, type_id=["configurable"])),
+    ]
+)
 def test_magento_mappings(engine, case: tuple[str, dict[str, Any]]) -> None:
     kind, record = case
     for event in outcome(lambda: MAGENTO_MAPPINGS[kind](record), (MagentoMappingError,), record):
@@ -173,6 +216,12 @@ def presta_records(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 
 @given(presta_records())
+@regressions(
+    [
+        ("orders", _changed(_presta("orders")[0], id_currency="0\n0")),
+        ("carts", _changed(_presta("carts")[0], associations={"cart_rows": [{"id_product": 1, "quantity": 10**30}]})),
+    ]
+)
 def test_prestashop_mappings(engine, case: tuple[str, dict[str, Any]]) -> None:
     kind, record = case
     for event in outcome(lambda: PRESTA_MAPPINGS[kind](record), (RecordError, EventError), record):
