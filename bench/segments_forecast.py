@@ -1,7 +1,8 @@
 """Benchmark: who buys again, and for how much? ``predicted_orders`` and ``predicted_value`` on CDNOW.
 
-    .venv/bin/python bench/segments_forecast.py                  # about 30 seconds
+    .venv/bin/python bench/segments_forecast.py                  # about a minute
     .venv/bin/python bench/segments_forecast.py --boot 5000      # tighter intervals
+    .venv/bin/python bench/segments_forecast.py --draws 0        # the whole sample only
 
 Data: the CDNOW sample shipped with the tests (2,357 customers who first bought
 in the first quarter of 1997; see tests/segments/data/README.md). Purchases are
@@ -29,6 +30,11 @@ each published model's expected purchases times the Gamma-Gamma fitted as in
 Fader, Hardie and Lee (repeat purchases only, maximum likelihood; one-time
 buyers get the mean), and the naive run rate (calibration spend per day times
 the holdout's days).
+
+Then, as medians over ``--draws`` random "small shops" of 100, 300 and 1,000
+of these customers (each choosing its own model on its own calibration
+period): the AUC of ours, of the BG/NBD and of the Pareto/NBD, and how often
+ours was at least as good as the BG/NBD.
 """
 
 from __future__ import annotations
@@ -94,6 +100,7 @@ def ci(values: np.ndarray) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--draws", type=int, default=20, help="random small shops per size")
     args = parser.parse_args()
     d = load(END, HOLDOUT_END)
     horizon = float((HOLDOUT_END - END).days)
@@ -105,7 +112,7 @@ def main() -> None:
     now = F.History.of(d["n"], d["spent"], t_x, T)
     window = F.window_days((END - START).days)
     early = load(END - timedelta(days=window), END)
-    before = F.History.of(early["n"], early["spent"], early["t_x"], early["T"])
+    before = F.History.of(early["n"], early["spent"], early["t_x"], early["T"])  # every customer had bought by then
     forecast = F.fit_forecast(now, before, now, window)
     print(f"ours: fitted and chosen in {time.perf_counter() - started:.1f} s, on the calibration period only; "
           f"held out its last {window:.0f} days:")  # fmt: skip
@@ -155,6 +162,30 @@ def main() -> None:
         print(f"  {name:36s} Spearman {rho:.4f}  top-spender AUC {F.auc(value, top):.4f}  "
               f"total {value.sum():10,.2f} ({error:+.1%})")  # fmt: skip
     print(f"  ours, 365 days: {ours_365_value.sum():,.2f} dollars predicted, {ours_365.sum():.1f} orders")
+    small_shops(now, before, window, bought, horizon, args.draws)
+
+
+def small_shops(now: F.History, before: F.History, window: float, bought: np.ndarray, horizon: float,
+                draws: int) -> None:  # fmt: skip
+    if draws <= 0:
+        return
+    rng = np.random.default_rng(1)
+    print(f"\nSmall shops ({draws} random draws per size; medians of the AUC of 'buys again in the holdout'):")
+    for size in (100, 300, 1000):
+        found: dict[str, list[float]] = {"ours": [], "BG/NBD": [], "Pareto/NBD": []}
+        chosen: dict[str, int] = {}
+        for _ in range(draws):
+            pick = np.sort(rng.choice(len(now), size=size, replace=False))
+            shop, then, positive = now.take(pick), before.take(pick), bought[pick]
+            forecast = F.fit_forecast(shop, then, shop, window)
+            chosen[forecast.orders.name] = chosen.get(forecast.orders.name, 0) + 1
+            found["ours"].append(F.auc(F.predict(forecast, shop)[0], positive))
+            for name, kind in (("BG/NBD", "bgnbd"), ("Pareto/NBD", "pnbd")):
+                model = F.fit_orders(kind, shop, prior=False)
+                found[name].append(F.auc(F.expected_orders(model, horizon, shop), positive))
+        wins = np.mean(np.array(found["ours"]) >= np.array(found["BG/NBD"]))
+        medians = "  ".join(f"{name} {np.median(values):.4f}" for name, values in found.items())
+        print(f"  {size:5d} customers: {medians}  ours >= BG/NBD in {wins:.0%}; chosen {chosen}")
 
 
 if __name__ == "__main__":

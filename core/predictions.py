@@ -232,21 +232,33 @@ def expected_purchases_at(
 
 def _expected(kind: str, params: tuple[Any, Any, Any, Any], t: float, x: Any, t_x: Any, T: Any) -> np.ndarray:
     """As published, ``head * (1 - (1-z)^(r+x) 2F1(r+x, B; C; z)) * p_active`` with ``z = t/(alpha+T+t)``,
-    ``B = b+x``, ``C = a+b+x-1`` (BG/NBD) or ``B = b+x+1``, ``C = a+b+x`` (MBG/NBD). For a customer with
-    many purchases ``2F1`` overflows while ``(1-z)^(r+x)`` underflows (inf times 0); Euler's
-    transformation turns the product into ``(1-z)^(a-1) 2F1(C-r-x, a-1; C; z)``, whose parameters
-    do not grow with ``x`` but its third, and which tends to 1 as ``x`` grows."""
+    ``B = b+x``, ``C = a+b+x-1`` (BG/NBD) or ``B = b+x+1``, ``C = a+b+x`` (MBG/NBD).
+
+    For a customer with many purchases ``2F1`` overflows while ``(1-z)^(r+x)`` underflows (inf times
+    0): Euler's transformation turns the product into ``(1-z)^(a-1) 2F1(C-r-x, a-1; C; z)``, whose
+    parameters do not grow with ``x`` but its third. That one overflows in turn when ``a`` is huge
+    (a maximum-likelihood fit without spread in dropout); there the published form is finite.
+    """
     r, alpha, a, b = params
     z = t / (alpha + T + t)
     log_rest = np.log(alpha + T) - np.log(alpha + T + t)  # log(1 - z)
     if kind == "mbgnbd":
-        c = a + b + x
-        head = (a + b + x) / (a - 1)
+        c, second = a + b + x, b + x + 1
     else:
-        c = a + b + x - 1
-        head = (a + b + x - 1) / (a - 1)
-    tail = 1 - np.exp((a - 1) * log_rest) * hyp2f1(c - r - x, a - 1, c, z)
-    return head * tail * p_active_at(kind, params, x, t_x, T)
+        c, second = a + b + x - 1, b + x
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        product = np.exp((a - 1) * log_rest) * hyp2f1(c - r - x, a - 1, c, z)
+        published = np.exp((r + x) * log_rest) * hyp2f1(r + x, second, c, z)
+    product = np.where(np.isfinite(product), product, published)
+    expected = c / (a - 1) * (1 - product)
+    if not np.all(np.isfinite(expected)):
+        # Both overflow only with a in the thousands and a customer of thousands of orders: the dropout
+        # probability's posterior Beta(a, c + 1 - a) is then narrow (relative spread below 1/sqrt(a)),
+        # and it is taken at its mean p: E[X | active] = (1 - E[exp(-lambda p t)]) / p.
+        p = a / (c + 1)
+        at_mean = -np.expm1((r + x) * (np.log(alpha + T) - np.log(alpha + T + p * t))) / p
+        expected = np.where(np.isfinite(expected), expected, at_mean)
+    return expected * p_active_at(kind, params, x, t_x, T)
 
 
 def predict(model: PurchaseModel, first: datetime, last: datetime, purchases: int, now: datetime) -> Prediction:

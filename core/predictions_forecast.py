@@ -195,8 +195,14 @@ def _prior_centre(kind: str, history: History, w: np.ndarray) -> np.ndarray:
     return np.log([r, r * gap, PRIOR_SHAPE["a"], PRIOR_SHAPE["b"]])
 
 
-def fit_orders(kind: str, history: History, spend: bool = False, weights: Any = None, prior: bool = True) -> OrderModel:
-    """Fit a purchase model (``spend``: with the spend covariate); ``prior=False``: plain maximum likelihood."""
+def fit_orders(
+    kind: str, history: History, spend: bool = False, weights: Any = None, prior: bool = True, starts: int = 3
+) -> OrderModel:
+    """Fit a purchase model (``spend``: with the spend covariate); ``prior=False``: plain maximum likelihood.
+
+    The optimiser starts from the prior's centre and, with ``starts`` above 1, from shifted points too,
+    keeping the best (on CDNOW they all reach the same optimum; the extra starts guard the final fit).
+    """
     w = np.ones(len(history)) if weights is None else np.asarray(weights, dtype=float)
     centre = _prior_centre(kind, history, w)
     if not len(history):
@@ -227,7 +233,7 @@ def fit_orders(kind: str, history: History, spend: bool = False, weights: Any = 
     bounds = [(-12.0, 12.0)] * 4 + [(-5.0, 5.0)] * len(extra)
     shifts = (np.zeros(4), np.array([0.0, 0.0, 0.5, 0.5]), np.array([0.5, 0.5, -0.5, -0.5]))
     best = None
-    for shift in shifts:
+    for shift in shifts[: max(starts, 1)]:
         result = minimize(loss, np.array([*(centre + shift), *extra]), method="L-BFGS-B", bounds=bounds)
         if best is None or result.fun < best.fun:
             best = result
@@ -278,7 +284,7 @@ def choose(before: History, after: History, window: float) -> tuple[str, bool, d
     best: tuple[float, str, bool] | None = None
     for kind in KINDS:
         for spend in (False, True):
-            model = fit_orders(kind, before, spend)
+            model = fit_orders(kind, before, spend, starts=1)
             if spend and model.effect == 0.0:
                 continue  # spend does not vary: the same as without
             score = held_out_scores(model, before, after, window)

@@ -191,3 +191,15 @@ def test_expected_purchases_as_published_and_finite_for_heavy_buyers():
         assert not finite.all()  # as published, 2F1 overflows where (1-z)^(r+x) underflows: inf times 0
         assert got[finite] == pytest.approx(expected[finite], rel=1e-8)
         assert np.all(np.isfinite(got)) and np.all(got > 0)
+
+
+@pytest.mark.parametrize("kind", ["bgnbd", "mbgnbd"])
+def test_expected_purchases_stay_finite_for_degenerate_fits(kind):
+    """A maximum-likelihood fit without spread in dropout drives a and b to thousands; with a customer of
+    thousands of orders both forms of the formula overflow, and the dropout probability is taken at its mean."""
+    for a in (0.05, 0.9, 3.0, 300.0, 1e4, 1e6):
+        for b in (0.05, 2.0, 1e4):
+            got = P.expected_purchases_at(
+                kind, (0.5, 40.0, a, b), 365.0, [0, 10, 1000, 10000], [0, 150, 299, 299.9], 300.0
+            )
+            assert np.all(np.isfinite(got)) and np.all(got >= 0), (a, b, got)
