@@ -9,7 +9,7 @@ production sweep (``jobs.flows.run_sweep``) claims them and enqueues batch jobs
 (``jobs.flows.run_steps``) on a private redis-server; W ``SimpleWorker``
 processes (what ``relance worker`` runs) evaluate them: the wait that ends,
 consent, quiet hours, pressure, the message recorded in the outbox, the run
-saved, then delivery handed over, the transport faked (a job that marks the
+saved, then the messages handed to the send job, faked (a job that marks the
 messages sent). Time runs from the sweep to the last job's end.
 
 Baseline: the same worker class draining no-op jobs, from the first job's
@@ -45,7 +45,7 @@ def noop() -> None:
     """RQ's no-op job."""
 
 
-def fake_deliver(message_ids: list[int]) -> int:
+def fake_send(message_ids: list[int]) -> int:
     """The transport, faked: the messages are marked sent, nothing leaves the machine."""
     from sqlalchemy import update
 
@@ -87,7 +87,7 @@ def worker_main(db_url: str, redis_url: str) -> None:
 
     runtime = _runtime(db_url, redis_url)
     context.install(runtime)
-    flows.DELIVER_JOB = "flows_steps.fake_deliver"
+    flows.SEND_JOB = "flows_steps.fake_send"
     worker = SimpleWorker([queues.queue(runtime.redis)], connection=runtime.redis)
     worker.work(burst=False, logging_level="WARNING")
 
@@ -290,7 +290,7 @@ def flow_rate(runtime, runs: int) -> tuple[float, float, float]:
     context.install(runtime)
     started = time.time()
     swept = flows.run_sweep()
-    expected = swept["jobs"] * 2  # each batch hands its messages to one delivery job
+    expected = swept["jobs"] * 2  # each batch hands its messages to one send job
     _wait_finished(redis, expected)
     ids = queues.queue(redis).finished_job_registry.get_job_ids()
     span = _jobs_span(redis, ids, since=started)

@@ -25,7 +25,7 @@ from core.events import parse_event
 from core.sections import validate_tenant
 from core.store.db import make_engine, migrate
 from core.store.tenants import upsert_tenant
-from relance.sampleshop import generate
+from relance.demo.sampleshop import generate
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -28,7 +28,7 @@ from core.messages.plaintext import html_to_text  # noqa: E402
 from core.messages.render import _INLINER  # noqa: E402
 from core.messages.samples import SAMPLE_TIME, sample_content  # noqa: E402
 from core.messages.settings import message_settings  # noqa: E402
-from core.tenants import validate_tenant  # noqa: E402
+from core.sections import validate_tenant  # noqa: E402
 
 BASE = "https://relance.example"
 SECRET = "bench-secret-0123456789"

@@ -46,12 +46,12 @@ from core.events import parse_event  # noqa: E402
 from core.operations import refresh_segments  # noqa: E402
 from core.pipeline import ingest  # noqa: E402
 from core.scoring import scoring_settings  # noqa: E402
+from core.sections import validate_tenant  # noqa: E402
 from core.segments.settings import DEFAULT_ENGAGEMENT_EVENTS  # noqa: E402
 from core.segments.store.metrics import get_models, refresh_metrics  # noqa: E402
 from core.segments.store.refresh import REFRESH_WORK_MEM, update_contact  # noqa: E402
 from core.store.db import make_engine, migrate  # noqa: E402
 from core.store.tenants import upsert_tenant  # noqa: E402
-from core.tenants import validate_tenant  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATABASE = "relance_bench_segments"

@@ -38,9 +38,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.sections import validate_tenant  # noqa: E402
 from core.store.db import make_engine, migrate  # noqa: E402
 from core.store.tenants import upsert_tenant  # noqa: E402
-from core.tenants import validate_tenant  # noqa: E402
 from tests.webhooks.payloads import delivery_headers, order, wp_json  # noqa: E402
 
 PG_ADMIN = os.environ.get("RELANCE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -198,7 +198,7 @@ def main() -> None:
             "RELANCE_LOG_LEVEL": "WARNING",
         }
         hello = gunicorn("webhooks_hello:app", hello_port, args.workers, env, ROOT / "bench")
-        service = gunicorn("webhooks.app:create_app()", service_port, args.workers, env, ROOT)
+        service = gunicorn("relance.wsgi:app", service_port, args.workers, env, ROOT)
         processes += [hello, service]
         wait_http(hello_port, "/")
         wait_http(service_port)

@@ -17,18 +17,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
 from connectors.errors import ConnectorAuthError, ConnectorError
-from relance import __version__
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
-USER_AGENT = f"Relance/{__version__} (+https://github.com/relance)"
+
+
+def _version() -> str:
+    """The installed distribution's version (connectors may not import the ``relance`` package)."""
+    try:
+        return metadata.version("relance")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+USER_AGENT = f"Relance/{_version()} (+https://github.com/relance)"
 MAX_RETRY_AFTER = 300.0
 
 

@@ -23,5 +23,9 @@ class NotFoundError(UserError):
     """A named thing (tenant, contact, delivery) does not exist."""
 
 
+class SignatureError(RelanceError):
+    """A signature (on a received request, a provider's callback or a link) is missing, expired or does not match."""
+
+
 class DatabaseUnavailableError(RelanceError):
     """The database cannot be reached."""

@@ -7,7 +7,7 @@
       require_consent: false  # true: nothing is sent until the page calls relance('consent', true)
       cookie_days: 395        # lifetime of the first-party anonymous id cookie
 
-The web service (``webhooks.tracker``, ``webhooks.collect``) applies them.
+The web service (``webhooks.collect``) and ``inbound.tracker`` apply them.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ BATCH_SIZE = 500
 #: Runs claimed per query, and at most per sweep.
 CLAIM_SIZE = 5000
 SWEEP_MAX = 200_000
-DELIVER_JOB = "jobs.deliver.run_deliver"
+SEND_JOB = "jobs.send.run_send"
 
 
 def batches(due: Iterable[DueRun], size: int | None = None) -> list[tuple[int, list[int]]]:
@@ -56,17 +56,17 @@ def batches(due: Iterable[DueRun], size: int | None = None) -> list[tuple[int, l
     return out
 
 
-def enqueue_delivery(redis: Redis, deliver: list[tuple[int, datetime]], now: datetime) -> int:
-    """Hand messages to delivery: now for those due, at their time (RQ's scheduler) for the others."""
+def enqueue_sends(redis: Redis, due: list[tuple[int, datetime]], now: datetime) -> int:
+    """Hand messages to the send job: now for those due, at their time (RQ's scheduler) for the others."""
     by_time: dict[datetime | None, list[int]] = defaultdict(list)
-    for message_id, due_at in deliver:
+    for message_id, due_at in due:
         by_time[None if due_at <= now + timedelta(seconds=1) else due_at].append(message_id)
     queue = queues.queue(redis)
     for due_at, ids in sorted(by_time.items(), key=lambda kv: kv[0] or now):
         if due_at is None:
-            queues.enqueue(redis, DELIVER_JOB, sorted(ids))
+            queues.enqueue(redis, SEND_JOB, sorted(ids))
         else:
-            queue.enqueue_at(due_at, DELIVER_JOB, sorted(ids), retry=queues.RETRY)
+            queue.enqueue_at(due_at, SEND_JOB, sorted(ids), retry=queues.RETRY)
     return len(by_time)
 
 
@@ -90,7 +90,7 @@ def run_sweep() -> dict[str, int]:
 
 
 def run_steps(tenant_id: int, run_ids: list[int]) -> dict[str, Any]:
-    """Evaluate a batch of one tenant's runs, then hand the new messages to delivery."""
+    """Evaluate a batch of one tenant's runs, then hand the new messages to the send job."""
     runtime = context.current()
     now = runtime.clock()
     try:
@@ -100,9 +100,9 @@ def run_steps(tenant_id: int, run_ids: list[int]) -> dict[str, Any]:
     except Exception:
         log.exception("flows: tenant %s: a batch of %d runs failed", tenant_id, len(run_ids))
         raise
-    if report.deliver:
-        enqueue_delivery(runtime.redis, report.deliver, now)
-    return {"runs": report.runs, "steps": report.steps, "messages": len(report.deliver), **report.outcomes}
+    if report.sends:
+        enqueue_sends(runtime.redis, report.sends, now)
+    return {"runs": report.runs, "steps": report.steps, "messages": len(report.sends), **report.outcomes}
 
 
 def run_periodic(name: str) -> dict[str, int]:

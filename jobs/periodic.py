@@ -36,14 +36,14 @@ def _queue_for(every: timedelta) -> str:
 #: The schedule. Areas add their sweeps here.
 PERIODIC: tuple[Periodic, ...] = (
     Periodic("jobs.sync.run_scheduled_syncs", 60),
-    Periodic("jobs.webhooks.run_sweep", 60),
+    Periodic("jobs.inbound.run_sweep", 60),
     Periodic("jobs.flows.run_sweep", 30),
     # the flows' periodic work (date scan, replenishment refresh...), from core.flows.registry
     *(
         Periodic("jobs.flows.run_periodic", int(work.every.total_seconds()), _queue_for(work.every), (work.name,))
         for work in periodic_work()
     ),
-    Periodic("jobs.deliver.run_sweep", 30),
+    Periodic("jobs.send.run_sweep", 30),
     Periodic("jobs.segments.run_refresh_all", 3600),
 )
 

@@ -1,12 +1,14 @@
 """The ``relance`` command line: one group, subcommands from ``relance.commands``.
 
+A command reaches the invocation's runtime with ``relance.invocation.get_runtime``
+(never through this module, which imports the commands).
+
 A user's mistake (a bad file, an unknown tenant, an unreachable database) is
 reported as one line on stderr with a non-zero exit code, never a traceback.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from typing import Any
@@ -15,22 +17,12 @@ import click
 
 from core.errors import DatabaseUnavailableError, RelanceError, UserError
 from relance import __version__
-from relance.settings import Settings
-from relance.wiring import RedisUnavailableError, Runtime, build_runtime
+from relance.commands import data, deliveries, demo, preview, segments, serve, simulate, sync, tenant, worker
+from relance.invocation import State
+from relance.wiring import RedisUnavailableError
 
 #: Modules whose ``register(cli)`` adds their commands.
-COMMAND_MODULES = (
-    "relance.commands.tenant",
-    "relance.commands.data",
-    "relance.commands.demo",
-    "relance.commands.worker",
-    "relance.commands.sync",
-    "relance.commands.serve",
-    "relance.commands.deliveries",
-    "relance.commands.simulate",
-    "relance.commands.preview",
-    "relance.commands.segments",
-)
+COMMAND_MODULES = (tenant, data, demo, worker, sync, serve, deliveries, simulate, preview, segments)
 
 EXIT_USER_ERROR = 2
 EXIT_UNAVAILABLE = 3
@@ -57,23 +49,6 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-class State:
-    """Per-invocation state: the runtime is built on first use."""
-
-    def __init__(self) -> None:
-        self._runtime: Runtime | None = None
-
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
-            self._runtime = build_runtime(Settings.from_env())
-        return self._runtime
-
-
-def get_runtime(ctx: click.Context) -> Runtime:
-    """The runtime of this invocation (settings, engine with the schema up to date)."""
-    return ctx.find_object(State).runtime()
-
-
 @click.group(cls=RelanceGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="relance")
 @click.pass_context
@@ -84,7 +59,7 @@ def cli(ctx: click.Context) -> None:
 
 
 for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(cli)
+    _module.register(cli)
 
 
 def main() -> None:

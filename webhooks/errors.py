@@ -1,20 +1,19 @@
-"""Errors of the web service: each one maps to an HTTP status and one clear sentence."""
+"""Errors of the web service: each one maps to an HTTP status and one clear sentence.
+
+Errors raised by the layers below for something a request sent (a malformed
+payload) are answered with the status ``STATUSES`` gives them.
+"""
 
 from __future__ import annotations
 
-from core.errors import NotFoundError, RelanceError
+from core.errors import RelanceError, SignatureError
+from inbound.errors import BadPayloadError
 
 
 class WebhookError(RelanceError):
     """A request the web service refuses; ``status`` is the HTTP status to answer."""
 
     status = 400
-
-
-class SignatureError(WebhookError):
-    """The signature of a request is missing, malformed or does not match."""
-
-    status = 401
 
 
 class UnknownTenantError(WebhookError):
@@ -29,31 +28,20 @@ class PayloadTooLargeError(WebhookError):
     status = 413
 
 
-class BadPayloadError(WebhookError):
-    """The body is not valid JSON, or not the shape the endpoint takes."""
-
-    status = 400
-
-
 class ForbiddenOriginError(WebhookError):
     """A tracker request from an origin the tenant does not allow."""
 
     status = 403
 
 
-class ServiceUnavailableError(WebhookError):
-    """The database cannot store the delivery now: the sender should retry."""
-
-    status = 503
-
-
-class DeliveryError(RelanceError):
-    """A stored delivery could not be processed (kept with this error for replay)."""
+#: Errors of the layers below that a request can cause, and the HTTP status that answers each.
+STATUSES: dict[type[Exception], int] = {SignatureError: 401, BadPayloadError: 400}
+#: Every error that refuses a request (answered with ``status_of``).
+REFUSALS: tuple[type[Exception], ...] = (WebhookError, *STATUSES)
 
 
-class RetryableDeliveryError(RelanceError):
-    """Processing a delivery failed for a reason a retry may fix (the database, a bug being fixed)."""
-
-
-class UnknownDeliveryError(NotFoundError):
-    """No delivery has that id (for that tenant)."""
+def status_of(exc: Exception) -> int:
+    """The HTTP status that answers a refusal."""
+    if isinstance(exc, WebhookError):
+        return exc.status
+    return next(status for kind, status in STATUSES.items() if isinstance(exc, kind))

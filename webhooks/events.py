@@ -2,7 +2,7 @@
 
 The body is one event object or a JSON array of up to ``MAX_BATCH`` events,
 signed with ``X-Relance-Signature`` (see ``webhooks.signing``). Every event is
-validated before anything is stored: one bad event refuses the request with
+validated before anything is stored (``inbound.events_api``): one bad event refuses the request with
 400 naming it (``events[3].contact.email: not an email address``), so a
 module author sees the mistake at once. Accepted batches answer 202 with the
 number of events; they are ingested by a worker, idempotently on each
@@ -16,34 +16,15 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from core.errors import EventError
-from core.events import parse_event
-from webhooks.app import runtime
-from webhooks.errors import BadPayloadError
+from inbound.errors import BadPayloadError
+from inbound.events_api import SOURCE, check_events
+from webhooks.context import runtime
 from webhooks.intake import Recipient, Verdict, json_answer, receive
 from webhooks.signing import RELANCE_HEADER, verify_relance
 
 bp = Blueprint("events", __name__)
 
-SOURCE = "events"
-MAX_BATCH = 100
 KEPT_HEADERS = ("User-Agent", "Content-Type")
-
-
-def check_events(payload: Any) -> int:
-    """Validate an Event API body (an event or a list of them); return how many; raise BadPayloadError."""
-    batch = payload if isinstance(payload, list) else [payload]
-    if isinstance(payload, list) and not 1 <= len(payload) <= MAX_BATCH:
-        raise BadPayloadError(f"a batch must hold 1 to {MAX_BATCH} events (got {len(payload)}); split it")
-    for index, raw in enumerate(batch):
-        try:
-            parse_event(raw, default_source="api")
-        except EventError as exc:
-            where = f"events[{index}]" if isinstance(payload, list) else "event"
-            raise BadPayloadError(
-                f"{where}.{exc}" if not str(exc).startswith("event:") else f"{where}: {exc}"
-            ) from None
-    return len(batch)
 
 
 def _inspect(tenant: Recipient, body: bytes) -> Verdict:

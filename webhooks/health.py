@@ -11,10 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.store.tenants import list_tenants
-from jobs import queues
-from webhooks import metrics
-from webhooks.app import app_redis, redis_failed, runtime
-from webhooks.deliveries import count_by_state
+from inbound import metrics
+from inbound.deliveries import count_by_state
+from webhooks.context import app_redis, redis_failed, runtime
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def prometheus() -> Any:
     depths: dict[str, int] = {}
     if redis is not None:
         try:
-            depths = {name: queues.queue(redis, name).count for name in queues.ALL}
+            depths = runtime().queue_depths(redis)
         except (RedisError, OSError) as exc:
             redis_failed(exc)
             redis = None

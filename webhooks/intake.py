@@ -2,9 +2,11 @@
 
 The order is fixed: the tenant (404), the body (413), the endpoint's own
 checks (signature 401, JSON 400, ...), then the delivery is written and
-committed, and only then the answer is a 2xx. Enqueueing is best effort: with
-Redis down the delivery stays pending and the sweeper enqueues it later. With
-the database down the answer is 503, so the sender retries.
+committed, and only then the answer is a 2xx. Handing the stored delivery's
+id over to the workers (``runtime().hand_over``, which the composition root
+wires to the processing job) is best effort: with Redis down the delivery
+stays pending and the sweeper enqueues it later. With the database down the
+answer is 503, so the sender retries.
 """
 
 from __future__ import annotations
@@ -20,25 +22,24 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.errors import DatabaseUnavailableError, RelanceError
+from core.errors import DatabaseUnavailableError, RelanceError, SignatureError
 from core.store.schema import tenants
 from core.tenants import NAME_RE
-from jobs.webhooks import enqueue_delivery
-from webhooks import metrics
-from webhooks.app import MAX_BODY_BYTES, app_redis, redis_failed, runtime
-from webhooks.deliveries import store_delivery
+from inbound import metrics
+from inbound.deliveries import store_delivery
+from inbound.errors import BadPayloadError
+from webhooks.context import MAX_BODY_BYTES, app_redis, redis_failed, runtime
 from webhooks.errors import (
-    BadPayloadError,
+    REFUSALS,
     ForbiddenOriginError,
     PayloadTooLargeError,
-    SignatureError,
     UnknownTenantError,
-    WebhookError,
+    status_of,
 )
 
 log = logging.getLogger(__name__)
 
-_OUTCOMES: dict[type[WebhookError], str] = {
+_OUTCOMES: dict[type[Exception], str] = {
     SignatureError: "unauthorized",
     BadPayloadError: "bad_request",
     PayloadTooLargeError: "too_large",
@@ -114,7 +115,7 @@ def read_body() -> bytes:
 
 
 def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple[Any, int]:
-    """Run the intake for one request and return the answer (raising WebhookError for refusals)."""
+    """Run the intake for one request and return the answer (raising one of ``REFUSALS`` for refusals)."""
     rt = runtime()
     label = ""
     delivery_id: int | None = None
@@ -128,19 +129,19 @@ def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple
                 delivery_id = store_delivery(
                     conn, tenant.id, source, verdict.topic, verdict.headers, request.get_data(), rt.clock()
                 )
-    except WebhookError as exc:
+    except REFUSALS as exc:
         metrics.count_request(app_redis(), label, source, _OUTCOMES.get(type(exc), "bad_request"))
-        log.info("tenant %s: %s request refused (%d): %s", label or "?", source, exc.status, exc)
+        log.info("tenant %s: %s request refused (%d): %s", label or "?", source, status_of(exc), exc)
         raise
     except (DBAPIError, DatabaseUnavailableError):
         metrics.count_request(app_redis(), label, source, "unavailable")
         raise
-    _enqueue_and_count(delivery_id, label, source, verdict.outcome)
+    _hand_over_and_count(delivery_id, label, source, verdict.outcome)
     return verdict.respond(delivery_id)
 
 
-def _enqueue_and_count(delivery_id: int | None, tenant: str, source: str, outcome: str) -> None:
-    """Queue the stored delivery and count the request, in one Redis round trip; never raise."""
+def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outcome: str) -> None:
+    """Hand the stored delivery over and count the request, in one Redis round trip; never raise."""
     redis = app_redis()
     if redis is None:
         if delivery_id is not None:
@@ -149,7 +150,7 @@ def _enqueue_and_count(delivery_id: int | None, tenant: str, source: str, outcom
     try:
         pipe = redis.pipeline()
         if delivery_id is not None:
-            enqueue_delivery(redis, delivery_id, pipeline=pipe)
+            runtime().hand_over(redis, pipe, delivery_id)
         metrics.count_request(pipe, tenant, source, outcome)
         pipe.execute()
     except (RedisError, OSError, RelanceError) as exc:

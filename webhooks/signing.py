@@ -26,7 +26,7 @@ import hmac
 import re
 from datetime import datetime
 
-from webhooks.errors import SignatureError
+from core.errors import SignatureError
 
 WOOCOMMERCE_HEADER = "X-WC-Webhook-Signature"
 RELANCE_HEADER = "X-Relance-Signature"

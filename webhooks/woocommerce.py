@@ -1,271 +1,73 @@
-"""Turn a stored WooCommerce webhook delivery into Event API events.
+"""``POST /hooks/<tenant>/woocommerce``: WooCommerce webhook deliveries.
 
-The payload mapping belongs to the connector (``connectors.woocommerce.mapping``);
-this module adds what only webhooks have:
-
-- ``*.created`` / ``*.updated`` carry the resource as it is when sent: mapped
-  as they are. Events are keyed on (resource, id, ``date_modified_gmt``), so a
-  redelivery is a duplicate, and the store keeps the newest state whatever the
-  arrival order.
-- ``*.deleted`` carries only ``{"id": N}``. An order deleted (WooCommerce moves
-  it to the trash) becomes **cancelled**, rebuilt from the stored order. A
-  product deleted becomes **not in stock** (no longer buyable), rebuilt from
-  the stored product. A customer deleted keeps the contact (orders and consent
-  history stay) and marks it with the attribute ``woocommerce_account_deleted``;
-  the account id stays linked so old orders still point at them. A deletion of
-  something Relance never stored is ignored. The deletion is dated when it was
-  received (WooCommerce sends no time), and never earlier than just after the
-  stored state, so it is not mistaken for an older state.
-- ``*.restored`` carries the full resource again: mapped like an update, and
-  dated just after the deletion when WooCommerce's modification time is not
-  newer (the restore may be sent before our deletion time).
+Order of checks: the creation ping is answered 200 (it carries no topic and
+no signature; WooCommerce activates the webhook only on a 200); every other
+request must carry a valid ``X-WC-Webhook-Signature`` (401) before its body is
+even parsed; then the JSON (400); a topic Relance does not process (coupons,
+``action.*``) is acknowledged with 200 and dropped; the rest is stored and
+queued. Duplicates are not refused here: ``X-WC-Webhook-Delivery-ID`` is not
+unique (WooCommerce derives it from the webhook and the current second), so
+idempotence is the processing's job, on (resource, id, date_modified_gmt).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from datetime import datetime, timedelta
+import logging
+import re
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from flask import Blueprint, request
 
-from connectors.woocommerce.mapping import WooContext, map_customer, map_order, map_product
-from core import normalize
-from core.events import order_of, parse_event, product_of
-from core.model import Event, OrderStatus
-from core.store.contacts import ANONYMOUS, EMAIL, PHONE, external_kind
-from core.store.schema import contact_identities, contacts, order_items, orders, products
-from core.store.tenants import Tenant
-from webhooks.deliveries import Delivery
-from webhooks.errors import DeliveryError
+from inbound.errors import BadPayloadError
+from inbound.woocommerce import SOURCE, TOPICS
+from webhooks.intake import Recipient, Verdict, json_answer, receive
+from webhooks.signing import WOOCOMMERCE_HEADER, verify_woocommerce
 
-SOURCE = "woocommerce"
-RESOURCES = ("order", "customer", "product")
-ACTIONS = ("created", "updated", "deleted", "restored")
-#: The topics Relance processes; any other topic is acknowledged and ignored.
-TOPICS = frozenset(f"{resource}.{action}" for resource in RESOURCES for action in ACTIONS)
-DELETED_ATTRIBUTE = "woocommerce_account_deleted"
-#: How far after the stored state a deletion or a restore is dated, at least.
-STEP = timedelta(seconds=1)
+log = logging.getLogger(__name__)
+
+bp = Blueprint("woocommerce", __name__)
+
+PING_RE = re.compile(rb"^webhook_id=\d+$")
+TOPIC_HEADER = "X-WC-Webhook-Topic"
+#: Headers kept with a stored delivery (what the processing and a person debugging need).
+KEPT_HEADERS = (
+    "X-WC-Webhook-Topic",
+    "X-WC-Webhook-Resource",
+    "X-WC-Webhook-Event",
+    "X-WC-Webhook-ID",
+    "X-WC-Webhook-Delivery-ID",
+    "X-WC-Webhook-Source",
+    "User-Agent",
+    "Content-Type",
+)
 
 
-def events_for_delivery(engine: Engine, tenant: Tenant, delivery: Delivery) -> list[Event]:
-    """The events a WooCommerce delivery stands for (empty: nothing to do).
+def _kept_headers() -> dict[str, str]:
+    return {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
 
-    Raises MappingError for a malformed resource and DeliveryError for a body
-    or topic that cannot be processed.
-    """
-    topic = delivery.topic
-    if topic not in TOPICS:
-        raise DeliveryError(f"topic {topic!r} is not one Relance processes")
+
+def _inspect(tenant: Recipient, body: bytes) -> Verdict:
+    topic = request.headers.get(TOPIC_HEADER, "").strip().lower()
+    if not topic and PING_RE.match(body.strip()):
+        log.info("tenant %s: WooCommerce webhook %s pinged", tenant.name, body.strip()[11:].decode())
+        return Verdict(outcome="ping", respond=json_answer(200, ok=True, ping=True))
+    verify_woocommerce(body, request.headers.get(WOOCOMMERCE_HEADER), tenant.webhook_secret)
     try:
-        payload = json.loads(delivery.body)
+        payload: Any = json.loads(body)
     except ValueError as exc:
-        raise DeliveryError(f"the body is not JSON ({exc})") from exc
+        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
+    if not topic:
+        raise BadPayloadError(f"the {TOPIC_HEADER} header is missing")
+    if topic not in TOPICS:
+        log.info("tenant %s: WooCommerce topic %s ignored", tenant.name, topic[:100])
+        return Verdict(outcome="ignored", respond=json_answer(200, ok=True, ignored=topic[:100]))
     if not isinstance(payload, dict):
-        raise DeliveryError("the body is not a JSON object")
-    resource, action = topic.split(".")
-    ctx = WooContext.from_tenant(tenant.config)
-    with engine.connect() as conn:
-        if action == "deleted":
-            record_id = _deleted_id(payload, resource)
-            return [e for e in [_DELETED[resource](conn, tenant.id, record_id, delivery.received_at)] if e]
-        if resource == "order":
-            event = map_order(payload, ctx)
-            return [_restored_order(conn, tenant.id, event) if action == "restored" else event]
-        if resource == "customer":
-            event = map_customer(payload, ctx)
-            return [_restored_customer(event) if action == "restored" else event]
-        found = map_product(payload, ctx)
-        if action == "restored":
-            found = [_restored_product(conn, tenant.id, event) for event in found]
-        return found
+        raise BadPayloadError("the body must be a JSON object (a WooCommerce resource)")
+    return Verdict(outcome="accepted", respond=json_answer(200, ok=True), topic=topic, headers=_kept_headers())
 
 
-def _deleted_id(payload: dict[str, Any], resource: str) -> str:
-    raw = payload.get("id")
-    if isinstance(raw, bool) or raw in (None, "", 0, "0"):
-        raise DeliveryError(f"{resource}.deleted body has no id")
-    return str(raw)
-
-
-def _after(stored: datetime, received: datetime) -> datetime:
-    return max(received, stored + STEP)
-
-
-def _contact_ref(conn: Connection, tenant_id: int, contact_id: int | None) -> dict[str, Any] | None:
-    """An identity of a stored contact to put on a rebuilt event (email first)."""
-    if contact_id is None:
-        return None
-    email = conn.execute(
-        select(contacts.c.email).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
-    ).scalar()
-    if email:
-        return {"contact": {"email": email}}
-    rows = conn.execute(
-        select(contact_identities.c.kind, contact_identities.c.value).where(
-            contact_identities.c.tenant_id == tenant_id, contact_identities.c.contact_id == contact_id
-        )
-    ).all()
-    by_kind = {row.kind: row.value for row in rows}
-    if external_kind(SOURCE) in by_kind:
-        return {"contact": {"external_id": by_kind[external_kind(SOURCE)]}}
-    if PHONE in by_kind:
-        return {"contact": {"phone": by_kind[PHONE]}}
-    if ANONYMOUS in by_kind:
-        return {"contact": {}, "anonymous_id": by_kind[ANONYMOUS]}
-    if EMAIL in by_kind:
-        return {"contact": {"email": by_kind[EMAIL]}}
-    return None
-
-
-def _stored_order(conn: Connection, tenant_id: int, order_id: str) -> Any:
-    return conn.execute(
-        select(orders).where(
-            orders.c.tenant_id == tenant_id, orders.c.source == SOURCE, orders.c.external_id == order_id
-        )
-    ).first()
-
-
-def _deleted_order(conn: Connection, tenant_id: int, order_id: str, received: datetime) -> Event | None:
-    row = _stored_order(conn, tenant_id, order_id)
-    if row is None or row.status == OrderStatus.CANCELLED.value:
-        return None
-    ref = _contact_ref(conn, tenant_id, row.contact_id)
-    if ref is None:
-        return None
-    when = _after(row.updated_at, received)
-    items = conn.execute(
-        select(order_items)
-        .where(order_items.c.tenant_id == tenant_id, order_items.c.order_id == row.id)
-        .order_by(order_items.c.position)
-    ).all()
-    properties = {
-        "order_id": order_id,
-        "number": row.number,
-        "status": OrderStatus.CANCELLED.value,
-        "currency": row.currency,
-        "total": normalize.money_str(row.total),
-        "items": [
-            {
-                "product_id": item.product_id,
-                "variant_id": item.variant_id,
-                "sku": item.sku,
-                "name": item.name,
-                "quantity": item.quantity,
-                "price": normalize.money_str(item.unit_price),
-                "brand": item.brand,
-                "categories": list(item.categories or []),
-                "url": item.url,
-                "image_url": item.image_url,
-            }
-            for item in items
-        ],
-        "created_at": normalize.isoformat(row.created_at),
-        "updated_at": normalize.isoformat(when),
-        "deleted_in_shop": True,
-    }
-    if row.cart_id:
-        properties["cart_id"] = row.cart_id
-    return parse_event(
-        {
-            "type": "track",
-            "event": "order_updated",
-            "message_id": f"{SOURCE}:orders:{order_id}:deleted-after:{normalize.isoformat(row.updated_at)}",
-            "timestamp": normalize.isoformat(when),
-            "properties": properties,
-            "source": SOURCE,
-            **ref,
-        },
-        default_source=SOURCE,
-    )
-
-
-def _deleted_customer(conn: Connection, tenant_id: int, customer_id: str, received: datetime) -> Event | None:
-    known = conn.execute(
-        select(contact_identities.c.contact_id).where(
-            contact_identities.c.tenant_id == tenant_id,
-            contact_identities.c.kind == external_kind(SOURCE),
-            contact_identities.c.value == customer_id,
-        )
-    ).scalar()
-    if known is None:
-        return None
-    return parse_event(
-        {
-            "type": "identify",
-            "message_id": f"{SOURCE}:customers:{customer_id}:deleted",
-            "timestamp": normalize.isoformat(received),
-            "contact": {"external_id": customer_id, "attributes": {DELETED_ATTRIBUTE: True}},
-            "source": SOURCE,
-        },
-        default_source=SOURCE,
-    )
-
-
-def _stored_product(conn: Connection, tenant_id: int, product_id: str) -> Any:
-    return conn.execute(
-        select(products).where(
-            products.c.tenant_id == tenant_id, products.c.source == SOURCE, products.c.external_id == product_id
-        )
-    ).first()
-
-
-def _deleted_product(conn: Connection, tenant_id: int, product_id: str, received: datetime) -> Event | None:
-    row = _stored_product(conn, tenant_id, product_id)
-    if row is None or row.in_stock is False:
-        return None
-    when = _after(row.updated_at, received)
-    return parse_event(
-        {
-            "type": "track",
-            "event": "product_updated",
-            "message_id": f"{SOURCE}:products:{product_id}:deleted-after:{normalize.isoformat(row.updated_at)}",
-            "timestamp": normalize.isoformat(when),
-            "properties": {
-                "product_id": product_id,
-                "sku": row.sku,
-                "name": row.name,
-                "brand": row.brand,
-                "categories": list(row.categories or []),
-                "price": None if row.price is None else normalize.money_str(row.price),
-                "currency": row.currency,
-                "in_stock": False,
-                "url": row.url,
-                "image_url": row.image_url,
-                "cross_sell_ids": list(row.cross_sell_ids or []),
-                "deleted_in_shop": True,
-            },
-            "source": SOURCE,
-        },
-        default_source=SOURCE,
-    )
-
-
-_DELETED = {"order": _deleted_order, "customer": _deleted_customer, "product": _deleted_product}
-
-
-def _restored_order(conn: Connection, tenant_id: int, event: Event) -> Event:
-    order = order_of(event)
-    row = _stored_order(conn, tenant_id, order.order_id)
-    if row is None or row.status != OrderStatus.CANCELLED.value or order.updated_at > row.updated_at:
-        return event
-    when = row.updated_at + STEP
-    properties = {**event.properties, "updated_at": normalize.isoformat(when)}
-    return replace(event, message_id=f"{event.message_id}:restored", timestamp=when, properties=properties)
-
-
-def _restored_product(conn: Connection, tenant_id: int, event: Event) -> Event:
-    product = product_of(event)
-    row = _stored_product(conn, tenant_id, product.product_id)
-    if row is None or row.in_stock is not False or product.updated_at > row.updated_at:
-        return event
-    return replace(event, message_id=f"{event.message_id}:restored", timestamp=row.updated_at + STEP)
-
-
-def _restored_customer(event: Event) -> Event:
-    attributes = {**event.contact.attributes, DELETED_ATTRIBUTE: None}
-    return replace(
-        event, message_id=f"{event.message_id}:restored", contact=replace(event.contact, attributes=attributes)
-    )
+@bp.post("/hooks/<tenant_name>/woocommerce")
+def woocommerce_delivery(tenant_name: str) -> Any:
+    """Receive one WooCommerce webhook delivery."""
+    return receive(SOURCE, tenant_name, _inspect)

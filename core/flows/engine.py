@@ -44,11 +44,11 @@ RETRY_FAILED = timedelta(hours=1)
 
 @dataclass
 class StepReport:
-    """What a batch did: runs looked at, steps executed, messages to deliver, outcomes by kind."""
+    """What a batch did: runs looked at, steps executed, messages to send, outcomes by kind."""
 
     runs: int = 0
     steps: int = 0
-    deliver: list[tuple[int, datetime]] = field(default_factory=list)
+    sends: list[tuple[int, datetime]] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -322,7 +322,7 @@ def process_runs(conn: Connection, tenant: Tenant, run_ids: list[int], now: date
             report.outcomes["run_error"] += 1
     report.runs = len(runs)
     save_runs(conn, tenant.id, runs, now)
-    report.deliver = outbox.flush()
+    report.sends = outbox.flush()
     if evaluator.emitted:
         for event in evaluator.emitted:
             ingest(conn, tenant, event, now)

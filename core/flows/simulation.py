@@ -146,9 +146,9 @@ class _Simulation:
             runs = bool(due_runs)
             mail = True
         if mail:
-            self.deliver(now)
+            self.send_due(now)
 
-    def deliver(self, now: datetime) -> None:
+    def send_due(self, now: datetime) -> None:
         """The fake transport: every message due is sent, unless consent was withdrawn meanwhile."""
         with self.engine.begin() as conn:
             for row in due_messages(conn, self.tenant.id, now):

@@ -27,12 +27,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import Connection
 
 from core.messages import links, sms
-from core.messages.content import ContactView, Content, load
+from core.messages.content import ContactView, Content
 from core.messages.environment import babel_locale, environment, exists, template_name
 from core.messages.errors import TemplateError
 from core.messages.plaintext import html_to_text
 from core.messages.render import render_email, render_text
 from core.messages.settings import MessageSettings, message_settings
+from core.messages.store.content import load
 from core.model import Channel
 from core.store.tenants import Tenant
 from core.tenants import TenantConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import ConfigError, NotFoundError, RelanceError
+from core.errors import ConfigError, NotFoundError, RelanceError, SignatureError
 
 
 class MessagesConfigError(ConfigError):
@@ -17,11 +17,11 @@ class MessageNotFoundError(NotFoundError):
     """No outbox message has that id for that tenant."""
 
 
-class LinkError(RelanceError):
-    """A tracking, unsubscribe or confirmation link whose signature does not verify."""
+class LinkError(SignatureError):
+    """A tracking, unsubscribe or confirmation link that cannot be honoured: forged, cut, expired or about a deleted contact."""
 
 
-class DeliveryError(RelanceError):
+class SendError(RelanceError):
     """Sending a message failed. ``permanent`` failures are never retried."""
 
     permanent = False
@@ -31,25 +31,21 @@ class DeliveryError(RelanceError):
         self.code = code
 
 
-class TemporaryDeliveryError(DeliveryError):
+class TemporarySendError(SendError):
     """A failure worth retrying later: a timeout, a 4xx SMTP reply, HTTP 429 or 5xx."""
 
 
-class PermanentDeliveryError(DeliveryError):
+class PermanentSendError(SendError):
     """A failure that retrying cannot fix, not caused by the address (content refused, bad settings)."""
 
     permanent = True
 
 
-class BouncedError(PermanentDeliveryError):
+class BouncedError(PermanentSendError):
     """The address itself is refused for good (5xx recipient refused, invalid number): suppress it."""
 
 
-class SignatureError(RelanceError):
-    """A provider callback whose signature is missing or does not match."""
-
-
-class UnknownOutcomeError(PermanentDeliveryError):
+class UnknownOutcomeError(PermanentSendError):
     """The provider may or may not have taken the message (no answer after the whole message went out).
 
     Never retried: a retry could send it twice. The message is marked for a human to check.

@@ -9,7 +9,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from core.messages.compose import ComposedMessage
-from core.messages.errors import PermanentDeliveryError
+from core.messages.errors import PermanentSendError
 
 #: SMTP line endings; headers are not folded below RFC 5322's 998 characters, so the
 #: List-Unsubscribe URLs stay on one line (some receivers do not unfold them).
@@ -22,11 +22,11 @@ def _address(name: str | None, email: str) -> Address:
 
 
 def build_email(message: ComposedMessage, now: datetime) -> EmailMessage:
-    """Return the email to send; raise PermanentDeliveryError when it has no sender or recipient."""
+    """Return the email to send; raise PermanentSendError when it has no sender or recipient."""
     if not message.sender_email:
-        raise PermanentDeliveryError("the tenant has no sender; add sender: {name, email} to its tenant file")
+        raise PermanentSendError("the tenant has no sender; add sender: {name, email} to its tenant file")
     if not message.to:
-        raise PermanentDeliveryError("the contact has no email address")
+        raise PermanentSendError("the contact has no email address")
     email = EmailMessage(policy=POLICY)
     email["From"] = _address(message.sender_name, message.sender_email)
     email["To"] = _address(None, message.to)

@@ -2,7 +2,7 @@
 
 The store grants no consent for a tracker's ``newsletter_subscribed`` (anyone
 can type anyone's address in a form). This reaction writes a transactional
-``double_opt_in`` message to the outbox; the delivery sweep sends it, and the
+``double_opt_in`` message to the outbox; the send sweep (``jobs.send``) sends it, and the
 signed link in it grants email consent (``preferences.confirm_subscription``).
 At most one confirmation email per contact per day.
 """
@@ -13,11 +13,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from core.messages.recipients import get_identity
+from core.messages.store.outbox import schedule_once
+from core.messages.store.recipients import get_identity
 from core.model import Channel, Event
-from core.store.db import upsert
 from core.store.ingest import Ingested
-from core.store.schema import messages
 from core.store.tenants import Tenant
 
 FLOW = "double_opt_in"
@@ -37,9 +36,8 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
     identity = get_identity(conn, tenant.id, ingested.contact_id)
     if identity is None or identity.email_consent is True:
         return []
-    upsert(
+    schedule_once(
         conn,
-        messages,
         {
             "tenant_id": tenant.id,
             "contact_id": ingested.contact_id,
@@ -58,6 +56,5 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
             "created_at": now,
             "updated_at": now,
         },
-        keys=["tenant_id", "dedupe_key"],
     )
     return []

@@ -21,12 +21,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
-from core.messages.recipients import Identity, get_identity
+from core.messages.store.consents import note_detail, opt_outs
+from core.messages.store.outbox import message_context
+from core.messages.store.recipients import Identity, get_identity
 from core.model import Channel, ContactInfo, Event, EventType
 from core.pipeline import ingest
-from core.store.schema import consents, contacts, messages
 from core.store.tenants import Tenant
 
 SOURCE = "relance"
@@ -58,11 +59,7 @@ def _ingest(
     if result.outcome != "stored":
         return False
     if detail and who.consent:
-        conn.execute(
-            update(consents)
-            .where(consents.c.tenant_id == tenant.id, consents.c.message_id == message_id)
-            .values(detail=detail[:500])
-        )
+        note_detail(conn, tenant.id, message_id, detail)
     return True
 
 
@@ -104,10 +101,8 @@ def confirm_subscription(conn: Connection, tenant: Tenant, identity: Identity, m
     """Grant email consent after a double opt-in click; a second click changes nothing."""
     if not identity.email:
         return False
-    row = conn.execute(
-        select(messages.c.context).where(messages.c.tenant_id == tenant.id, messages.c.id == message_id)
-    ).first()
-    list_name = (row.context or {}).get("list") if row is not None else None
+    context = message_context(conn, tenant.id, message_id)
+    list_name = context.get("list") if context is not None else None
     return _ingest(
         conn,
         tenant,
@@ -180,18 +175,7 @@ def opt_outs_since(conn: Connection, tenant_id: int, after_id: int = 0, limit: i
     Each item: ``id`` (keep the last one as the cursor), ``contact_id``, ``email``, ``phone``,
     ``channel``, ``at``, ``detail``.
     """
-    rows = conn.execute(
-        select(consents, contacts.c.email, contacts.c.phone)
-        .join(contacts, contacts.c.id == consents.c.contact_id)
-        .where(
-            consents.c.tenant_id == tenant_id,
-            consents.c.source == SOURCE,
-            consents.c.granted.is_(False),
-            consents.c.id > after_id,
-        )
-        .order_by(consents.c.id)
-        .limit(limit)
-    ).all()
+    rows = opt_outs(conn, tenant_id, SOURCE, after_id, limit)
     return [
         {
             "id": row.id,

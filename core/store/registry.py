@@ -16,7 +16,7 @@ SCHEMA_MODULES = (
     "core.store.deliveries",
     "core.flows.store.schema",
     "core.segments.store.schema",
-    "core.messages.schema",
+    "core.messages.store.schema",
 )
 
 

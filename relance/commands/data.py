@@ -18,6 +18,7 @@ from core.model import Event
 from core.pipeline import BatchReport, ingest_batch
 from core.store import export as exporter
 from core.store.tenants import get_tenant
+from relance.invocation import get_runtime
 
 BATCH_SIZE = 500
 EXPORTS = {
@@ -57,8 +58,6 @@ def import_command(ctx: click.Context, tenant_name: str, file: str) -> None:
     Importing the same file again changes nothing; bad lines are reported with
     their number and skipped.
     """
-    from relance.cli import get_runtime
-
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:
         tenant = get_tenant(conn, tenant_name)
@@ -104,8 +103,6 @@ def _csv_cell(value: Any) -> Any:
 @click.pass_context
 def export(ctx: click.Context, kind: str, tenant_name: str, fmt: str) -> None:
     """Write a tenant's contacts, orders, carts or products to standard output."""
-    from relance.cli import get_runtime
-
     runtime = get_runtime(ctx)
     rows, fields = EXPORTS[kind]
     out = sys.stdout

@@ -9,6 +9,7 @@ import click
 
 from core.errors import UserError
 from core.store.tenants import get_tenant, list_tenants
+from relance.invocation import get_runtime
 
 
 def register(cli: click.Group) -> None:
@@ -54,8 +55,7 @@ def deliveries(
     A delivery that failed keeps its error; fix the cause (e.g. the tenant's
     settings), then replay it with --replay ID.
     """
-    from relance.cli import get_runtime
-    from webhooks.deliveries import get_delivery, list_deliveries
+    from inbound.deliveries import get_delivery, list_deliveries
 
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:
@@ -73,10 +73,10 @@ def deliveries(
         return
     if sweep:
         from jobs import context
-        from jobs.webhooks import run_sweep
+        from jobs.inbound import run_sweep
 
-        context.install(runtime)
-        counts = run_sweep()
+        with context.running(runtime):
+            counts = run_sweep()
         click.echo(f"{counts['enqueued']} enqueued, {counts['alive']} already queued, {counts['given_up']} given up")
         return
     if tenant is None:
@@ -92,8 +92,8 @@ def deliveries(
 
 
 def _replay(runtime: Any, delivery_id: int, tenant_id: int | None) -> None:
-    from webhooks.deliveries import get_delivery
-    from webhooks.processing import process_delivery
+    from inbound.deliveries import get_delivery
+    from inbound.processing import process_delivery
 
     with runtime.engine.connect() as conn:
         get_delivery(conn, delivery_id, tenant_id)  # the tenant check: raises when not theirs

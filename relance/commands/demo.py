@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from relance.invocation import get_runtime
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(demo)
@@ -13,7 +15,6 @@ def register(cli: click.Group) -> None:
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Load a sample shop through the real pipeline (SQLite and an embedded Redis) and show what Relance does with it."""
-    from relance import demo as showcase
-    from relance.cli import get_runtime
+    from relance.demo.run import run
 
-    showcase.run(get_runtime(ctx), click.echo)
+    run(get_runtime(ctx), click.echo)

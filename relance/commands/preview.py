@@ -1,4 +1,4 @@
-"""``relance preview``: render a flow's message with real or sample data; and the demo's emails.
+"""``relance preview``: render a flow's message with real or sample data.
 
 An agency checks a template before switching a flow on::
 
@@ -12,7 +12,6 @@ it has some.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -20,17 +19,16 @@ from sqlalchemy import Connection, select
 
 from core.errors import NotFoundError, UserError
 from core.messages.compose import ComposedMessage, MessageDraft, compose_content
-from core.messages.content import Content, get_products, load
-from core.messages.delivery import DeliveryConfig, deliver
+from core.messages.content import Content
 from core.messages.errors import TemplateError
 from core.messages.mime import build_email
 from core.messages.samples import sample_content
-from core.messages.transports.files import FileTransport
+from core.messages.store.content import get_products, load
 from core.model import REVENUE_STATUSES, Channel
 from core.store.contacts import find_contact_id
-from core.store.db import upsert
-from core.store.schema import carts, contacts, messages, order_items, orders, products
+from core.store.schema import carts, order_items, orders, products
 from core.store.tenants import Tenant, get_tenant
+from relance.invocation import get_runtime
 
 DOUBLE_OPT_IN = "double_opt_in"
 
@@ -39,7 +37,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(preview)
 
 
-def _context(conn: Connection, tenant: Tenant, contact_id: int, flow: str) -> dict[str, Any]:
+def flow_context(conn: Connection, tenant: Tenant, contact_id: int, flow: str) -> dict[str, Any]:
     """The outbox context a flow would give this contact: their latest cart or order."""
     if flow == "abandoned_cart":
         cart = conn.execute(
@@ -117,7 +115,7 @@ def render_preview(
             raise NotFoundError(
                 f"no contact with the email {email!r} in tenant {tenant.name!r}; leave --contact out for sample data"
             )
-        context = _context(conn, tenant, contact_id, flow)
+        context = flow_context(conn, tenant, contact_id, flow)
         content = load(conn, tenant.id, tenant.config.platform.value, contact_id, context)
         if content is not None and not content.products:
             sample = _sample_with_shop_products(conn, tenant, lang)
@@ -180,8 +178,6 @@ def preview(
     fmt: str,
 ) -> None:
     """Render a flow's message with real or sample data, to check a template before switching a flow on."""
-    from relance.cli import get_runtime
-
     runtime = get_runtime(ctx)
     settings = runtime.settings
     now = runtime.clock()
@@ -203,92 +199,3 @@ def preview(
     if message.to is None:
         message = ComposedMessage(**{**message.__dict__, "to": "contact@example.invalid"})
     click.echo(build_email(message, now).as_string())
-
-
-# -- the demo's emails -------------------------------------------------------------------------------
-
-DEMO_TEMPLATES = (
-    ("abandoned_cart", 1),
-    ("abandoned_cart", 2),
-    ("abandoned_cart", 3),
-    ("birthday", 1),
-    ("cross_sell", 1),
-    ("replenishment", 1),
-    (DOUBLE_OPT_IN, 1),
-)
-
-
-def _demo_contact(conn: Connection, tenant: Tenant, lang: str) -> int | None:
-    """An opted-in contact speaking ``lang`` with an open cart (or at least an opt-in)."""
-    base = select(contacts.c.id).where(
-        contacts.c.tenant_id == tenant.id, contacts.c.email_consent.is_(True), contacts.c.locale.like(f"{lang}%")
-    )
-    with_cart = base.where(
-        contacts.c.id.in_(select(carts.c.contact_id).where(carts.c.tenant_id == tenant.id, carts.c.item_count > 0)),
-        contacts.c.first_name.is_not(None),
-    )
-    return (
-        conn.execute(with_cart.order_by(contacts.c.id)).scalar() or conn.execute(base.order_by(contacts.c.id)).scalar()
-    )
-
-
-def demo_section(runtime: Any, tenant: Tenant, echo: Any) -> None:
-    """Write one email per built-in template, in French and English, through the real delivery path."""
-    now = runtime.clock()
-    folder: Path = runtime.settings.data_dir / "demo" / "emails"
-    ids: list[int] = []
-    with runtime.engine.begin() as conn:
-        for lang in ("fr", "en"):
-            contact_id = _demo_contact(conn, tenant, lang)
-            if contact_id is None:
-                continue
-            for flow, step in DEMO_TEMPLATES:
-                context = _context(conn, tenant, contact_id, flow)
-                if flow == "abandoned_cart" and step == 3:
-                    context["coupon"] = "MERCI10"
-                if flow == "birthday":
-                    context["coupon"] = "ANNIV15"
-                key = f"demo:{flow}/{step}:{lang}"
-                upsert(
-                    conn,
-                    messages,
-                    {
-                        "tenant_id": tenant.id,
-                        "contact_id": contact_id,
-                        "flow": flow,
-                        "run_id": None,
-                        "step": step,
-                        "channel": Channel.EMAIL.value,
-                        "marketing": flow != DOUBLE_OPT_IN,
-                        "template": f"{flow}/{step}",
-                        "context": context,
-                        "dedupe_key": key,
-                        "status": "scheduled",
-                        "due_at": now,
-                        "attempts": 0,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                    keys=["tenant_id", "dedupe_key"],
-                )
-                ids.append(
-                    conn.execute(
-                        select(messages.c.id).where(messages.c.tenant_id == tenant.id, messages.c.dedupe_key == key)
-                    ).scalar_one()
-                )
-    if not ids:
-        echo("  messages   no opted-in contact to write demo emails for")
-        return
-    config = DeliveryConfig(runtime.settings.base_url, runtime.settings.secret_key, folder)
-    transport = FileTransport(folder)
-    report = deliver(runtime.engine, ids, runtime.clock, config, transports=lambda _tenant, _channel: transport)
-    emails = sorted(folder.glob("*.eml"))
-    first = next((p for p in sorted(folder.glob("*-abandoned_cart-1-fr.html"))), None) or next(
-        iter(sorted(folder.glob("*.html"))), None
-    )
-    echo(
-        f"  messages   {len(emails)} demo emails ({len(DEMO_TEMPLATES)} templates, fr and en) written as .eml files, "
-        f"an .html beside each, in {folder}" + (f" ({len(report.sent)} new)" if report.sent else "")
-    )
-    if first is not None:
-        echo(f"             open one in a browser: {first}")

@@ -18,6 +18,7 @@ from core.segments.store.refresh import RefreshReport
 from core.segments.store.schema import segment_members, segment_states
 from core.store.schema import contacts
 from core.store.tenants import Tenant, get_tenant, upsert_tenant
+from relance.invocation import get_runtime
 
 
 def register(cli: click.Group) -> None:
@@ -77,8 +78,6 @@ def segments(
     rules, or when the tenant has never been refreshed; otherwise the counts are
     those kept current as events arrive and by the hourly refresh.
     """
-    from relance.cli import get_runtime
-
     runtime = get_runtime(ctx)
     now = runtime.clock()
     with runtime.engine.begin() as conn:
@@ -123,23 +122,3 @@ def _show(conn: Connection, tenant: Tenant, segment: str) -> None:
     )
     for email, phone in rows:
         click.echo(email or phone)
-
-
-def demo_section(runtime: Any, tenant: Tenant, echo: Any) -> None:
-    """The demo's segments: refresh the demo shop and print each segment's count."""
-    from core.segments.store.metrics import get_models
-
-    now = runtime.clock()
-    with runtime.engine.begin() as conn:
-        tenant = get_tenant(conn, tenant.name)
-        report = refresh_segments(conn, tenant, now, metrics=True)
-        counts = member_counts(conn, tenant.id)
-        models = get_models(conn, tenant.id)
-    names = segment_settings(tenant.config.segments).names
-    echo("  segments   " + ", ".join(f"{name} {counts.get(name, 0)}" for name in names))
-    if models is not None:
-        model = models.purchase
-        echo(
-            f"  purchases  a repeat customer orders every {model.typical_interval_days:.0f} days typically "
-            f"(fitted on {model.customers} customers); metrics of {report.metrics_written} contacts updated"
-        )

@@ -2,7 +2,7 @@
 
 For production, run the same app under gunicorn (see docs/webhooks.md)::
 
-    gunicorn --workers 4 --bind 0.0.0.0:8000 'webhooks.app:create_app()'
+    gunicorn --workers 4 --bind 0.0.0.0:8000 'relance.wsgi:app'
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 
 import click
+
+from relance.invocation import get_runtime
 
 
 def register(cli: click.Group) -> None:
@@ -28,7 +30,6 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     /collect/<tenant>; /healthz and /metrics for monitoring. Run 'relance
     worker' as well: it processes what the service stores.
     """
-    from relance.cli import get_runtime
     from webhooks.app import create_app
 
     runtime = get_runtime(ctx)

@@ -1,4 +1,4 @@
-"""``relance simulate``: what the flows would send, replayed over a file of events; and the demo's flows section.
+"""``relance simulate``: what the flows would send, replayed over a file of events.
 
 The events go into a scratch database (an in-memory SQLite migrated like any
 other) holding a copy of the tenant's settings, never into the tenant's own
@@ -18,19 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from core import normalize
 from core.errors import ConfigError, RelanceError
 from core.events import BadLine, read_events
 from core.flows.registry import BY_NAME as BUILTIN_FLOWS
-from core.flows.settings import tenant_flows, validate
+from core.flows.settings import validate
 from core.flows.simulation import SimulationResult, simulate
 from core.model import Event
 from core.store.db import make_engine, migrate
 from core.store.tenants import Tenant, upsert_tenant
 from core.tenants import TenantConfig
+from relance.invocation import get_runtime
 from relance.settings import Settings
 
 Echo = Callable[[str], None]
@@ -176,7 +177,6 @@ def simulate_command(
     products) in time order, and a summary on stderr.
     """
     from core.store.tenants import get_tenant
-    from relance.cli import get_runtime
 
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:
@@ -196,66 +196,3 @@ def simulate_command(
     )
     for line in summary_lines(result) + problems:
         click.echo(f"  {line}", err=True)
-
-
-def copy_tenant(source: Engine, target: Engine, tenant_id: int) -> None:
-    """Copy one tenant's rows, every table, from ``source`` into the (empty, migrated) ``target``."""
-    from sqlalchemy import insert, select
-
-    from core.store.registry import all_metadata
-
-    with source.connect() as src, target.begin() as dst:
-        for table in all_metadata().sorted_tables:
-            if table.name == "tenants":
-                query = select(table).where(table.c.id == tenant_id)
-            elif "tenant_id" in table.c:
-                query = select(table).where(table.c.tenant_id == tenant_id)
-            else:
-                continue
-            rows = [dict(row._mapping) for row in src.execute(query)]
-            for start in range(0, len(rows), 500):
-                dst.execute(insert(table), rows[start : start + 500])
-
-
-def demo_section(runtime: Any, tenant: Tenant, echo: Echo) -> None:
-    """The demo's flows section: what each flow would send in the next 30 days.
-
-    The demo tenant is copied into a scratch database and the production engine
-    runs there with a simulated clock from now (the runs the import started,
-    the birthday scan, the replenishment refresh), sending nothing.
-    """
-    from core.flows.simulation import DEFAULT_TAIL, project
-    from core.store.schema import products
-    from core.store.tenants import get_tenant_by_id
-
-    now = runtime.clock()
-    scratch = scratch_engine()
-    try:
-        copy_tenant(runtime.engine, scratch, tenant.id)
-        with scratch.connect() as conn:
-            copied = get_tenant_by_id(conn, tenant.id)
-            names_of = dict(
-                conn.execute(
-                    select(products.c.external_id, products.c.name).where(products.c.tenant_id == tenant.id)
-                ).all()
-            )
-        subject, _ = composer(runtime.settings)
-        result = project(scratch, copied, now, now + DEFAULT_TAIL, subject)
-    finally:
-        scratch.dispose()
-    flows = ", ".join(tenant_flows(tenant.config.flows).by_name)
-    echo(f"  flows      {flows}")
-    echo("             the next 30 days, simulated on a copy (same engine, simulated clock, nothing sent):")
-    for line in summary_lines(result):
-        echo(f"             {line}")
-    seen: set[str] = set()
-    for message in result.messages:
-        if message.flow in seen:
-            continue
-        seen.add(message.flow)
-        shown = ", ".join(names_of.get(p) or p for p in message.products[:4]) or "no product"
-        about = f'"{message.subject}" ' if message.subject else ""
-        echo(
-            f"             e.g. {normalize.isoformat(message.time)} {message.flow} step {message.step} "
-            f"to {message.to}: {about}[{shown}]"
-        )

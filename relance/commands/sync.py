@@ -16,6 +16,7 @@ from core import normalize
 from core.errors import ConfigError
 from core.store.tenants import get_tenant
 from core.tenants import TenantConfig
+from relance.invocation import get_runtime
 
 COLUMNS = ("fetched", "created", "updated", "unchanged", "skipped")
 
@@ -96,8 +97,6 @@ def sync(ctx: click.Context, tenant_name: str, full: bool, since: str | None, re
     it stopped; what is already stored is left unchanged. Two syncs of the
     same tenant never run at once.
     """
-    from relance.cli import get_runtime
-
     if full and since:
         raise ConfigError("--full and --since cannot be combined; --full reads everything")
     runtime = get_runtime(ctx)

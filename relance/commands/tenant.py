@@ -13,6 +13,7 @@ from core.model import Platform
 from core.sections import validate_tenant
 from core.store.tenants import get_tenant, list_tenants, upsert_tenant
 from core.tenants import masked
+from relance.invocation import get_runtime
 from relance.tenantfile import load_tenant_file
 
 
@@ -35,8 +36,6 @@ def tenant() -> None:
 @click.pass_context
 def add(ctx: click.Context, name: str, platform: str, url: str, timezone: str, locale: str, currency: str) -> None:
     """Create a tenant; add its credentials with 'relance tenant apply'."""
-    from relance.cli import get_runtime
-
     raw = {"name": name, "platform": platform, "url": url}
     raw.update({k: v for k, v in {"timezone": timezone, "locale": locale, "currency": currency}.items() if v})
     config = validate_tenant(raw)
@@ -53,8 +52,6 @@ def add(ctx: click.Context, name: str, platform: str, url: str, timezone: str, l
 @click.pass_context
 def list_command(ctx: click.Context, fmt: str) -> None:
     """List the tenants."""
-    from relance.cli import get_runtime
-
     with get_runtime(ctx).engine.connect() as conn:
         tenants = list_tenants(conn)
     if fmt == "json":
@@ -76,8 +73,6 @@ def list_command(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def show(ctx: click.Context, name: str, fmt: str) -> None:
     """Show a tenant's settings, secrets masked."""
-    from relance.cli import get_runtime
-
     with get_runtime(ctx).engine.connect() as conn:
         found = get_tenant(conn, name)
     data = masked(found.config.to_dict())
@@ -92,8 +87,6 @@ def show(ctx: click.Context, name: str, fmt: str) -> None:
 @click.pass_context
 def apply(ctx: click.Context, file: Path) -> None:
     """Create or update tenants from a YAML file (one tenant per document)."""
-    from relance.cli import get_runtime
-
     configs = load_tenant_file(file)
     runtime = get_runtime(ctx)
     with runtime.engine.begin() as conn:

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 
 import click
-from rq import SimpleWorker, Worker
 
-from jobs import context, queues
-from jobs.periodic import PERIODIC, build_cron
+from jobs import queues
+from relance.invocation import get_runtime
+from relance.worker import ForkingRelanceWorker, RelanceWorker, start_cron, stop_cron
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(worker)
-
-
-def _run_cron(level: str) -> None:
-    from relance.settings import Settings
-    from relance.wiring import connect_redis
-
-    build_cron(connect_redis(Settings.from_env()), logging_level=level).start()
 
 
 @click.command()
@@ -37,23 +29,17 @@ def _run_cron(level: str) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests, one-off runs).")
 @click.pass_context
 def worker(ctx: click.Context, queue_names: tuple[str, ...], simple: bool, cron: bool, burst: bool) -> None:
-    """Process jobs: ingestion, syncs, flow steps, deliveries, segment refreshes."""
-    from relance.cli import get_runtime
-
+    """Process jobs: ingestion, syncs, flow steps, sending, received deliveries, segment refreshes."""
     runtime = get_runtime(ctx)
     level = runtime.settings.log_level
     logging.getLogger().setLevel(level)
-    context.install(runtime)
     redis = runtime.redis
-    cron_process = None
-    if cron and PERIODIC and not burst:
-        cron_process = multiprocessing.Process(target=_run_cron, args=(level,), name="relance-cron", daemon=True)
-        cron_process.start()
-    worker_class = SimpleWorker if simple else Worker
+    cron_process = start_cron(level) if cron and not burst else None
+    worker_class = RelanceWorker if simple else ForkingRelanceWorker
     queues_ = [queues.queue(redis, name) for name in queue_names]
     try:
-        worker_class(queues_, connection=redis).work(with_scheduler=True, burst=burst, logging_level=level)
+        worker_class(queues_, connection=redis, runtime=runtime).work(
+            with_scheduler=True, burst=burst, logging_level=level
+        )
     finally:
-        if cron_process is not None:
-            cron_process.terminate()
-            cron_process.join(5)
+        stop_cron(cron_process)

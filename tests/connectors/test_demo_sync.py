@@ -6,15 +6,15 @@ from sqlalchemy import func, select
 
 from core.store.schema import orders
 from core.store.tenants import get_tenant
-from relance.demo import SECTIONS
-from relance.demosync import sync_section
+from relance.demo.run import SECTIONS
+from relance.demo.sync import sync_section
 from relance.settings import Settings
 from relance.wiring import Runtime
 from tests.conftest import NOW, make_tenant
 
 
 def test_demo_section_syncs_a_fake_shop_over_http_into_its_own_tenant(sqlite_engine, tmp_path):
-    assert "relance.demosync.sync_section" in SECTIONS
+    assert "relance.demo.sync.sync_section" in SECTIONS
     main = make_tenant(sqlite_engine, "demo")
     settings = Settings(
         database_url=str(sqlite_engine.url),

@@ -34,7 +34,7 @@ def test_a_retried_step_sends_once(engine):
         first = process_runs(conn, shop, ids, at(hours=1))
     with engine.begin() as conn:  # the same job again (RQ retry, or a duplicate job)
         second = process_runs(conn, shop, ids, at(hours=1))
-    assert len(first.deliver) == 1 and second.deliver == [] and second.runs == 0
+    assert len(first.sends) == 1 and second.sends == [] and second.runs == 0
     # a crash after the step but before the commit: everything rolls back, the retry sends once
     with pytest.raises(RuntimeError), engine.begin() as conn:
         process_runs(conn, shop, ids, at(hours=24))

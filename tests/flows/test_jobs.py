@@ -1,4 +1,4 @@
-"""The flow jobs on a real Redis with RQ workers: sweep, batches, delivery hand-off, Redis lost."""
+"""The flow jobs on a real Redis with RQ workers: sweep, batches, send hand-off, Redis lost."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -13,14 +13,14 @@ from relance.wiring import Runtime
 
 from .helpers import ONLY_CART, at, cart, flow_tenant, item, outbox, person
 
-DELIVERED_KEY = "test:flows:delivered"
+SENT_KEY = "test:flows:sent"
 
 
-def record_delivery(message_ids: list[int]) -> int:
-    """Stands in for jobs.deliver.run_deliver: notes which messages it was given."""
+def record_send(message_ids: list[int]) -> int:
+    """Stands in for jobs.send.run_send: notes which messages it was given."""
     redis = context.current().redis
     for message_id in message_ids:
-        redis.rpush(DELIVERED_KEY, message_id)
+        redis.rpush(SENT_KEY, message_id)
     return len(message_ids)
 
 
@@ -43,8 +43,8 @@ def runtime(engine, redis, tmp_path, monkeypatch):
     )
     clock = Clock(at())
     installed = Runtime(settings=settings, engine=engine, clock=clock, _redis=redis)
-    monkeypatch.setattr(context, "_runtime", installed)
-    monkeypatch.setattr(flows, "DELIVER_JOB", "tests.flows.test_jobs.record_delivery")
+    monkeypatch.setattr(context, "_installed", installed)
+    monkeypatch.setattr(flows, "SEND_JOB", "tests.flows.test_jobs.record_send")
     monkeypatch.setattr(flows, "BATCH_SIZE", 10)
     return installed
 
@@ -72,8 +72,8 @@ def test_due_runs_are_swept_in_batches_and_processed_by_workers(engine, redis, r
     _work(redis)
     rows = outbox(engine, shop)
     assert len(rows) == 25 and {(r.step, r.status) for r in rows} == {(1, "scheduled")}
-    delivered = sorted(int(i) for i in redis.lrange(DELIVERED_KEY, 0, -1))
-    assert delivered == sorted(r.id for r in rows)
+    sent = sorted(int(i) for i in redis.lrange(SENT_KEY, 0, -1))
+    assert sent == sorted(r.id for r in rows)
 
 
 def test_nothing_is_lost_or_sent_twice_when_redis_loses_the_jobs(engine, redis, runtime):
@@ -104,8 +104,8 @@ def test_a_message_moved_out_of_quiet_hours_is_handed_over_at_its_time(engine, r
     scheduled = queues.queue(redis).scheduled_job_registry
     (job_id,) = scheduled.get_job_ids()
     job = queues.queue(redis).fetch_job(job_id)
-    assert job.func_name == "tests.flows.test_jobs.record_delivery" and job.args == ([row.id],)
-    assert redis.lrange(DELIVERED_KEY, 0, -1) == []
+    assert job.func_name == "tests.flows.test_jobs.record_send" and job.args == ([row.id],)
+    assert redis.lrange(SENT_KEY, 0, -1) == []
 
 
 def test_the_periodic_schedule_holds_the_flow_jobs():

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from core.events import event_to_dict
-from relance import sampleshop
 from relance.cli import cli
-from relance.demo import DEMO_TENANT
+from relance.demo import sampleshop
+from relance.demo.run import DEMO_TENANT
 
 from .helpers import at, cart, item, order, person
 
@@ -149,7 +149,7 @@ def test_the_demo_section_shows_what_each_flow_would_send(engine, tmp_path):
     from core.pipeline import ingest_batch
     from core.sections import validate_tenant
     from core.store.tenants import upsert_tenant
-    from relance.commands.simulate import demo_section
+    from relance.demo.flows import flows_section
     from relance.settings import Settings
     from relance.wiring import Runtime
 
@@ -160,7 +160,7 @@ def test_the_demo_section_shows_what_each_flow_would_send(engine, tmp_path):
     ingest_batch(engine, tenant, events, lambda: now)
     settings = Settings.from_env({"RELANCE_DATA_DIR": str(tmp_path), "RELANCE_SECRET_KEY": "x" * 20})
     lines: list[str] = []
-    demo_section(Runtime(settings=settings, engine=engine, clock=lambda: now), tenant, lines.append)
+    flows_section(Runtime(settings=settings, engine=engine, clock=lambda: now), tenant, lines.append)
     text = "\n".join(lines)
     for flow in ("abandoned_cart", "birthday", "cross_sell", "replenishment"):
         assert f"             {flow}: " in text, text

@@ -1,4 +1,4 @@
-"""The delivery jobs on a real Redis, and ``relance preview``."""
+"""The send jobs on a real Redis, and ``relance preview``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from rq import SimpleWorker
 
 from jobs import context, queues
-from jobs import deliver as deliver_jobs
+from jobs import send as send_jobs
 from relance.cli import cli
+from relance.worker import RelanceWorker
 from tests.conftest import NOW
 from tests.messages.helpers import Clock, add_contact, message_row, outbox, runtime, shop
 
@@ -18,17 +18,15 @@ from tests.messages.helpers import Clock, add_contact, message_row, outbox, runt
 @pytest.fixture
 def worker_runtime(engine, tmp_path, redis):
     rt = runtime(engine, tmp_path, Clock(), redis)
-    previous = context._runtime
-    context.install(rt)
-    yield rt
-    context._runtime = previous
+    with context.running(rt):
+        yield rt
 
 
-def work(redis):
-    SimpleWorker([queues.queue(redis)], connection=redis).work(burst=True)
+def work(rt):
+    RelanceWorker([queues.queue(rt.redis)], connection=rt.redis, runtime=rt).work(burst=True)
 
 
-def test_the_sweep_delivers_messages_no_job_took(engine, worker_runtime, redis, tmp_path):
+def test_the_sweep_sends_messages_no_job_took(engine, worker_runtime, redis, tmp_path):
     tenant = shop(engine)
     contact = add_contact(engine, tenant)
     due = [outbox(engine, tenant, contact, flow="birthday"), outbox(engine, tenant, contact, flow="cross_sell")]
@@ -36,25 +34,25 @@ def test_the_sweep_delivers_messages_no_job_took(engine, worker_runtime, redis, 
     stuck = outbox(engine, tenant, contact, flow="abandoned_cart", status="sending")
     worker_runtime.clock.now = NOW + timedelta(minutes=20)
 
-    result = deliver_jobs.run_sweep()
+    result = send_jobs.run_sweep()
 
     assert result == {"due": 2, "jobs": 1, "interrupted": 1}
-    work(redis)
+    work(worker_runtime)
     assert [message_row(engine, i).status for i in due] == ["sent", "sent"]
     assert message_row(engine, later).status == "scheduled"
     assert message_row(engine, stuck).status == "failed"
     assert len(list((tmp_path / "outbox" / "shop").glob("*.eml"))) == 2
     # a second sweep finds nothing, and a duplicate job sends nothing twice
-    assert deliver_jobs.run_sweep()["due"] == 0
-    assert deliver_jobs.run_deliver(due) == {"sent": 0, "suppressed": 0, "failed": 0, "bounced": 0, "retry": 0}
+    assert send_jobs.run_sweep()["due"] == 0
+    assert send_jobs.run_send(due) == {"sent": 0, "suppressed": 0, "failed": 0, "bounced": 0, "retry": 0}
 
 
-def test_run_deliver_reschedules_a_temporary_failure_on_redis(engine, worker_runtime, redis):
+def test_run_send_reschedules_a_temporary_failure_on_redis(engine, worker_runtime, redis):
     from tests.messages.helpers import free_port
 
     tenant = shop(engine, {"transport": {"type": "smtp", "host": "127.0.0.1", "port": free_port(), "security": "none"}})
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday")
-    assert deliver_jobs.run_deliver([message_id])["retry"] == 1
+    assert send_jobs.run_send([message_id])["retry"] == 1
     from rq.registry import ScheduledJobRegistry
 
     scheduled = ScheduledJobRegistry(queue=queues.queue(redis))

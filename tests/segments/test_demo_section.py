@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.segments.store.membership import member_counts
-from relance.commands.segments import demo_section
+from relance.demo.segments import segments_section
 from relance.settings import Settings
 from relance.wiring import Runtime
 from tests.conftest import NOW
@@ -12,7 +12,7 @@ from tests.conftest import NOW
 def test_the_demo_section_prints_each_segment_count(engine, shop, tmp_path):
     lines: list[str] = []
     settings = Settings.from_env({"RELANCE_DATA_DIR": str(tmp_path), "RELANCE_SECRET_KEY": "k" * 32})
-    demo_section(Runtime(settings=settings, engine=engine, clock=lambda: NOW), shop, lines.append)
+    segments_section(Runtime(settings=settings, engine=engine, clock=lambda: NOW), shop, lines.append)
     with engine.connect() as conn:
         counts = member_counts(conn, shop.id)
     segments_line = next(line for line in lines if line.strip().startswith("segments"))

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import Engine
 
 from core.store.tenants import Tenant
 from jobs import context, queues
 from relance.settings import Settings
 from relance.wiring import Runtime
+from relance.worker import RelanceWorker
 from tests.conftest import NOW, REDIS_URL, make_tenant
 from webhooks.app import create_app
 
@@ -85,13 +85,13 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
-def work(redis: Any) -> Callable[[], int]:
-    """Run the RQ worker until the queues are empty; return how many jobs were waiting."""
+def work(redis: Any, runtime: Runtime) -> Callable[[], int]:
+    """Run Relance's RQ worker until the queues are empty; return how many jobs were waiting."""
 
     def run() -> int:
         waiting = [queues.queue(redis, name) for name in queues.ALL]
         before = sum(queue.count for queue in waiting)
-        SimpleWorker(waiting, connection=redis).work(burst=True, logging_level="WARNING")
+        RelanceWorker(waiting, connection=redis, runtime=runtime).work(burst=True, logging_level="WARNING")
         return before
 
     return run

@@ -15,11 +15,10 @@ from click.testing import CliRunner
 
 from core.store.db import make_engine
 from relance.cli import cli
-from relance.settings import Settings
+from relance.wsgi import make_app
 from tests.conftest import make_tenant, redis_url
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.payloads import delivery_headers, order, wp_json
-from webhooks.app import create_app
 
 URL = "/hooks/shop/woocommerce"
 
@@ -28,7 +27,7 @@ def setup(cli_env, redis_db, monkeypatch):
     monkeypatch.setenv("RELANCE_REDIS_URL", redis_url(redis_db))
     engine = make_engine(cli_env["RELANCE_DATABASE_URL"])
     make_tenant(engine, "shop", webhook_secret=SECRET)
-    return create_app(Settings.from_env(), TESTING=True).test_client()
+    return make_app(TESTING=True).test_client()
 
 
 def post(client, payload, topic="order.created"):

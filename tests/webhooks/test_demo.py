@@ -7,13 +7,13 @@ from sqlalchemy import select
 from core.store.deliveries import deliveries
 from core.store.schema import orders, products
 from core.store.tenants import get_tenant
-from relance.demo import DEMO_TENANT, SECTIONS
+from relance.demo.run import DEMO_TENANT, SECTIONS
+from relance.demo.webhooks import ORDER_ID, TENANT, webhooks_section
 from tests.conftest import make_tenant
-from webhooks.demo import ORDER_ID, TENANT, webhooks_section
 
 
 def test_the_section_is_part_of_the_demo():
-    assert "webhooks.demo.webhooks_section" in SECTIONS
+    assert "relance.demo.webhooks.webhooks_section" in SECTIONS
 
 
 def test_the_demo_section_posts_and_processes_signed_deliveries(engine, runtime):

@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from core.store.db import make_engine
 from core.store.deliveries import deliveries
 from core.store.schema import orders
+from inbound.errors import RetryableDeliveryError
+from inbound.processing import process_delivery
 from jobs import context, queues
-from jobs.webhooks import MAX_ATTEMPTS, delivery_job_id, enqueue_delivery, run_sweep
+from jobs.inbound import MAX_ATTEMPTS, delivery_job_id, enqueue_delivery, run_sweep
 from tests.webhooks.conftest import SECRET, make_runtime
 from tests.webhooks.payloads import delivery_headers, order, wp_json
 from webhooks.app import create_app
-from webhooks.errors import RetryableDeliveryError
-from webhooks.processing import process_delivery
 
 URL = "/hooks/shop/woocommerce"
 
@@ -173,7 +173,7 @@ def test_an_unexpected_error_is_recorded_and_raised_for_a_retry(engine, shop, cl
         calls.append(1)
         raise ConnectionError("database connection lost\nDETAIL: Key (email)=(zoe.angstrom@example.fr) exists")
 
-    monkeypatch.setattr("webhooks.processing.ingest_batch", flaky)
+    monkeypatch.setattr("inbound.processing.ingest_batch", flaky)
     with pytest.raises(RetryableDeliveryError) as raised:
         process_delivery(runtime.engine, delivery_id, runtime.clock)
     assert "zoe.angstrom" not in str(raised.value)
@@ -204,14 +204,14 @@ def test_a_job_retry_after_success_changes_nothing(engine, shop, client, runtime
 def test_the_sweeper_is_a_periodic_job():
     from jobs.periodic import PERIODIC
 
-    assert any(entry.func == "jobs.webhooks.run_sweep" for entry in PERIODIC)
+    assert any(entry.func == "jobs.inbound.run_sweep" for entry in PERIODIC)
 
 
 def test_database_errors_are_described_without_the_values_they_quote(engine, shop):
     from sqlalchemy.exc import IntegrityError
 
     from core.store.schema import tenants
-    from webhooks.processing import describe_error
+    from inbound.processing import describe_error
 
     with pytest.raises(IntegrityError) as raised, engine.begin() as conn:
         conn.execute(

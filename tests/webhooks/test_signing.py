@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from webhooks.errors import SignatureError
+from core.errors import SignatureError
 from webhooks.signing import (
     sign_relance,
     sign_woocommerce,

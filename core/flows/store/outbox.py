@@ -193,7 +193,7 @@ class Outbox:
                 by_key[key].id = message_id
 
     def flush(self) -> list[tuple[int, datetime]]:
-        """Write everything; return (id, due time) of the messages to deliver."""
+        """Write everything; return (id, due time) of the messages to send."""
         inserts: list[Planned] = []
         for message in self.planned:
             if message.from_held:
@@ -216,7 +216,7 @@ class Outbox:
                 .values(status=DROPPED, reason=bindparam("e_reason"), updated_at=self.now),
                 [{"e_run": run_id, "e_reason": reason[:200]} for run_id, reason in self.ended],
             )
-        deliver = [(m.id, m.due_at) for m in self.planned if m.id is not None and m.status == SCHEDULED]
+        sends = [(m.id, m.due_at) for m in self.planned if m.id is not None and m.status == SCHEDULED]
         if self.moves:
             self.conn.execute(
                 update(messages)
@@ -236,5 +236,5 @@ class Outbox:
                     for m in self.moves
                 ],
             )
-            deliver.extend((m.message_id, m.due_at) for m in self.moves if m.status == SCHEDULED)
-        return deliver
+            sends.extend((m.message_id, m.due_at) for m in self.moves if m.status == SCHEDULED)
+        return sends

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select
 
-from core.messages.schema import suppressions
+from core.messages.store.schema import suppressions
 from core.store.db import upsert
 
 

@@ -23,16 +23,16 @@ from typing import Any
 
 import requests
 
+from core.errors import SignatureError
 from core.messages.compose import ComposedMessage
 from core.messages.errors import (
     BouncedError,
-    PermanentDeliveryError,
-    SignatureError,
-    TemporaryDeliveryError,
+    PermanentSendError,
+    TemporarySendError,
     UnknownOutcomeError,
 )
+from core.messages.sending import SendResult
 from core.messages.settings import SmsSettings
-from core.messages.transports import SendResult
 
 API_BASE = "https://api.twilio.com/2010-04-01"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -107,7 +107,7 @@ class TwilioTransport:
             response = self.session.post(self.url, data=data, auth=auth, timeout=self.timeout)
         except requests.ConnectionError as exc:
             # ConnectTimeout is a ConnectionError: nothing reached Twilio, so a retry is safe.
-            raise TemporaryDeliveryError(f"cannot reach Twilio ({type(exc).__name__})") from exc
+            raise TemporarySendError(f"cannot reach Twilio ({type(exc).__name__})") from exc
         except requests.Timeout as exc:
             raise UnknownOutcomeError(
                 "Twilio did not answer in time after the SMS was posted; it may have been sent, so it is not sent again"
@@ -121,13 +121,13 @@ class TwilioTransport:
         code, text = _error(response)
         where = f"Twilio answered {response.status_code}" + (f" (error {code})" if code else "")
         if response.status_code == 429 or response.status_code >= 500:
-            raise TemporaryDeliveryError(f"{where}: {text}", code=code)
+            raise TemporarySendError(f"{where}: {text}", code=code)
         if response.status_code in (401, 403):
-            raise PermanentDeliveryError(
+            raise PermanentSendError(
                 f"{where}: the account_sid or auth_token is refused; fix messages.sms in the tenant file", code=code
             )
         if code == OPTED_OUT_CODE:
             raise OptedOutAtProviderError(f"{where}: the recipient replied STOP to this sender", code=code)
         if code in BAD_NUMBER_CODES or code in UNREACHABLE_CODES:
             raise BouncedError(f"{where}: {text}", code=code)
-        raise PermanentDeliveryError(f"{where}: {text}", code=code)
+        raise PermanentSendError(f"{where}: {text}", code=code)

@@ -17,13 +17,13 @@ from datetime import datetime
 from core.messages.compose import ComposedMessage
 from core.messages.errors import (
     BouncedError,
-    PermanentDeliveryError,
-    TemporaryDeliveryError,
+    PermanentSendError,
+    TemporarySendError,
     UnknownOutcomeError,
 )
 from core.messages.mime import build_email
+from core.messages.sending import SendResult
 from core.messages.settings import SmtpSettings
-from core.messages.transports import SendResult
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
@@ -33,10 +33,10 @@ def _reply(exc: smtplib.SMTPResponseException) -> str:
 
 def _by_code(code: int, message: str, bounce: bool = False) -> Exception:
     if 400 <= code < 500:
-        return TemporaryDeliveryError(message, code=str(code))
+        return TemporarySendError(message, code=str(code))
     if bounce:
         return BouncedError(message, code=str(code))
-    return PermanentDeliveryError(message, code=str(code))
+    return PermanentSendError(message, code=str(code))
 
 
 class SmtpTransport:
@@ -82,17 +82,17 @@ class SmtpTransport:
                 except (smtplib.SMTPException, OSError):
                     client.close()
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentDeliveryError(
+            raise PermanentSendError(
                 f"the SMTP server {where} refused the username or password ({exc.smtp_code}); fix messages.transport"
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
-            raise PermanentDeliveryError(
+            raise PermanentSendError(
                 f"the SMTP server {where} does not offer STARTTLS; use security: tls (port 465) or none"
             ) from exc
         except smtplib.SMTPResponseException as exc:
             raise _by_code(exc.smtp_code, f"the SMTP server {where} answered {_reply(exc)}") from exc
         except ssl.SSLCertVerificationError as exc:
-            raise PermanentDeliveryError(
+            raise PermanentSendError(
                 f"the certificate of the SMTP server {where} does not verify ({exc.verify_message})"
             ) from exc
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPException, OSError) as exc:
@@ -100,9 +100,9 @@ class SmtpTransport:
             if handed_over:
                 raise UnknownOutcomeError(
                     f"the SMTP server {where} stopped answering after the message was sent ({reason}); "
-                    "it may have been delivered, so it is not sent again"
+                    "it may have gone out, so it is not sent again"
                 ) from exc
-            raise TemporaryDeliveryError(f"cannot reach the SMTP server {where} ({reason})") from exc
+            raise TemporarySendError(f"cannot reach the SMTP server {where} ({reason})") from exc
         return SendResult(provider_id=message.headers.get("Message-ID", f"smtp:{message_id}"), detail=where)
 
 

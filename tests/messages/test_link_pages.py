@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from core.messages import links
-from core.messages.delivery import DeliveryConfig, deliver
 from core.messages.preferences import opt_outs_since
-from core.messages.transports.files import FileTransport
+from core.messages.sending import SendConfig, send_messages
 from core.store.schema import consents, contacts, events, messages
 from tests.conftest import NOW
 from tests.messages.helpers import BASE_URL, SECRET, Clock, add_contact, ingest_raw, message_row, outbox, runtime, shop
+from transports.files import FileTransport
 from webhooks.app import create_app
 
 
@@ -27,8 +27,7 @@ def app_env(engine, tmp_path):
 
 def send(engine, tmp_path, ids):
     transport = FileTransport(tmp_path / "mail")
-    config = DeliveryConfig(BASE_URL, SECRET, tmp_path / "outbox")
-    return deliver(engine, ids, Clock(), config, transports=lambda *_: transport)
+    return send_messages(engine, ids, Clock(), SendConfig(BASE_URL, SECRET), lambda *_: transport)
 
 
 def sent_html(tmp_path, message_id):

@@ -1,4 +1,4 @@
-"""Deliver outbox messages: claim, re-check, compose, send, record. Never twice.
+"""Send outbox messages: claim, re-check, compose, send, record. Never twice.
 
 1. ``claim`` moves due rows from ``scheduled`` to ``sending`` in one UPDATE:
    two workers given the same ids cannot both take a row.
@@ -6,7 +6,9 @@
    time (the contact may have unsubscribed since the flow decided); a message
    that may not go is ``suppressed`` with the reason.
 3. The message is composed and its recipient, subject and SMS links saved,
-   then sent outside any transaction.
+   then sent outside any transaction, through the transport the caller hands
+   in (``transports.registry`` builds them from the tenant's settings; this
+   module does no network or file I/O of its own).
 4. The outcome is recorded: ``sent`` (with the provider's id), ``scheduled``
    again with a later ``due_at`` for a temporary failure (up to MAX_ATTEMPTS),
    ``bounced`` (the address is suppressed for marketing) or ``failed``.
@@ -24,26 +26,22 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from core.messages import preferences
 from core.messages.compose import ComposedMessage, compose
 from core.messages.errors import (
     BouncedError,
-    DeliveryError,
     MessageNotFoundError,
+    SendError,
     TemplateError,
     UnknownOutcomeError,
 )
-from core.messages.schema import message_links
-from core.messages.settings import message_settings
-from core.messages.suppression import suppress, suppression_of
-from core.messages.transports import EmailTransport, SmsTransport, email_transport, sms_transport
+from core.messages.store.outbox import claim, claimed, fail_stuck, save_links, update_message
+from core.messages.store.suppression import suppress, suppression_of
 from core.model import Channel
-from core.store.schema import messages
 from core.store.tenants import Tenant, get_tenant_by_id
 
 log = logging.getLogger(__name__)
@@ -56,19 +54,41 @@ STUCK_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
-class DeliveryConfig:
-    """What delivery needs from the install: links' base URL and secret, and where file transports write."""
+class SendConfig:
+    """What sending needs from the install: the links' base URL and the secret that signs them."""
 
     base_url: str
     secret_key: str
-    outbox_dir: Path
 
-    def outbox_for(self, tenant: Tenant) -> Path:
-        return self.outbox_dir / tenant.name
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a transport reports of a message it took: the provider's id, and where it went (a file, a host)."""
+
+    provider_id: str
+    detail: str | None = None
+
+
+class EmailTransport(Protocol):
+    """Sends emails; raises ``TemporarySendError``, ``BouncedError``, ``UnknownOutcomeError`` or ``PermanentSendError``."""
+
+    def send_email(self, message: ComposedMessage, message_id: int, now: datetime) -> SendResult: ...
+
+
+class SmsTransport(Protocol):
+    """Sends SMS; raises the same errors as ``EmailTransport``."""
+
+    def send_sms(
+        self, message: ComposedMessage, message_id: int, now: datetime, status_callback: str | None
+    ) -> SendResult: ...
+
+
+#: The transport for a tenant and a channel ("email" or "sms"), handed in by the caller.
+TransportProvider = Callable[[Tenant, str], EmailTransport | SmsTransport]
 
 
 @dataclass
-class DeliveryReport:
+class SendReport:
     sent: list[int] = field(default_factory=list)
     suppressed: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
@@ -80,53 +100,11 @@ class DeliveryReport:
         return {key: len(getattr(self, key)) for key in ("sent", "suppressed", "failed", "bounced", "retry")}
 
 
-TransportFactory = Callable[[Tenant, str], Any]
-
-
-def claim(conn: Connection, message_ids: Sequence[int], now: datetime) -> list[int]:
-    """Move the due, scheduled rows among ``message_ids`` to ``sending``; return those taken."""
-    if not message_ids:
-        return []
-    taken = conn.execute(
-        update(messages)
-        .where(messages.c.id.in_(list(message_ids)), messages.c.status == "scheduled", messages.c.due_at <= now)
-        .values(status="sending", attempts=messages.c.attempts + 1, updated_at=now)
-        .returning(messages.c.id)
-    ).scalars()
-    return sorted(taken)
-
-
-def due_message_ids(conn: Connection, now: datetime, limit: int = 1000) -> list[int]:
-    """Scheduled rows whose time has come (for the sweep), oldest first."""
-    return list(
-        conn.execute(
-            select(messages.c.id)
-            .where(messages.c.status == "scheduled", messages.c.due_at <= now)
-            .order_by(messages.c.due_at, messages.c.id)
-            .limit(limit)
-        ).scalars()
-    )
-
-
 def mark_interrupted(conn: Connection, now: datetime) -> list[int]:
     """Fail rows stuck in ``sending`` (a worker died mid-send): never resent, flagged for a human."""
-    return sorted(
-        conn.execute(
-            update(messages)
-            .where(messages.c.status == "sending", messages.c.updated_at < now - STUCK_AFTER)
-            .values(
-                status="failed",
-                reason="interrupted",
-                error="the worker stopped while sending; it may have gone out, so it is not sent again",
-                updated_at=now,
-            )
-            .returning(messages.c.id)
-        ).scalars()
+    return fail_stuck(
+        conn, now, STUCK_AFTER, "the worker stopped while sending; it may have gone out, so it is not sent again"
     )
-
-
-def _finish(conn: Connection, message_id: int, now: datetime, **values: Any) -> None:
-    conn.execute(update(messages).where(messages.c.id == message_id).values(updated_at=now, **values))
 
 
 def _check(conn: Connection, tenant: Tenant, row: Any) -> str | None:
@@ -147,7 +125,7 @@ def _check(conn: Connection, tenant: Tenant, row: Any) -> str | None:
     return f"suppressed:{reason}" if reason else None
 
 
-def _prepare(conn: Connection, row: Any, tenant: Tenant, config: DeliveryConfig, now: datetime) -> Any:
+def _prepare(conn: Connection, row: Any, tenant: Tenant, config: SendConfig, now: datetime) -> Any:
     """Check and compose a claimed row; return the message, or the status values to save instead."""
     reason = _check(conn, tenant, row)
     if reason is not None:
@@ -158,66 +136,48 @@ def _prepare(conn: Connection, row: Any, tenant: Tenant, config: DeliveryConfig,
         return {"status": "failed", "reason": "template", "error": str(exc)[:2000]}
     except MessageNotFoundError:
         return {"status": "suppressed", "reason": "contact_gone"}
-    conn.execute(delete(message_links).where(message_links.c.message_id == row.id))
-    if composed.links:
-        conn.execute(
-            insert(message_links),
-            [
-                {"tenant_id": tenant.id, "message_id": row.id, "position": i, "url": url}
-                for i, url in enumerate(composed.links)
-            ],
-        )
-    _finish(conn, row.id, now, to_address=composed.to, subject=(composed.subject or "")[:500] or None)
+    save_links(conn, tenant.id, row.id, composed.links)
+    update_message(conn, row.id, now, to_address=composed.to, subject=(composed.subject or "")[:500] or None)
     return composed
 
 
-def default_transport(config: DeliveryConfig) -> TransportFactory:
-    """Transports from the tenant's settings; file transports write under ``config.outbox_dir/<tenant>``."""
-
-    def factory(tenant: Tenant, channel: str) -> EmailTransport | SmsTransport:
-        settings = message_settings(tenant.config)
-        if channel == Channel.SMS.value:
-            return sms_transport(settings, config.outbox_for(tenant))
-        return email_transport(settings, config.outbox_for(tenant))
-
-    return factory
-
-
-def _send(transport: Any, composed: ComposedMessage, message_id: int, now: datetime, callback: str | None) -> Any:
+def _send(
+    transport: Any, composed: ComposedMessage, message_id: int, now: datetime, callback: str | None
+) -> SendResult:
     if composed.channel == Channel.SMS.value:
         return transport.send_sms(composed, message_id, now, callback)
     return transport.send_email(composed, message_id, now)
 
 
-def deliver_one(
+def send_one(
     engine: Engine,
     message_id: int,
     clock: Callable[[], datetime],
-    config: DeliveryConfig,
-    transports: TransportFactory,
-    report: DeliveryReport,
+    config: SendConfig,
+    transports: TransportProvider,
+    report: SendReport,
 ) -> None:
-    """Deliver one claimed (``sending``) message and record what happened."""
+    """Send one claimed (``sending``) message and record what happened."""
     now = clock()
     with engine.begin() as conn:
-        row = conn.execute(select(messages).where(messages.c.id == message_id, messages.c.status == "sending")).first()
+        row = claimed(conn, message_id)
         if row is None:
             return
         tenant = get_tenant_by_id(conn, row.tenant_id)
         prepared = _prepare(conn, row, tenant, config, now)
         if isinstance(prepared, dict):
-            _finish(conn, message_id, now, **prepared)
+            update_message(conn, message_id, now, **prepared)
             getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(message_id)
             log.info("message %s: %s (%s)", message_id, prepared["status"], prepared.get("reason"))
             return
     callback = f"{config.base_url}/m/sms/twilio/{tenant.name}/status"
     try:
         result = _send(transports(tenant, row.channel), prepared, message_id, clock(), callback)
-    except DeliveryError as exc:
+    except SendError as exc:
         _failed(engine, tenant, row, prepared, exc, clock(), report)
         return
     with engine.begin() as conn:
-        _finish(
+        update_message(
             conn, message_id, clock(), status="sent", sent_at=clock(), provider_id=result.provider_id[:200], error=None
         )
     report.sent.append(message_id)
@@ -231,15 +191,15 @@ def _failed(
     tenant: Tenant,
     row: Any,
     composed: ComposedMessage,
-    exc: DeliveryError,
+    exc: SendError,
     now: datetime,
-    report: DeliveryReport,
+    report: SendReport,
 ) -> None:
     error = str(exc)[:2000]
     with engine.begin() as conn:
         if not exc.permanent and row.attempts < MAX_ATTEMPTS:
             delay = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS)) - 1]
-            _finish(conn, row.id, now, status="scheduled", due_at=now + timedelta(seconds=delay), error=error)
+            update_message(conn, row.id, now, status="scheduled", due_at=now + timedelta(seconds=delay), error=error)
             report.retry.append(row.id)
             log.warning("message %s: temporary failure, retry in %s s: %s", row.id, delay, error)
             return
@@ -255,7 +215,7 @@ def _failed(
                     preferences.unsubscribe(
                         conn, tenant, identity, [Channel.SMS], now, "opted out at the SMS provider (STOP)", row.id
                     )
-            _finish(conn, row.id, now, status="bounced", reason=reason, error=error)
+            update_message(conn, row.id, now, status="bounced", reason=reason, error=error)
             report.bounced.append(row.id)
         else:
             reason = (
@@ -265,23 +225,22 @@ def _failed(
                 if not exc.permanent
                 else "refused"
             )
-            _finish(conn, row.id, now, status="failed", reason=reason, error=error)
+            update_message(conn, row.id, now, status="failed", reason=reason, error=error)
             report.failed.append(row.id)
         log.warning("message %s: %s: %s", row.id, reason, error)
 
 
-def deliver(
+def send_messages(
     engine: Engine,
     message_ids: Sequence[int],
     clock: Callable[[], datetime],
-    config: DeliveryConfig,
-    transports: TransportFactory | None = None,
-) -> DeliveryReport:
-    """Claim and deliver the due messages among ``message_ids``; return what happened to each."""
-    report = DeliveryReport()
+    config: SendConfig,
+    transports: TransportProvider,
+) -> SendReport:
+    """Claim and send the due messages among ``message_ids`` through ``transports``; return what happened to each."""
+    report = SendReport()
     with engine.begin() as conn:
         taken = claim(conn, message_ids, clock())
-    factory = transports or default_transport(config)
     for message_id in taken:
-        deliver_one(engine, message_id, clock, config, factory, report)
+        send_one(engine, message_id, clock, config, transports, report)
     return report

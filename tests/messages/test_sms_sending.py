@@ -8,11 +8,12 @@ import responses
 from responses import matchers
 from sqlalchemy import select
 
-from core.messages.delivery import DeliveryConfig, deliver
-from core.messages.schema import message_links, receipts, suppressions
-from core.messages.transports.twilio import sign_callback
+from core.messages.sending import SendConfig, send_messages
+from core.messages.store.schema import message_links, receipts, suppressions
 from core.store.schema import consents, contacts
 from tests.messages.helpers import BASE_URL, SECRET, Clock, add_contact, message_row, outbox, runtime, shop
+from transports.registry import tenant_transports
+from transports.twilio import sign_callback
 from webhooks.app import create_app
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -29,8 +30,11 @@ def sms_contact(engine, tenant, email="marie@example.com", phone="+33612345678")
     return add_contact(engine, tenant, email, phone=phone, consent={"email": True, "sms": True})
 
 
-def config(tmp_path):
-    return DeliveryConfig(BASE_URL, SECRET, tmp_path / "outbox")
+CONFIG = SendConfig(BASE_URL, SECRET)
+
+
+def transports(tmp_path):
+    return tenant_transports(tmp_path / "outbox")
 
 
 @responses.activate
@@ -45,7 +49,7 @@ def test_an_sms_is_sent_through_twilio(engine, tmp_path):
         status=201,
         match=[matchers.header_matcher({"Authorization": requests.auth._basic_auth_str(SID, TOKEN)})],
     )
-    report = deliver(engine, [message_id], Clock(), config(tmp_path))
+    report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     assert report.sent == [message_id]
     sent = dict(p.split("=", 1) for p in responses.calls[0].request.body.split("&"))
     from urllib.parse import unquote_plus
@@ -70,7 +74,7 @@ def test_an_invalid_number_bounces_and_is_suppressed(engine, tmp_path):
     responses.post(
         API, json={"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}, status=400
     )
-    report = deliver(engine, [message_id], Clock(), config(tmp_path))
+    report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     assert report.bounced == [message_id]
     with engine.connect() as conn:
         kept = conn.execute(select(suppressions)).one()
@@ -84,7 +88,7 @@ def test_twilio_errors_are_sorted_before_any_retry(engine, tmp_path, status, ret
     tenant = sms_shop(engine)
     message_id = outbox(engine, tenant, sms_contact(engine, tenant), channel="sms", flow="birthday")
     responses.post(API, json={"code": 20001 if status == 400 else 20429, "message": "nope"}, status=status)
-    report = deliver(engine, [message_id], Clock(), config(tmp_path))
+    report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     row = message_row(engine, message_id)
     if retried:
         assert report.retry == [message_id] and row.status == "scheduled"
@@ -97,7 +101,7 @@ def test_a_timeout_after_posting_is_never_resent(engine, tmp_path):
     tenant = sms_shop(engine)
     message_id = outbox(engine, tenant, sms_contact(engine, tenant), channel="sms", flow="birthday")
     responses.post(API, body=requests.ReadTimeout("read timed out"))
-    report = deliver(engine, [message_id], Clock(), config(tmp_path))
+    report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     row = message_row(engine, message_id)
     assert report.failed == [message_id] and row.reason == "unknown_outcome" and "not sent again" in row.error
 
@@ -107,7 +111,7 @@ def test_a_connection_failure_is_retried(engine, tmp_path):
     tenant = sms_shop(engine)
     message_id = outbox(engine, tenant, sms_contact(engine, tenant), channel="sms", flow="birthday")
     responses.post(API, body=requests.ConnectionError("refused"))
-    assert deliver(engine, [message_id], Clock(), config(tmp_path)).retry == [message_id]
+    assert send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path)).retry == [message_id]
 
 
 @responses.activate
@@ -116,7 +120,7 @@ def test_a_recipient_who_opted_out_at_twilio_is_opted_out_here(engine, tmp_path)
     contact = sms_contact(engine, tenant)
     message_id = outbox(engine, tenant, contact, channel="sms", flow="birthday")
     responses.post(API, json={"code": 21610, "message": "Attempt to send to unsubscribed recipient"}, status=400)
-    assert deliver(engine, [message_id], Clock(), config(tmp_path)).bounced == [message_id]
+    assert send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path)).bounced == [message_id]
     with engine.connect() as conn:
         assert conn.execute(select(contacts.c.sms_consent)).scalar() is False
 
@@ -150,7 +154,7 @@ def test_a_stop_reply_opts_the_contact_out_of_sms_at_once(engine, tmp_path, clie
     assert row.sms_consent is False and row.email_consent is True
     assert proof.source == "relance" and proof.detail == "SMS reply STOP"
     message_id = outbox(engine, tenant, contact, channel="sms", flow="birthday")
-    assert deliver(engine, [message_id], Clock(), config(tmp_path)).suppressed == [message_id]
+    assert send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path)).suppressed == [message_id]
     # an ordinary reply changes nothing; START opts back in
     post_signed(client, path, {**form, "MessageSid": "SM" + "c" * 32, "Body": "Merci !"})
     with engine.connect() as conn:
@@ -172,11 +176,11 @@ def test_a_callback_with_a_bad_signature_is_refused(engine, client):
 
 
 @responses.activate
-def test_a_delivery_status_callback_is_kept_and_an_unknown_number_suppressed(engine, tmp_path, client):
+def test_a_status_callback_is_kept_and_an_unknown_number_suppressed(engine, tmp_path, client):
     tenant = sms_shop(engine)
     message_id = outbox(engine, tenant, sms_contact(engine, tenant), channel="sms", flow="birthday")
     responses.post(API, json={"sid": "SM" + "e" * 32}, status=201)
-    deliver(engine, [message_id], Clock(), config(tmp_path))
+    send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     path = "/m/sms/twilio/shop/status"
     base = {"MessageSid": "SM" + "e" * 32, "AccountSid": SID, "To": "+33612345678"}
     assert post_signed(client, path, {**base, "MessageStatus": "sent"}).status_code == 204
@@ -192,10 +196,10 @@ def test_a_delivery_status_callback_is_kept_and_an_unknown_number_suppressed(eng
 def test_a_short_sms_link_redirects_and_records_the_click(engine, tmp_path, client):
     tenant = sms_shop(engine)
     message_id = outbox(engine, tenant, sms_contact(engine, tenant), channel="sms", flow="birthday")
-    from core.messages.transports.files import FileTransport
+    from transports.files import FileTransport
 
     transport = FileTransport(tmp_path / "sms")
-    deliver(engine, [message_id], Clock(), config(tmp_path), transports=lambda *_: transport)
+    send_messages(engine, [message_id], Clock(), CONFIG, lambda *_: transport)
     text = next((tmp_path / "sms").glob("*.sms.txt")).read_text()
     link = next(word for word in text.split() if "/m/s/" in word)
     response = client.get(link[len(BASE_URL) :])

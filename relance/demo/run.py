@@ -15,16 +15,16 @@ from datetime import timedelta
 from typing import Any
 
 from babel.numbers import format_currency
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from core.model import REVENUE_STATUSES
 from core.sections import validate_tenant
 from core.store.schema import carts, contacts, events, orders, products
 from core.store.tenants import Tenant, upsert_tenant
-from jobs import context, queues
-from relance import sampleshop
+from jobs import queues
+from relance.demo import sampleshop
 from relance.wiring import Runtime
+from relance.worker import RelanceWorker
 
 DEMO_TENANT = {
     "name": "demo",
@@ -41,11 +41,11 @@ BATCH = 250
 Echo = Callable[[str], None]
 #: Later parts of the demo, each ``section(runtime, tenant, echo)``, in order.
 SECTIONS: tuple[str, ...] = (
-    "relance.demosync.sync_section",
-    "relance.commands.segments.demo_section",
-    "relance.commands.simulate.demo_section",
-    "webhooks.demo.webhooks_section",
-    "relance.commands.preview.demo_section",
+    "relance.demo.sync.sync_section",
+    "relance.demo.segments.segments_section",
+    "relance.demo.flows.flows_section",
+    "relance.demo.webhooks.webhooks_section",
+    "relance.demo.messages.messages_section",
 )
 
 
@@ -71,8 +71,7 @@ def run(runtime: Runtime, echo: Echo) -> Tenant:
         queue.enqueue("jobs.ingest.run_ingest_events", tenant.id, raw_events[i : i + BATCH], "import")
         for i in range(0, len(raw_events), BATCH)
     ]
-    context.install(runtime)
-    SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
+    RelanceWorker([queue], connection=redis, runtime=runtime).work(burst=True, logging_level="WARNING")
     results = [job.latest_result() for job in jobs]
     failed = [r for r in results if r is None or not r.type.name == "SUCCESSFUL"]
     totals: dict[str, int] = {"stored": 0, "duplicates": 0, "invalid": 0}

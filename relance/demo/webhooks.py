@@ -15,13 +15,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from rq import SimpleWorker
-
 from core import normalize
 from core.sections import validate_tenant
 from core.store.tenants import Tenant, upsert_tenant
+from inbound.deliveries import list_deliveries
 from jobs import queues
 from relance.wiring import Runtime
+from relance.worker import RelanceWorker
 from webhooks.app import create_app
 from webhooks.signing import sign_woocommerce
 
@@ -142,8 +142,7 @@ def webhooks_section(runtime: Runtime, tenant: Tenant, echo: Callable[[str], Non
     redis = runtime.redis
     queue = queues.queue(redis, queues.DEFAULT)
     waiting = queue.count
-    SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
-    from webhooks.deliveries import list_deliveries
+    RelanceWorker([queue], connection=redis, runtime=runtime).work(burst=True, logging_level="WARNING")
 
     with runtime.engine.connect() as conn:
         recent = list_deliveries(conn, tenant.id, limit=len(deliveries))

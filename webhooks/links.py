@@ -29,21 +29,21 @@ from sqlalchemy import select, update
 
 from core.errors import NotFoundError
 from core.messages import links, pages, preferences
-from core.messages.errors import LinkError, SignatureError
-from core.messages.schema import message_links, receipts
+from core.messages.errors import LinkError
 from core.messages.settings import message_settings
-from core.messages.suppression import suppress
-from core.messages.transports import twilio
+from core.messages.store.schema import message_links, receipts
+from core.messages.store.suppression import suppress
 from core.model import Channel
 from core.store.schema import messages
 from core.store.tenants import Tenant, get_tenant, get_tenant_by_id
 from core.tenants import NAME_RE
-from webhooks.app import runtime
+from transports import twilio
+from webhooks.context import runtime
 from webhooks.errors import UnknownTenantError
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("tracking", __name__, url_prefix=links.PREFIX)
+bp = Blueprint("links", __name__, url_prefix=links.PREFIX)
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Referrer-Policy": "no-referrer"}
@@ -186,9 +186,7 @@ def confirm(token: str) -> Any:
 
 
 def _twilio_tenant(conn: Any, tenant_name: str) -> Tenant:
-    """The tenant of a Twilio callback, after checking its signature (401 otherwise)."""
-    from webhooks.errors import SignatureError as RefusedSignature
-
+    """The tenant of a Twilio callback, after checking its signature (SignatureError, answered 401)."""
     if not NAME_RE.match(tenant_name):
         raise UnknownTenantError(f"no tenant named {tenant_name[:63]!r}; check the URL")
     try:
@@ -198,12 +196,9 @@ def _twilio_tenant(conn: Any, tenant_name: str) -> Tenant:
     settings = message_settings(tenant.config)
     query = request.query_string.decode("utf-8", "replace")
     url = runtime().settings.base_url + request.path + (f"?{query}" if query else "")
-    try:
-        twilio.verify_callback(
-            url, request.form.items(multi=True), request.headers.get(twilio.SIGNATURE_HEADER), settings.sms.auth_token
-        )
-    except SignatureError as exc:
-        raise RefusedSignature(str(exc)) from exc
+    twilio.verify_callback(
+        url, request.form.items(multi=True), request.headers.get(twilio.SIGNATURE_HEADER), settings.sms.auth_token
+    )
     return tenant
 
 
@@ -256,7 +251,7 @@ def twilio_status(tenant_name: str) -> Any:
 
 
 def _apply_failure(conn: Any, tenant: Tenant, row: Any, code: str | None, now: Any) -> None:
-    """A final delivery failure: a bad or unreachable number is suppressed, an opt-out recorded."""
+    """A final failure Twilio reported (failed, undelivered): a bad or unreachable number is suppressed, an opt-out recorded."""
     error = f"Twilio reported the SMS undelivered (error {code})"
     if code in twilio.BAD_NUMBER_CODES and row.to_address:
         suppress(conn, tenant.id, Channel.SMS.value, row.to_address, "invalid_number", now, error, row.id)

@@ -7,10 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core.messages import delivery
-from core.messages.delivery import DeliveryConfig, deliver, mark_interrupted
-from core.messages.schema import suppressions
-from core.messages.transports.files import FileTransport
+from core.messages import sending
+from core.messages.sending import SendConfig, mark_interrupted, send_messages
+from core.messages.store.schema import suppressions
 from core.store.schema import messages
 from tests.conftest import NOW
 from tests.messages.helpers import (
@@ -25,6 +24,8 @@ from tests.messages.helpers import (
     shop,
     smtp_server,
 )
+from transports.files import FileTransport
+from transports.registry import tenant_transports
 
 
 @pytest.fixture
@@ -42,8 +43,11 @@ def smtp_tenant(engine, controller, **transport):
     return shop(engine, section)
 
 
-def config(tmp_path):
-    return DeliveryConfig(BASE_URL, SECRET, tmp_path / "outbox")
+CONFIG = SendConfig(BASE_URL, SECRET)
+
+
+def transports(tmp_path):
+    return tenant_transports(tmp_path / "outbox")
 
 
 def add_cart(engine, tenant, email="marie@example.com"):
@@ -81,7 +85,7 @@ def test_an_email_goes_through_a_real_smtp_server(engine, tmp_path, inbox):
     add_cart(engine, tenant)
     message_id = outbox(engine, tenant, contact, context={"cart_id": "c-1", "products": ["p1"]})
 
-    report = deliver(engine, [message_id], Clock(), config(tmp_path))
+    report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
 
     assert report.sent == [message_id]
     assert len(box.received) == 1
@@ -117,7 +121,7 @@ def test_smtp_authentication_is_used(engine, tmp_path):
     try:
         tenant = smtp_tenant(engine, controller, username="shop", password="s3cret")
         ok = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday")
-        assert deliver(engine, [ok], Clock(), config(tmp_path)).sent == [ok]
+        assert send_messages(engine, [ok], Clock(), CONFIG, transports(tmp_path)).sent == [ok]
         assert logins == [(b"shop", b"s3cret")] and len(box.received) == 1
 
     finally:
@@ -128,8 +132,8 @@ def test_a_message_is_claimed_once_and_never_sent_twice(engine, tmp_path, inbox)
     box, controller = inbox
     tenant = smtp_tenant(engine, controller)
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday")
-    first = deliver(engine, [message_id], Clock(), config(tmp_path))
-    again = deliver(engine, [message_id, message_id], Clock(), config(tmp_path))
+    first = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
+    again = send_messages(engine, [message_id, message_id], Clock(), CONFIG, transports(tmp_path))
     assert first.sent == [message_id] and again.as_dict() == {
         "sent": 0,
         "suppressed": 0,
@@ -144,7 +148,7 @@ def test_a_message_not_yet_due_is_left_alone(engine, tmp_path, inbox):
     box, controller = inbox
     tenant = smtp_tenant(engine, controller)
     later = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday", due_at=NOW + timedelta(hours=1))
-    assert deliver(engine, [later], Clock(), config(tmp_path)).sent == []
+    assert send_messages(engine, [later], Clock(), CONFIG, transports(tmp_path)).sent == []
     assert message_row(engine, later).status == "scheduled" and not box.received
 
 
@@ -155,7 +159,7 @@ def test_consent_is_checked_again_at_send_time(engine, tmp_path, inbox):
     unknown = add_contact(engine, tenant, "unknown@example.com", consent={})
     ids = [outbox(engine, tenant, out, flow="birthday"), outbox(engine, tenant, unknown, flow="birthday")]
     transactional = outbox(engine, tenant, out, flow="double_opt_in", marketing=False)
-    report = deliver(engine, [*ids, transactional], Clock(), config(tmp_path))
+    report = send_messages(engine, [*ids, transactional], Clock(), CONFIG, transports(tmp_path))
     assert report.suppressed == ids and report.sent == [transactional]
     assert [message_row(engine, i).reason for i in ids] == ["unsubscribed", "no_consent"]
     assert [m["To"] for m in box.received] == ["out@example.com"]
@@ -167,7 +171,7 @@ def test_a_refused_recipient_bounces_and_is_suppressed_for_marketing(engine, tmp
     contact = add_contact(engine, tenant)
     box.rcpt_reply = "550 5.1.1 <marie@example.com>: no such user"
     first = outbox(engine, tenant, contact, flow="birthday")
-    report = deliver(engine, [first], Clock(), config(tmp_path))
+    report = send_messages(engine, [first], Clock(), CONFIG, transports(tmp_path))
     row = message_row(engine, first)
     assert report.bounced == [first] and row.status == "bounced" and row.reason == "bounced" and "550" in row.error
     with engine.connect() as conn:
@@ -182,7 +186,7 @@ def test_a_refused_recipient_bounces_and_is_suppressed_for_marketing(engine, tmp
     box.rcpt_reply = None
     second = outbox(engine, tenant, contact, flow="cross_sell")
     confirmation = outbox(engine, tenant, contact, flow="double_opt_in", marketing=False)
-    report = deliver(engine, [second, confirmation], Clock(), config(tmp_path))
+    report = send_messages(engine, [second, confirmation], Clock(), CONFIG, transports(tmp_path))
     assert report.suppressed == [second] and message_row(engine, second).reason == "suppressed:bounced"
     assert report.sent == [confirmation]  # transactional mail still goes
 
@@ -193,16 +197,16 @@ def test_a_temporary_failure_is_retried_later_and_sent_once(engine, tmp_path, in
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday")
     box.rcpt_reply = "451 4.7.1 greylisted, try again later"
     clock = Clock()
-    report = deliver(engine, [message_id], clock, config(tmp_path))
+    report = send_messages(engine, [message_id], clock, CONFIG, transports(tmp_path))
     row = message_row(engine, message_id)
     assert report.retry == [message_id] and row.status == "scheduled" and row.attempts == 1
     assert row.due_at == NOW + timedelta(seconds=5) and "451" in row.error and not box.received
 
-    assert deliver(engine, [message_id], clock, config(tmp_path)).sent == []  # not due yet
+    assert send_messages(engine, [message_id], clock, CONFIG, transports(tmp_path)).sent == []  # not due yet
     box.rcpt_reply = None
     clock.now = NOW + timedelta(seconds=5)
-    assert deliver(engine, [message_id], clock, config(tmp_path)).sent == [message_id]
-    assert deliver(engine, [message_id], clock, config(tmp_path)).sent == []
+    assert send_messages(engine, [message_id], clock, CONFIG, transports(tmp_path)).sent == [message_id]
+    assert send_messages(engine, [message_id], clock, CONFIG, transports(tmp_path)).sent == []
     row = message_row(engine, message_id)
     assert row.status == "sent" and row.attempts == 2 and row.error is None and len(box.received) == 1
 
@@ -213,11 +217,11 @@ def test_temporary_failures_give_up_after_the_last_attempt(engine, tmp_path, inb
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday")
     box.rcpt_reply = "421 4.3.2 service not available"
     clock = Clock()
-    for _ in range(delivery.MAX_ATTEMPTS):
-        deliver(engine, [message_id], clock, config(tmp_path))
+    for _ in range(sending.MAX_ATTEMPTS):
+        send_messages(engine, [message_id], clock, CONFIG, transports(tmp_path))
         clock.now += timedelta(hours=1)
     row = message_row(engine, message_id)
-    assert row.status == "failed" and row.reason == "gave_up" and row.attempts == delivery.MAX_ATTEMPTS
+    assert row.status == "failed" and row.reason == "gave_up" and row.attempts == sending.MAX_ATTEMPTS
 
 
 def test_an_unreachable_server_is_a_temporary_failure(engine, tmp_path):
@@ -236,7 +240,7 @@ def test_an_unreachable_server_is_a_temporary_failure(engine, tmp_path):
         },
     )
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday")
-    assert deliver(engine, [message_id], Clock(), config(tmp_path)).retry == [message_id]
+    assert send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path)).retry == [message_id]
     assert "cannot reach the SMTP server" in message_row(engine, message_id).error
 
 
@@ -249,14 +253,14 @@ def test_a_message_interrupted_while_sending_is_never_resent(engine, tmp_path, i
         assert mark_interrupted(conn, NOW + timedelta(minutes=16)) == [stuck]
     row = message_row(engine, stuck)
     assert row.status == "failed" and row.reason == "interrupted"
-    assert deliver(engine, [stuck], Clock(NOW + timedelta(minutes=20)), config(tmp_path)).sent == []
+    assert send_messages(engine, [stuck], Clock(NOW + timedelta(minutes=20)), CONFIG, transports(tmp_path)).sent == []
     assert not box.received
 
 
 def test_a_template_that_fails_fails_the_message_with_the_reason(engine, tmp_path):
     tenant = shop(engine)
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="welcome")
-    report = deliver(engine, [message_id], Clock(), config(tmp_path))
+    report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     row = message_row(engine, message_id)
     assert report.failed == [message_id] and row.reason == "template" and "messages.templates.email" in row.error
 
@@ -264,7 +268,7 @@ def test_a_template_that_fails_fails_the_message_with_the_reason(engine, tmp_pat
 def test_the_file_transport_writes_eml_and_html_by_default(engine, tmp_path):
     tenant = shop(engine)
     message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="birthday", context={"coupon": "ANNIV"})
-    report = deliver(engine, [message_id], Clock(), config(tmp_path))
+    report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     folder = tmp_path / "outbox" / "shop"
     eml = folder / f"{message_id:06d}-birthday-1-fr.eml"
     assert report.sent == [message_id] and eml.exists() and eml.with_suffix(".html").exists()
@@ -284,7 +288,7 @@ def test_an_sms_without_consent_or_number_is_not_sent(engine, tmp_path):
         outbox(engine, tenant, no_consent, channel="sms", flow="birthday"),
     ]
     transport = FileTransport(tmp_path / "sms")
-    report = deliver(engine, ids, Clock(), config(tmp_path), transports=lambda *_: transport)
+    report = send_messages(engine, ids, Clock(), CONFIG, lambda *_: transport)
     assert report.suppressed == ids
     with engine.connect() as conn:
         reasons = (

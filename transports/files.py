@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 from core.messages.compose import ComposedMessage
-from core.messages.errors import PermanentDeliveryError
+from core.messages.errors import PermanentSendError
 from core.messages.mime import build_email
-from core.messages.transports import SendResult
+from core.messages.sending import SendResult
 
 
 def _slug(message: ComposedMessage) -> str:
@@ -33,7 +33,7 @@ class FileTransport:
             temporary.write_bytes(data)
             os.replace(temporary, path)
         except OSError as exc:
-            raise PermanentDeliveryError(f"cannot write to {self.directory} ({exc.strerror})") from exc
+            raise PermanentSendError(f"cannot write to {self.directory} ({exc.strerror})") from exc
         return path
 
     def send_email(self, message: ComposedMessage, message_id: int, now: datetime) -> SendResult:
@@ -48,7 +48,7 @@ class FileTransport:
         self, message: ComposedMessage, message_id: int, now: datetime, status_callback: str | None
     ) -> SendResult:
         if not message.to:
-            raise PermanentDeliveryError("the contact has no phone number")
+            raise PermanentSendError("the contact has no phone number")
         body = (
             f"To: {message.to}\nDate: {now.isoformat()}\nSegments: {message.sms_segments} ({message.sms_encoding})\n\n"
         )

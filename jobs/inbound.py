@@ -1,8 +1,10 @@
-"""Jobs of the web service: process a stored delivery; sweep the ones whose job was lost.
+"""Jobs of received deliveries: process a stored delivery; sweep the ones whose job was lost.
 
-Every delivery has one job id, ``relance-delivery-<id>``, enqueued with
-``unique=True``: the request that stored it and the sweeper never queue it
-twice while its job is alive.
+The web service stores a delivery and hands its id over (through the runtime
+``relance.wiring`` builds, which calls ``enqueue_delivery``). Every delivery
+has one job id, ``relance-delivery-<id>``, enqueued with ``unique=True``: the
+request that stored it and the sweeper never queue it twice while its job is
+alive.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from core.store.tenants import list_tenants
+from inbound.deliveries import fail_delivery, get_delivery, pending_ids
+from inbound.processing import process_delivery
 from jobs import context, queues
-from webhooks.deliveries import fail_delivery, get_delivery, pending_ids
-from webhooks.processing import process_delivery
+from jobs.context import JobRuntime
 
 log = logging.getLogger(__name__)
 
-JOB = "jobs.webhooks.run_delivery"
+JOB = "jobs.inbound.run_delivery"
 #: A delivery this recent may still be on its way to the queue: the sweeper leaves it.
 SWEEP_GRACE = timedelta(seconds=60)
 #: After this many attempts a delivery whose job died is left for a person (``relance deliveries``).
@@ -53,7 +56,7 @@ def enqueue_delivery(redis: Redis, delivery_id: int, pipeline: Pipeline | None =
 
 
 def run_delivery(delivery_id: int) -> dict[str, Any]:
-    """Process one stored delivery (see ``webhooks.processing``); return its outcome."""
+    """Process one stored delivery (see ``inbound.processing``); return its outcome."""
     runtime = context.current()
     outcome = process_delivery(runtime.engine, delivery_id, runtime.clock, redis=_redis_or_none(runtime))
     return {"delivery": outcome.delivery_id, "state": outcome.state, **outcome.result, "error": outcome.error}
@@ -87,7 +90,7 @@ def run_sweep() -> dict[str, int]:
     return counts
 
 
-def _sweep_one(runtime: Any, redis: Redis, tenant_id: int, delivery_id: int) -> str:
+def _sweep_one(runtime: JobRuntime, redis: Redis, tenant_id: int, delivery_id: int) -> str:
     if enqueue_delivery(redis, delivery_id):
         return "enqueued"
     try:
@@ -112,7 +115,7 @@ def _sweep_one(runtime: Any, redis: Redis, tenant_id: int, delivery_id: int) -> 
     return "enqueued" if enqueue_delivery(redis, delivery_id) else "alive"
 
 
-def _redis_or_none(runtime: Any) -> Redis | None:
+def _redis_or_none(runtime: JobRuntime) -> Redis | None:
     try:
         return runtime.redis
     except Exception:  # noqa: BLE001 - metrics are best effort; processing does not need Redis

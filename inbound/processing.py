@@ -1,6 +1,6 @@
 """Process a stored delivery: turn it into events and ingest them through the pipeline.
 
-Used by the RQ job (``jobs.webhooks.run_delivery``) and by ``relance
+Used by the RQ job (``jobs.inbound.run_delivery``) and by ``relance
 deliveries --replay``. Processing is idempotent: events carry message ids
 derived from the delivery's content, so a job retry, a redelivery or a replay
 changes nothing that is already stored.
@@ -8,7 +8,6 @@ changes nothing that is already stored.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +20,11 @@ from sqlalchemy.exc import DBAPIError
 
 from connectors.woocommerce.mapping import MappingError
 from core.errors import EventError
-from core.events import parse_event
 from core.model import Event
 from core.pipeline import ingest_batch
 from core.store.tenants import Tenant, get_tenant_by_id
-from webhooks import metrics, tracker, woocommerce
-from webhooks.deliveries import (
+from inbound import events_api, metrics, tracker, woocommerce
+from inbound.deliveries import (
     FAILED,
     IGNORED,
     PENDING,
@@ -38,7 +36,7 @@ from webhooks.deliveries import (
     settle_delivery,
     start_attempt,
 )
-from webhooks.errors import BadPayloadError, DeliveryError, RetryableDeliveryError
+from inbound.errors import BadPayloadError, DeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +54,11 @@ class Outcome:
     error: str | None = None
 
 
-def api_events(delivery: Delivery) -> tuple[list[Event], list[str]]:
-    """The events of an Event API delivery (one object or a list)."""
-    try:
-        payload = json.loads(delivery.body)
-    except ValueError as exc:
-        raise BadPayloadError(f"the body is not JSON ({exc})") from exc
-    batch = payload if isinstance(payload, list) else [payload]
-    return [parse_event(raw, default_source="api") for raw in batch], []
-
-
 def _events(engine: Engine, tenant: Tenant, delivery: Delivery) -> tuple[list[Event], list[str]]:
     if delivery.source == woocommerce.SOURCE:
         return woocommerce.events_for_delivery(engine, tenant, delivery), []
-    if delivery.source == "events":
-        return api_events(delivery)
+    if delivery.source == events_api.SOURCE:
+        return events_api.events_of(delivery.body)
     if delivery.source == tracker.SOURCE:
         return tracker.events_from_batch(delivery.body, delivery.id, delivery.received_at)
     raise DeliveryError(f"unknown delivery source {delivery.source!r}")
@@ -157,4 +145,4 @@ def _summary(result: dict[str, Any]) -> str:
     return ", ".join(f"{key} {value}" for key, value in result.items() if not isinstance(value, list))
 
 
-__all__ = ["PENDING", "Outcome", "api_events", "process_delivery"]
+__all__ = ["PENDING", "Outcome", "describe_error", "process_delivery"]

@@ -1,6 +1,6 @@
-"""Delivery jobs: send outbox messages, and the sweep that finds the ones no job took.
+"""Send jobs: send outbox messages, and the sweep that finds the ones no job took.
 
-``run_deliver(message_ids)`` is what the flows enqueue (at each message's due
+``run_send(message_ids)`` is what the flows enqueue (at each message's due
 time). Claiming in the database makes a duplicate job harmless. A message
 that failed for a temporary reason is back in ``scheduled`` with a later
 ``due_at`` and is enqueued again for that time. ``run_sweep`` (every 30 s)
@@ -17,33 +17,34 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.messages.delivery import DeliveryConfig, deliver, due_message_ids, mark_interrupted
+from core.messages.sending import SendConfig, mark_interrupted, send_messages
+from core.messages.store.outbox import due_message_ids
 from core.store.schema import messages
 from jobs import context, queues
+from transports.registry import tenant_transports
 
 log = logging.getLogger(__name__)
 
-JOB = "jobs.deliver.run_deliver"
-#: Messages per delivery job enqueued by the sweep.
+JOB = "jobs.send.run_send"
+#: Messages per send job enqueued by the sweep.
 BATCH_SIZE = 100
 #: Most messages the sweep enqueues per run (the next run takes the rest).
 SWEEP_MAX = 20_000
 
 
-def delivery_config() -> DeliveryConfig:
+def send_config() -> SendConfig:
     settings = context.current().settings
-    return DeliveryConfig(
-        base_url=settings.base_url, secret_key=settings.secret_key, outbox_dir=settings.data_dir / "outbox"
-    )
+    return SendConfig(base_url=settings.base_url, secret_key=settings.secret_key)
 
 
-def run_deliver(message_ids: list[int]) -> dict[str, int]:
-    """Deliver the due messages among ``message_ids``; return counts by outcome."""
+def run_send(message_ids: list[int]) -> dict[str, int]:
+    """Send the due messages among ``message_ids``; return counts by outcome."""
     runtime = context.current()
+    transports = tenant_transports(runtime.settings.data_dir / "outbox")
     try:
-        report = deliver(runtime.engine, [int(i) for i in message_ids], runtime.clock, delivery_config())
+        report = send_messages(runtime.engine, [int(i) for i in message_ids], runtime.clock, send_config(), transports)
     except Exception:
-        log.exception("delivering %d messages failed", len(message_ids))
+        log.exception("sending %d messages failed", len(message_ids))
         raise
     if report.retry:
         _enqueue_retries(report.retry)

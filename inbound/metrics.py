@@ -1,4 +1,8 @@
-"""Prometheus metrics of the web service, kept in Redis so that every process agrees.
+"""Prometheus metrics of received deliveries, kept in Redis so that every process agrees.
+
+The web service counts requests (``count_request``) and serves ``/metrics``
+(``render``); the processing records each processed delivery
+(``record_processing``).
 
 Counters are Redis hashes that any gunicorn worker or RQ worker, on any
 machine, increments; ``/metrics`` reads them back. They are best effort: when

@@ -1,4 +1,4 @@
-"""Raw deliveries in the database: store one before answering, read, list and settle them."""
+"""Received deliveries in the database: store one raw before answering, read, list and settle them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from core.store.deliveries import deliveries
-from webhooks.errors import UnknownDeliveryError
+from inbound.errors import UnknownDeliveryError
 
 PENDING = "pending"
 PROCESSED = "processed"

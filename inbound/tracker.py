@@ -1,13 +1,7 @@
-"""The storefront tracker: its tenant settings and what a tracker batch turns into.
+"""Storefront tracker batches: the check made before one is stored, and what it turns into.
 
-Tenant file section (validated by ``validate``)::
-
-    tracker:
-      public_key: pk_3f9c2b7a1d8e4f60        # in the script; identifies the shop, not a secret
-      allowed_origins: [https://shop.example.com, https://www.shop.example.com]
-      respect_dnt: true       # default: visitors with Do Not Track / Global Privacy Control are not tracked
-      require_consent: false  # true: nothing is sent until the page calls relance('consent', true)
-      cookie_days: 395        # lifetime of the first-party anonymous id cookie
+The tracker's tenant settings are ``core.tracker``; the web service serves the
+script and receives the batches (``webhooks.collect``).
 
 A batch is what ``/t/<tenant>.js`` posts to ``/collect/<tenant>``::
 
@@ -31,7 +25,7 @@ from typing import Any
 from core.errors import EventError
 from core.events import parse_event
 from core.model import Event
-from webhooks.errors import BadPayloadError
+from inbound.errors import BadPayloadError
 
 SOURCE = "tracker"
 ANONYMOUS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")

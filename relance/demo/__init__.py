@@ -1,0 +1,1 @@
+"""The demo: the sample shop, the fake shops, and the demo's sections."""

@@ -1,0 +1,94 @@
+"""What every endpoint of the web service reaches: the runtime it was handed, and Redis with a short fuse.
+
+``create_app(runtime)`` (``webhooks.app``) keeps the runtime in
+``app.extensions["relance"]``; blueprints read it with ``runtime()``.
+``WebRuntime`` is what the web service needs of it (``relance.wiring.Runtime``
+provides it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from flask import current_app
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import RedisError
+from sqlalchemy import Engine
+
+from core.errors import RelanceError
+
+log = logging.getLogger(__name__)
+
+#: Largest body accepted on any endpoint; larger ones get 413.
+MAX_BODY_BYTES = 1024 * 1024
+#: After Redis failed, requests skip it for this long (seconds) instead of each waiting for it.
+REDIS_RETRY_AFTER = 5.0
+
+
+class WebSettings(Protocol):
+    """The install's settings the web service reads."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def secret_key(self) -> str: ...
+
+
+class WebRuntime(Protocol):
+    """What the web service needs of its process (``relance.wiring.Runtime`` provides it)."""
+
+    @property
+    def settings(self) -> WebSettings: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def web_redis(self) -> Redis:
+        """A Redis client that never holds a request up long (may raise when Redis is unavailable)."""
+        ...
+
+    def hand_over(self, redis: Redis, pipeline: Pipeline, delivery_id: int) -> None:
+        """Queue the processing of a stored delivery on ``pipeline`` (executed by the caller)."""
+        ...
+
+    def queue_depths(self, redis: Redis) -> dict[str, int]:
+        """Jobs waiting in each queue."""
+        ...
+
+
+def runtime() -> WebRuntime:
+    """The runtime of the app handling the current request."""
+    return current_app.extensions["relance"]
+
+
+def app_redis() -> Redis | None:
+    """The Redis the app enqueues to, or None while it is unavailable.
+
+    The app keeps the runtime's ``web_redis()`` client (short timeouts with
+    RELANCE_REDIS_URL; the embedded Redis without it). After a failure (see
+    ``redis_failed``) Redis is skipped for ``REDIS_RETRY_AFTER`` seconds: the
+    deliveries are stored meanwhile and the sweeper enqueues them later.
+    """
+    state = current_app.extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
+    if state["down_until"] > time.monotonic():
+        return None
+    if state["client"] is None:
+        try:
+            state["client"] = runtime().web_redis()
+        except (RelanceError, RedisError, OSError) as exc:
+            redis_failed(exc)
+            return None
+    return state["client"]
+
+
+def redis_failed(exc: BaseException) -> None:
+    """Note that Redis just failed: skip it for a few seconds."""
+    state = current_app.extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
+    state["down_until"] = time.monotonic() + REDIS_RETRY_AFTER
+    log.warning("Redis unavailable (%s); deliveries are stored and will be swept", type(exc).__name__)
