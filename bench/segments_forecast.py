@@ -1,8 +1,8 @@
 """Benchmark: who buys again, and for how much? ``predicted_orders`` and ``predicted_value`` on CDNOW.
 
-    .venv/bin/python bench/segments_forecast.py                  # about a minute
+    .venv/bin/python bench/segments_forecast.py                  # 2.5 CPU minutes, mostly the small shops
+    .venv/bin/python bench/segments_forecast.py --draws 0        # the whole sample only: under 30 s
     .venv/bin/python bench/segments_forecast.py --boot 5000      # tighter intervals
-    .venv/bin/python bench/segments_forecast.py --draws 0        # the whole sample only
 
 Data: the CDNOW sample shipped with the tests (2,357 customers who first bought
 in the first quarter of 1997; see tests/segments/data/README.md). Purchases are
