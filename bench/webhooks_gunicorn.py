@@ -1,23 +1,27 @@
-"""Benchmark: the webhook service under gunicorn on loopback against a bare Flask hello-world.
+"""Benchmark: the webhook intake under gunicorn against a bare Flask hello-world, loaded by wrk.
 
-Run: /tmp/venv/bin/python bench/webhooks_gunicorn.py [--requests 2000] [--concurrency 8] [--workers 4] [--rounds 3]
+Run: .venv/bin/python bench/webhooks_gunicorn.py [--duration 10] [--connections 8] [--workers 4] [--rounds 3]
 
-Both apps run under the same gunicorn command (sync workers, pinned to CPU 0);
-a Python load generator pinned to CPU 1 sends the same signed WooCommerce
-``order.created`` deliveries (a distinct order per request, WooCommerce's
-exact body and signature) to both. Each round measures the hello-world and
-then the service; medians over the rounds are reported, with the ratio and
-p50/p99 latencies. Then the database is counted: deliveries stored must equal
-the 2xx answers (none lost), with no body stored twice (none duplicated); an
-RQ worker then processes them all and the orders are counted (one per
-delivery). Needs PostgreSQL (RELANCE_BENCH_PG_URL, default the tests' server)
-and redis-server (started here on a free port).
+Both apps run under the same gunicorn command (sync workers, the same count,
+pinned to CPU 0); ``wrk`` (Debian package ``wrk``) pinned to CPU 1 sends the
+same load to both with ``bench/webhooks_wrk.lua``: WooCommerce
+``order.created`` deliveries, each of its own order (a distinct id), with
+WooCommerce's exact body and signed in Lua as WooCommerce signs them.
+Baseline and subject alternate (hello, service, hello, service...,
+``--rounds`` times); the req/s ratio service / hello is printed as
+min/median/max over the rounds, with each app's p50/p99 latency. Then the
+database is counted: deliveries stored against the 2xx answers (none lost),
+none stored twice; a ``relance worker --burst`` processes them all (the
+drain jobs the intake handed them to) and the deliveries processed and the
+orders are counted. The workers do not run during the load (the CPU goes to
+the web service only, as with the baseline). Needs PostgreSQL
+(RELANCE_BENCH_PG_URL, default the tests' server) and redis-server (started
+here on a free port).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import shutil
@@ -26,9 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from core.sections import validate_tenant  # noqa: E402
 from core.store.db import make_engine, migrate  # noqa: E402
 from core.store.tenants import upsert_tenant  # noqa: E402
-from tests.webhooks.payloads import delivery_headers, order, wp_json  # noqa: E402
+from tests.webhooks.payloads import order, wp_json  # noqa: E402
 
 PG_ADMIN = os.environ.get("RELANCE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "bench-webhook-secret-0123456789"
@@ -68,61 +70,35 @@ def wait_http(port: int, path: str = "/healthz") -> None:
     raise SystemExit(f"nothing answers on port {port}")
 
 
-def requests_for(count: int, start_id: int, port: int) -> list[bytes]:
-    """``count`` raw HTTP requests, each a distinct WooCommerce order delivery, signed like WooCommerce."""
-    out = []
-    for offset in range(count):
-        order_id = start_id + offset
-        body = wp_json(order(id=order_id, number=str(order_id), order_key=f"wc_order_{order_id}"))
-        headers = delivery_headers("order.created", body, SECRET, delivery_id=uuid.uuid4().hex[:12])
-        headers.update({"Host": f"127.0.0.1:{port}", "Content-Length": str(len(body)), "Connection": "close"})
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        out.append(f"POST /hooks/bench/woocommerce HTTP/1.1\r\n{head}\r\n".encode() + body)
-    return out
+PLACEHOLDER_ID = 987654321
+PATH = "/hooks/bench/woocommerce"
+LUA = Path(__file__).resolve().parent / "webhooks_wrk.lua"
 
 
-def load(port: int, requests: list[bytes], concurrency: int) -> dict[str, Any]:
-    """Send every request once over its own connection; return rate, latencies and status counts."""
-    counter = itertools.count()
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
+def write_template(path: Path) -> None:
+    """WooCommerce's exact body of an order.created delivery, ``__ID__`` where the order's id goes."""
+    body = wp_json(order(id=PLACEHOLDER_ID, number=str(PLACEHOLDER_ID), order_key=f"wc_order_{PLACEHOLDER_ID}"))
+    path.write_bytes(body.replace(str(PLACEHOLDER_ID).encode(), b"__ID__"))
 
-    def client() -> None:
-        mine: list[float] = []
-        codes: dict[int, int] = {}
-        while (index := next(counter)) < len(requests):
-            started = time.perf_counter()
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-                    sock.sendall(requests[index])
-                    head = b""
-                    while chunk := sock.recv(65536):
-                        head += chunk if len(head) < 64 else b""
-                code = int(head[9:12])
-            except (OSError, ValueError):
-                code = 0
-            mine.append(time.perf_counter() - started)
-            codes[code] = codes.get(code, 0) + 1
-        with lock:
-            latencies.extend(mine)
-            for code, n in codes.items():
-                statuses[code] = statuses.get(code, 0) + n
 
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "rate": len(requests) / elapsed,
-        "p50": latencies[len(latencies) // 2] * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "statuses": statuses,
+def wrk(port: int, seconds: float, connections: int, first_id: int, template: Path) -> dict[str, Any]:
+    """One wrk run (one thread, on CPU 1) against ``port``; return its counts, rate and latencies."""
+    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{int(seconds)}s", "--timeout", "10s", "-s", str(LUA)]
+    command.append(f"http://127.0.0.1:{port}{PATH}")
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", "1", *command]
+    env = {
+        **os.environ,
+        "RELANCE_BENCH_TEMPLATE": str(template),
+        "RELANCE_BENCH_SECRET": SECRET,
+        "RELANCE_BENCH_FIRST_ID": str(first_id),
+        "RELANCE_BENCH_PATH": PATH,
     }
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["ok"] = result["requests"] - result["non_2xx"]
+    return result
 
 
 def gunicorn(app: str, port: int, workers: int, env: dict[str, str], chdir: Path) -> subprocess.Popen[bytes]:
@@ -149,20 +125,84 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def profile(
+    service: subprocess.Popen[bytes], port: int, args: argparse.Namespace, first_id: int, template: Path, tmp: Path
+) -> int:
+    """Load the service once more with py-spy sampling its workers; print where their time goes; return 2xx."""
+    spy = shutil.which("py-spy") or str(BIN / "py-spy")
+    if not Path(spy).exists():
+        print("  profile: py-spy is not installed (pip install py-spy)")
+        return 0
+    out = tmp / "profile.txt"
+    seconds = max(args.duration, 10)
+    command = [spy, "record", "--pid", str(service.pid), "--subprocesses", "--format", "raw", "--rate", "250"]
+    command += ["--duration", str(seconds), "--nonblocking", "--output", str(out)]
+    recorder = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1)
+    result = wrk(port, seconds - 2, args.connections, first_id, template)
+    said, _ = recorder.communicate(timeout=60)
+    if not out.exists():
+        print(f"  profile: py-spy failed: {said.strip()[-300:]}")
+        return result["ok"]
+    total = 0
+    inclusive: dict[str, int] = {}
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not any("handle_request" in frame for frame in frames):
+            continue  # idle workers waiting in accept()
+        total += int(count)
+        for frame in set(frames):
+            name = frame.split(" (")[0] + " " + frame.split("/")[-1].rstrip(")") if " (" in frame else frame
+            inclusive[name] = inclusive.get(name, 0) + int(count)
+    print(f"  profile: {total} samples in requests (py-spy, 250 Hz, {seconds} s); inclusive share of request time:")
+    interesting = (
+        "receive",
+        "with_connection",
+        "store_delivery",
+        "get",
+        "hand_over",
+        "execute",
+        "parse_json",
+        "verify_woocommerce",
+        "_inspect",
+        "full_dispatch_request",
+        "wsgi_app",
+        "handle_request",
+        "enqueue",
+        "count_request",
+        "connect",
+        "jsonify",
+        "read_body",
+    )
+    top = sorted(inclusive.items(), key=lambda item: -item[1])
+    for name, count in [item for item in top if item[0].split(" ")[0] in interesting][:25]:
+        print(f"    {100 * count / max(total, 1):5.1f}%  {name}")
+    return result["ok"]
+
+
+def spread(values: list[float]) -> str:
+    return f"min {min(values):.2f} / median {statistics.median(values):.2f} / max {max(values):.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
-    parser.add_argument("--concurrency", type=int, default=8, help="connections in flight")
+    parser.add_argument("--duration", type=int, default=10.0, help="seconds of load per measurement")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections in flight")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (both apps)")
-    parser.add_argument("--rounds", type=int, default=3, help="measurements of each app (medians reported)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated measurements of each app")
     parser.add_argument(
-        "--process", action="store_true", help="then process every delivery with one RQ worker and count the orders"
+        "--profile",
+        action="store_true",
+        help="then profile the service's workers under load with py-spy (if installed)",
     )
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
-        os.sched_setaffinity(0, {1})  # the load generator on the other core
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
 
     tmp = Path(tempfile.mkdtemp(prefix="relance-bench-"))
+    template = tmp / "order.json"
+    write_template(template)
     redis_port, hello_port, service_port = free_port(), free_port(), free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -204,67 +244,68 @@ def main() -> None:
         wait_http(service_port)
 
         next_id = 1_000_000
-        warm = requests_for(300, next_id, service_port)
-        next_id += 300
-        load(hello_port, warm, args.concurrency)
-        warmed = load(service_port, warm, args.concurrency)
-        sent_ok = sum(n for code, n in warmed["statuses"].items() if 200 <= code < 300)  # counted too
+        wrk(hello_port, 2, args.connections, next_id, template)  # warm-up
+        warm = wrk(service_port, 2, args.connections, next_id, template)
+        if warm["ok"] == 0:
+            raise SystemExit(f"the service refused every request of the warm-up ({warm}); is the Lua signing right?")
+        answered = [warm["ok"]]
         runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": []}
         for _ in range(args.rounds):
-            batch = requests_for(args.requests, next_id, service_port)
-            next_id += args.requests
-            runs["hello"].append(load(hello_port, batch, args.concurrency))
-            result = load(service_port, batch, args.concurrency)
+            next_id += 1_000_000_000
+            runs["hello"].append(wrk(hello_port, args.duration, args.connections, next_id, template))
+            result = wrk(service_port, args.duration, args.connections, next_id, template)
             runs["service"].append(result)
-            sent_ok += sum(n for code, n in result["statuses"].items() if 200 <= code < 300)
+            answered.append(result["ok"])
         stop(hello)
-
-        def median(kind: str, key: str) -> float:
-            return statistics.median(run[key] for run in runs[kind])
+        if args.profile:
+            next_id += 1_000_000_000
+            answered.append(profile(service, service_port, args, next_id, template, tmp))
+        stop(service)  # every answered request is stored before its answer: nothing is in flight now
 
         print(
-            f"webhooks bench: {args.rounds} rounds x {args.requests} requests, concurrency {args.concurrency}, "
-            f"gunicorn --workers {args.workers} (sync) on CPU 0, load generator on CPU 1, PostgreSQL + Redis"
+            f"webhooks bench: {args.rounds} alternated rounds x {args.duration:.0f} s of wrk "
+            f"({args.connections} connections), gunicorn --workers {args.workers} (sync) on CPU 0, wrk on CPU 1, "
+            "PostgreSQL + Redis unpinned; 2 cores shared with other work on the machine"
         )
         for kind, label in (("hello", "Flask hello-world"), ("service", "signed WooCommerce deliveries")):
             rates = ", ".join(f"{run['rate']:.0f}" for run in runs[kind])
+            p50 = [run["p50_ms"] for run in runs[kind]]
+            p99 = [run["p99_ms"] for run in runs[kind]]
             print(
-                f"  {label:<30} {median(kind, 'rate'):7.0f} req/s (rounds: {rates}), "
-                f"p50 {median(kind, 'p50'):.1f} ms, p99 {median(kind, 'p99'):.1f} ms"
+                f"  {label:<30} req/s per round: {rates}; p50 ms {spread(p50)}; p99 ms {spread(p99)}; "
+                f"non-2xx {sum(run['non_2xx'] for run in runs[kind])}, "
+                f"socket errors {sum(run['socket_errors'] for run in runs[kind])}"
             )
-        ratio = median("service", "rate") / median("hello", "rate")
-        print(f"  ratio service / hello-world   {ratio:.2f} (aim: >= 0.50)")
-        statuses: dict[int, int] = {}
-        for run in runs["service"]:
-            for code, n in run["statuses"].items():
-                statuses[code] = statuses.get(code, 0) + n
-        print(f"  service answers               {json.dumps(statuses)}")
+        ratios = [s["rate"] / h["rate"] for h, s in zip(runs["hello"], runs["service"], strict=True)]
+        print(f"  ratio service / hello req/s   {spread(ratios)} (goal >= 0.50)")
+        print(f"  service p99 ms                {spread([run['p99_ms'] for run in runs['service']])} (goal < 50)")
 
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar_one()
             distinct = conn.execute(sa.text("SELECT count(DISTINCT md5(body)) FROM webhook_deliveries")).scalar_one()
+        ok = sum(answered)
         print(
-            f"  deliveries stored             {stored} for {sent_ok} answered 2xx: lost {max(sent_ok - stored, 0)}, "
+            f"  answered 2xx {ok}, stored {stored}: lost {max(ok - stored, 0)}, "
+            f"stored without an answer {max(stored - ok, 0)} (in flight when wrk stopped), "
             f"stored twice {stored - distinct}"
         )
-        if args.process:
-            started = time.perf_counter()
-            worker = subprocess.run(
-                [str(BIN / "relance"), "worker", "--burst", "--no-cron", "--queue", "relance"],
-                env=env,
-                capture_output=True,
-                check=False,
-            )
-            elapsed = time.perf_counter() - started
-            with engine.connect() as conn:
-                orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
-                states = dict(
-                    conn.execute(sa.text("SELECT state, count(*) FROM webhook_deliveries GROUP BY state")).all()
-                )
-            print(
-                f"  processed by 1 worker         {elapsed:.0f} s ({stored / elapsed:.0f} deliveries/s), "
-                f"states {json.dumps(states)}, orders {orders} (expected {distinct}); worker exit {worker.returncode}"
-            )
+        started = time.perf_counter()
+        worker = subprocess.run(
+            [str(BIN / "relance"), "worker", "--burst", "--no-cron", "--queue", "relance"],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        with engine.connect() as conn:
+            orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+            states = dict(conn.execute(sa.text("SELECT state, count(*) FROM webhook_deliveries GROUP BY state")).all())
+        processed = states.get("processed", 0)
+        print(
+            f"  processed {processed} of {stored} stored by 1 worker in {elapsed:.0f} s "
+            f"({processed / elapsed:.0f} deliveries/s), states {json.dumps(states)}, orders {orders} "
+            f"(expected {distinct}); worker exit {worker.returncode}; lost {stored - processed}"
+        )
         engine.dispose()
     finally:
         for process in processes:

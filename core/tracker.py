@@ -6,6 +6,11 @@
       respect_dnt: true       # default: visitors with Do Not Track / Global Privacy Control are not tracked
       require_consent: false  # true: nothing is sent until the page calls relance('consent', true)
       cookie_days: 395        # lifetime of the first-party anonymous id cookie
+      limits:                 # requests over a limit are answered 429 with Retry-After (defaults below)
+        batches_per_address: 120/minute   # tracker batches from one client address
+        batches_per_tenant: 6000/minute   # tracker batches for the whole shop
+        signups_per_address: 5/hour       # batches carrying a newsletter signup, from one client address
+        signups_per_tenant: 300/hour      # ... for the whole shop (each may send a double opt-in email)
 
 The web service (``webhooks.collect``) and ``inbound.tracker`` apply them.
 """
@@ -21,7 +26,35 @@ from urllib.parse import urlsplit
 from core.errors import ConfigError
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
-_KEYS = {"public_key", "allowed_origins", "respect_dnt", "require_consent", "cookie_days", "enabled"}
+_KEYS = {"public_key", "allowed_origins", "respect_dnt", "require_consent", "cookie_days", "enabled", "limits"}
+#: Seconds in each unit a rate may be given in.
+UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+RATE_RE = re.compile(r"^\s*(\d{1,9})\s*/\s*(second|minute|hour|day)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most ``count`` requests in each window of ``seconds``."""
+
+    count: int
+    seconds: int
+
+    def __str__(self) -> str:
+        unit = next(name for name, seconds in UNITS.items() if seconds == self.seconds)
+        return f"{self.count}/{unit}"
+
+
+@dataclass(frozen=True)
+class TrackerLimits:
+    """The rate limits of ``/collect`` (the ``limits`` key of the tracker section)."""
+
+    batches_per_address: Rate = Rate(120, 60)
+    batches_per_tenant: Rate = Rate(6000, 60)
+    signups_per_address: Rate = Rate(5, 3600)
+    signups_per_tenant: Rate = Rate(300, 3600)
+
+
+LIMIT_KEYS = tuple(TrackerLimits.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +64,24 @@ class TrackerConfig:
     respect_dnt: bool = True
     require_consent: bool = False
     cookie_days: int = 395
+    limits: TrackerLimits = TrackerLimits()
+
+
+def parse_rate(value: Any, path: str) -> Rate:
+    """A rate written ``N/unit`` (unit: second, minute, hour or day); raise ConfigError naming ``path``."""
+    match = RATE_RE.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) < 1:
+        raise ConfigError(f"{path}: {value!r} is not a rate; write it like 120/minute (second, minute, hour or day)")
+    return Rate(int(match.group(1)), UNITS[match.group(2)])
+
+
+def _validate_limits(value: Any, path: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: must be a mapping of limits to rates, e.g. batches_per_address: 120/minute")
+    unknown = [key for key in value if key not in LIMIT_KEYS]
+    if unknown:
+        raise ConfigError(f"{path}.{unknown[0]}: unknown limit (allowed: {', '.join(LIMIT_KEYS)})")
+    return {key: str(parse_rate(rate, f"{path}.{key}")) for key, rate in value.items()}
 
 
 def normalize_origin(value: str) -> str | None:
@@ -93,6 +144,8 @@ def validate(value: Any, path: str) -> Mapping[str, Any]:
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 395:
             raise ConfigError(f"{path}.cookie_days: must be a whole number of days from 1 to 395")
         out["cookie_days"] = days
+    if "limits" in value:
+        out["limits"] = _validate_limits(value["limits"], f"{path}.limits")
     return out
 
 
@@ -106,4 +159,5 @@ def tracker_config(raw: Mapping[str, Any]) -> TrackerConfig | None:
         respect_dnt=raw.get("respect_dnt", True),
         require_consent=raw.get("require_consent", False),
         cookie_days=raw.get("cookie_days", 395),
+        limits=TrackerLimits(**{key: parse_rate(rate, key) for key, rate in (raw.get("limits") or {}).items()}),
     )

@@ -40,6 +40,7 @@ OUTCOMES = (
     "bad_request",  # invalid JSON or shape
     "forbidden",  # tracker origin not allowed
     "too_large",
+    "rate_limited",  # tracker limits: 429
     "unknown_tenant",
     "unavailable",  # database down: 503
 )

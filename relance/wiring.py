@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from core.errors import RelanceError
 from core.store.db import make_engine, migrate
 from jobs import queues
-from jobs.inbound import enqueue_delivery
+from jobs.inbound import hand_over as hand_over_delivery
 from relance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,14 @@ class Runtime:
             )
         return self.redis
 
-    def hand_over(self, redis: Redis, pipeline: Pipeline, delivery_id: int) -> None:
-        """Queue the processing of a stored delivery on ``pipeline`` (the caller executes it).
+    def hand_over(self, redis: Redis, delivery_id: int, also: Callable[[Pipeline], None] | None = None) -> None:
+        """Hand a stored delivery over to the workers: its id pushed for a drain job (``jobs.inbound.hand_over``).
 
-        No uniqueness check: the request that stored the delivery is its first
-        enqueuer (the sweeper checks).
+        One Redis round trip, carrying what ``also`` adds to it; a second one
+        only to enqueue a drain job when none is queued. Raises RedisError or
+        OSError when Redis is unavailable (the sweeper queues it later).
         """
-        enqueue_delivery(redis, delivery_id, pipeline=pipeline)
+        hand_over_delivery(redis, delivery_id, also)
 
     def queue_depths(self, redis: Redis) -> dict[str, int]:
         """Jobs waiting in each queue, read through ``redis``."""

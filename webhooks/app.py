@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import DatabaseUnavailableError
+from webhooks.accesslog import install_werkzeug_filter
 from webhooks.context import MAX_BODY_BYTES, WebRuntime
 from webhooks.errors import REFUSALS, status_of
 
@@ -53,12 +54,17 @@ def create_app(runtime: WebRuntime, **config: Any) -> Flask:
         module, _, name = dotted.rpartition(".")
         app.register_blueprint(getattr(importlib.import_module(module), name))
     _register_error_handlers(app)
+    install_werkzeug_filter()  # the development server's access log: no link tokens, no signatures
     return app
 
 
 def _register_error_handlers(app: Flask) -> None:
     def _refused(exc: Exception) -> Any:
-        return jsonify(error=str(exc)), status_of(exc)
+        response = jsonify(error=str(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response, status_of(exc)
 
     for refusal in REFUSALS:
         app.register_error_handler(refusal, _refused)

@@ -7,6 +7,12 @@ tenant's public key (401). Responses carry CORS headers for allowed origins
 only. A visitor whose browser sends Do Not Track or Global Privacy Control is
 acknowledged (204) and nothing is stored, unless the shop set
 ``respect_dnt: false``.
+
+An accepted batch is counted against the tenant's ``tracker.limits`` (per
+client address and per tenant; those carrying a newsletter signup also
+against the signup limits) and refused with 429 over any of them
+(``webhooks.limits``: browsing fails open when Redis is down, signups fail
+closed). Bodies over ``MAX_COLLECT_BYTES`` get 413.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -22,17 +29,20 @@ from flask import Blueprint, Response, g, request
 
 from core.errors import SignatureError
 from core.tracker import TrackerConfig, normalize_origin, tracker_config
-from inbound.errors import BadPayloadError
 from inbound.tracker import SOURCE, check_batch
-from webhooks.context import runtime
+from webhooks import limits
+from webhooks.context import app_redis, runtime
 from webhooks.errors import ForbiddenOriginError, UnknownTenantError
-from webhooks.intake import Recipient, Verdict, find_tenant, receive
+from webhooks.intake import Recipient, Verdict, cached_tenant, parse_json, read_body_at_most, receive
 
 bp = Blueprint("collect", __name__)
 
 TOPIC = "collect"
 SCRIPT_MAX_AGE = 300
 KEPT_HEADERS = ("Origin", "User-Agent", "Content-Type")
+#: Largest tracker batch accepted (50 events with full carts fit well under it); larger ones get 413.
+MAX_COLLECT_BYTES = 256 * 1024
+SIGNUP_EVENT = "newsletter_subscribed"
 
 
 @lru_cache(maxsize=1)
@@ -89,15 +99,55 @@ def _inspect(tenant: Recipient, body: bytes) -> Verdict:
     g.relance_cors_origin = origin
     if config.respect_dnt and _do_not_track():
         return Verdict(outcome="ignored", respond=_no_content)
-    try:
-        payload: Any = json.loads(body)
-    except ValueError as exc:
-        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
-    key, _anonymous_id, _batch = check_batch(payload)
+    body = read_body_at_most(MAX_COLLECT_BYTES)
+    key, _anonymous_id, batch = check_batch(parse_json(body))
     if not hmac.compare_digest(key.encode("utf-8", "replace"), config.public_key.encode()):
         raise SignatureError("the tracker key is not this tenant's public key; paste the script again")
+    signups = any(isinstance(item, dict) and item.get("event") == SIGNUP_EVENT for item in batch)
+    rt = runtime()
+    limits.check(app_redis(), _limits(tenant, config, signups), rt.clock(), fail_closed=signups)
     headers = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
     return Verdict(outcome="accepted", respond=_no_content, topic=TOPIC, headers=headers)
+
+
+def _limits(tenant: Recipient, config: TrackerConfig, signups: bool) -> Sequence[limits.Limit]:
+    """The counters a batch from this request counts against."""
+    address = limits.address_key(request.remote_addr, runtime().settings.secret_key)
+    rates = config.limits
+    out = [
+        limits.Limit(
+            "batches",
+            f"{tenant.id}:{address}",
+            rates.batches_per_address,
+            "tracker batches from this address",
+            "tracker.limits.batches_per_address",
+        ),
+        limits.Limit(
+            "batches",
+            str(tenant.id),
+            rates.batches_per_tenant,
+            f"tracker batches for {tenant.name}",
+            "tracker.limits.batches_per_tenant",
+        ),
+    ]
+    if signups:
+        out += [
+            limits.Limit(
+                "signups",
+                f"{tenant.id}:{address}",
+                rates.signups_per_address,
+                "newsletter signups from this address",
+                "tracker.limits.signups_per_address",
+            ),
+            limits.Limit(
+                "signups",
+                str(tenant.id),
+                rates.signups_per_tenant,
+                f"newsletter signups for {tenant.name}",
+                "tracker.limits.signups_per_tenant",
+            ),
+        ]
+    return out
 
 
 @bp.after_request
@@ -121,8 +171,7 @@ def collect(tenant_name: str) -> Any:
 
 
 def _preflight(tenant_name: str) -> Any:
-    with runtime().engine.connect() as conn:
-        tenant = find_tenant(conn, tenant_name)
+    tenant = cached_tenant(tenant_name)
     origin = _allowed_origin(_config(tenant))
     if origin is None:
         raise ForbiddenOriginError("this origin is not in the tenant's tracker.allowed_origins")
@@ -133,8 +182,7 @@ def _preflight(tenant_name: str) -> Any:
 @bp.get("/t/<tenant_name>.js")
 def script(tenant_name: str) -> Any:
     """Serve the tracker script of a tenant (public; cached by browsers for a few minutes)."""
-    with runtime().engine.connect() as conn:
-        tenant = find_tenant(conn, tenant_name)
+    tenant = cached_tenant(tenant_name)
     config = _config(tenant)
     response = Response(tracker_script(tenant, config, runtime().settings.base_url), mimetype="text/javascript")
     response.headers["Cache-Control"] = f"public, max-age={SCRIPT_MAX_AGE}"

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from core.errors import RelanceError
+from core.store.db import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 #: After Redis failed, requests skip it for this long (seconds) instead of each waiting for it.
 REDIS_RETRY_AFTER = 5.0
+#: The intake gives up connecting to PostgreSQL after this (seconds) and answers 503.
+DATABASE_CONNECT_TIMEOUT = 5
 
 
 class WebSettings(Protocol):
@@ -53,8 +56,11 @@ class WebRuntime(Protocol):
         """A Redis client that never holds a request up long (may raise when Redis is unavailable)."""
         ...
 
-    def hand_over(self, redis: Redis, pipeline: Pipeline, delivery_id: int) -> None:
-        """Queue the processing of a stored delivery on ``pipeline`` (executed by the caller)."""
+    def hand_over(self, redis: Redis, delivery_id: int, also: Callable[[Pipeline], None] | None = None) -> None:
+        """Hand a stored delivery over to the workers in one Redis round trip carrying what ``also`` adds.
+
+        Raises RedisError or OSError when Redis is unavailable.
+        """
         ...
 
     def queue_depths(self, redis: Redis) -> dict[str, int]:
@@ -65,6 +71,31 @@ class WebRuntime(Protocol):
 def runtime() -> WebRuntime:
     """The runtime of the app handling the current request."""
     return current_app.extensions["relance"]
+
+
+def intake_engine() -> Engine:
+    """The engine the receiving endpoints write with: the runtime's database, no pre-ping.
+
+    A pre-ping is a ``SELECT 1`` round trip before every request; the intake
+    instead retries once on a connection found dead (``webhooks.intake``).
+    PostgreSQL gets an engine of its own (built once per app, a short connect
+    timeout so that a database that does not answer gives a quick 503);
+    SQLite has no pre-ping and keeps the runtime's engine.
+    """
+    state = current_app.extensions.setdefault("relance.intake", {})
+    engine = state.get("engine")
+    if engine is None:
+        base = runtime().engine
+        if base.dialect.name == "postgresql":
+            engine = make_engine(
+                base.url.render_as_string(hide_password=False),
+                pool_pre_ping=False,
+                connect_args={"connect_timeout": DATABASE_CONNECT_TIMEOUT},
+            )
+        else:
+            engine = base
+        state["engine"] = engine
+    return engine
 
 
 def app_redis() -> Redis | None:

@@ -34,6 +34,23 @@ class ForbiddenOriginError(WebhookError):
     status = 403
 
 
+class RateLimitedError(WebhookError):
+    """Too many requests from one client address or for one tenant; ``retry_after`` is in seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(int(retry_after), 1)
+
+
+class LimiterUnavailableError(WebhookError):
+    """A request that must be counted (a newsletter signup) while the counters (Redis) are unavailable."""
+
+    status = 503
+    retry_after = 30
+
+
 #: Errors of the layers below that a request can cause, and the HTTP status that answers each.
 STATUSES: dict[type[Exception], int] = {SignatureError: 401, BadPayloadError: 400}
 #: Every error that refuses a request (answered with ``status_of``).

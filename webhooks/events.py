@@ -11,15 +11,13 @@ number of events; they are ingested by a worker, idempotently on each
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, request
 
-from inbound.errors import BadPayloadError
 from inbound.events_api import SOURCE, check_events
 from webhooks.context import runtime
-from webhooks.intake import Recipient, Verdict, json_answer, receive
+from webhooks.intake import Recipient, Verdict, json_answer, parse_json, receive
 from webhooks.signing import RELANCE_HEADER, verify_relance
 
 bp = Blueprint("events", __name__)
@@ -29,11 +27,7 @@ KEPT_HEADERS = ("User-Agent", "Content-Type")
 
 def _inspect(tenant: Recipient, body: bytes) -> Verdict:
     verify_relance(body, request.headers.get(RELANCE_HEADER), tenant.webhook_secret, runtime().clock())
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
-    count = check_events(payload)
+    count = check_events(parse_json(body))
     headers = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
     return Verdict(outcome="accepted", respond=json_answer(202, accepted=count), topic=SOURCE, headers=headers)
 

@@ -1,24 +1,38 @@
-"""What every receiving endpoint does: find the tenant, read and check the body, store it, enqueue it.
+"""What every receiving endpoint does: find the tenant, read and check the body, store it, hand it over.
 
 The order is fixed: the tenant (404), the body (413), the endpoint's own
-checks (signature 401, JSON 400, ...), then the delivery is written and
-committed, and only then the answer is a 2xx. Handing the stored delivery's
-id over to the workers (``runtime().hand_over``, which the composition root
-wires to the processing job) is best effort: with Redis down the delivery
-stays pending and the sweeper enqueues it later. With the database down the
-answer is 503, so the sender retries.
+checks (signature 401, JSON 400, rate 429, ...), then the delivery is
+written and committed, and only then the answer is a 2xx. Handing the stored
+delivery's id over to the workers (``runtime().hand_over``, which the
+composition root wires to the drain jobs) is best effort: with Redis down
+the delivery stays pending and the sweeper enqueues it later. With the
+database down the answer is 503, so the sender retries.
+
+Round trips before the answer, on the hot path: one INSERT (autocommit) and
+one Redis pipeline (the request counter and the hand-over). The tenant's
+settings are cached in the process for ``TENANT_CACHE_SECONDS``; a request
+refused with cached settings (signature, key, origin) is checked once more
+against freshly read ones, so a new secret or origin works at once and a
+revoked one stops within that time. The pool does not pre-ping: a
+connection found dead is replaced and the request retried once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import accumulate
+from typing import Any, TypeVar
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
+from redis.client import Pipeline
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -28,11 +42,13 @@ from core.tenants import NAME_RE
 from inbound import metrics
 from inbound.deliveries import store_delivery
 from inbound.errors import BadPayloadError
-from webhooks.context import MAX_BODY_BYTES, app_redis, redis_failed, runtime
+from webhooks.context import MAX_BODY_BYTES, app_redis, intake_engine, redis_failed, runtime
 from webhooks.errors import (
     REFUSALS,
     ForbiddenOriginError,
+    LimiterUnavailableError,
     PayloadTooLargeError,
+    RateLimitedError,
     UnknownTenantError,
     status_of,
 )
@@ -45,7 +61,20 @@ _OUTCOMES: dict[type[Exception], str] = {
     PayloadTooLargeError: "too_large",
     UnknownTenantError: "unknown_tenant",
     ForbiddenOriginError: "forbidden",
+    RateLimitedError: "rate_limited",
+    LimiterUnavailableError: "unavailable",
 }
+#: Refusals that settings read from the cache may have caused (a secret, key or origin just changed).
+_STALE_SUSPECTS = (SignatureError, ForbiddenOriginError, UnknownTenantError)
+#: How long (seconds) a tenant's settings are used from the process's cache before being read again.
+TENANT_CACHE_SECONDS = 5.0
+#: Tenants kept in a process's cache at most (the least recently read are dropped first).
+TENANT_CACHE_SIZE = 1024
+#: Deepest JSON accepted (arrays and objects inside each other); deeper is refused with 400.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_NESTING = re.compile(rb"[\[\]{}]")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -80,8 +109,8 @@ class Recipient:
 Inspect = Callable[[Recipient, bytes], Verdict]
 
 
-def find_tenant(conn: Any, name: str) -> Recipient:
-    """The tenant named in the URL; raise UnknownTenantError (404).
+def find_tenant(conn: Connection, name: str) -> Recipient:
+    """The tenant named in the URL, read from the database; raise UnknownTenantError (404).
 
     The settings were validated when the tenant was saved; only the keys the
     intake needs are read, so that a request does not pay for a validation.
@@ -101,6 +130,90 @@ def find_tenant(conn: Any, name: str) -> Recipient:
     )
 
 
+class TenantCache:
+    """The tenants' intake settings read in the last ``TENANT_CACHE_SECONDS``, per process (one per app).
+
+    Unknown names are not cached (each is read again), so a new tenant is
+    known at once; a changed tenant is seen within ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = TENANT_CACHE_SECONDS, size: int = TENANT_CACHE_SIZE) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, Recipient]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, name: str, fresh: bool = False) -> tuple[Recipient, bool]:
+        """The tenant called ``name`` and whether it came from the cache; raise UnknownTenantError."""
+        now = time.monotonic()
+        entry = None if fresh else self._entries.get(name)
+        if entry is not None and entry[0] > now:
+            return entry[1], True
+        tenant = find_tenant(conn, name)
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries.pop(name, None)
+            self._entries[name] = (now + self.ttl, tenant)
+        return tenant, False
+
+
+def tenant_cache() -> TenantCache:
+    """The current app's tenant cache."""
+    cache = current_app.extensions.get("relance.tenants")
+    if cache is None:
+        cache = current_app.extensions.setdefault("relance.tenants", TenantCache())
+    return cache
+
+
+def cached_tenant(name: str) -> Recipient:
+    """The tenant called ``name`` from the app's cache, read on a miss; raise UnknownTenantError (404)."""
+    return with_connection(lambda conn: tenant_cache().get(conn, name)[0])
+
+
+def with_connection(work: Callable[[Connection], _T]) -> _T:
+    """Run ``work`` on an autocommit connection of the intake's engine; retry once if the connection was dead.
+
+    Without a pre-ping a pooled connection may have been closed by the server
+    (a restart, an idle timeout): that error invalidates the pool and the
+    work is run once more on a new connection. If the INSERT had reached the
+    database before the connection broke, the retry stores the delivery a
+    second time; processing is idempotent, so it is processed once.
+    """
+    engine = intake_engine()
+    for attempt in (1, 2):
+        try:
+            # Autocommit: the INSERT is durable when it returns, without BEGIN/COMMIT round trips.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.info("a pooled database connection was closed (%s); retrying once", type(exc.orig).__name__)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON value of ``body``; raise BadPayloadError when it is not JSON or nests deeper than MAX_JSON_DEPTH.
+
+    Depth is checked before parsing (strings taken out first), so that a body
+    of a thousand ``[`` is a 400, never a RecursionError.
+    """
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        nesting = _JSON_NESTING.findall(_JSON_STRING.sub(b"", body))
+        depth = max(accumulate(1 if mark in b"[{" else -1 for mark in nesting), default=0)
+        if depth > MAX_JSON_DEPTH:
+            raise BadPayloadError(
+                f"the JSON nests {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted, send a flatter body"
+            )
+    try:
+        return json.loads(body)
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise BadPayloadError(f"the JSON nests too deep; at most {MAX_JSON_DEPTH} levels are accepted") from None
+    except ValueError as exc:
+        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
+
+
 def read_body() -> bytes:
     """The raw body, read once; raise PayloadTooLargeError over MAX_BODY_BYTES."""
     try:
@@ -114,21 +227,39 @@ def read_body() -> bytes:
     return body
 
 
+def read_body_at_most(limit: int) -> bytes:
+    """The raw body (``read_body``), refused with PayloadTooLargeError over ``limit`` bytes as well."""
+    body = read_body()
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"the body is larger than {limit // 1024} KB; send smaller batches")
+    return body
+
+
 def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple[Any, int]:
     """Run the intake for one request and return the answer (raising one of ``REFUSALS`` for refusals)."""
     rt = runtime()
+    cache = tenant_cache()
     label = ""
-    delivery_id: int | None = None
-    try:
-        # Autocommit: the INSERT is durable when it returns, without BEGIN/COMMIT round trips.
-        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            tenant = find_tenant(conn, tenant_name)
-            label = tenant.name
+
+    def store(conn: Connection) -> tuple[Verdict, int | None]:
+        nonlocal label
+        tenant, cached = cache.get(conn, tenant_name)
+        label = tenant.name
+        try:
             verdict = inspect(tenant, read_body())
-            if verdict.topic is not None:
-                delivery_id = store_delivery(
-                    conn, tenant.id, source, verdict.topic, verdict.headers, request.get_data(), rt.clock()
-                )
+        except _STALE_SUSPECTS:
+            if not cached:
+                raise
+            tenant, _ = cache.get(conn, tenant_name, fresh=True)  # the settings may have just changed
+            verdict = inspect(tenant, read_body())
+        if verdict.topic is None:
+            return verdict, None
+        return verdict, store_delivery(
+            conn, tenant.id, source, verdict.topic, verdict.headers, request.get_data(), rt.clock()
+        )
+
+    try:
+        verdict, delivery_id = with_connection(store)
     except REFUSALS as exc:
         metrics.count_request(app_redis(), label, source, _OUTCOMES.get(type(exc), "bad_request"))
         log.info("tenant %s: %s request refused (%d): %s", label or "?", source, status_of(exc), exc)
@@ -147,12 +278,15 @@ def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outc
         if delivery_id is not None:
             log.warning("tenant %s: delivery %d stored; Redis is down, the sweeper will queue it", tenant, delivery_id)
         return
-    try:
-        pipe = redis.pipeline()
-        if delivery_id is not None:
-            runtime().hand_over(redis, pipe, delivery_id)
+
+    def count(pipe: Pipeline) -> None:
         metrics.count_request(pipe, tenant, source, outcome)
-        pipe.execute()
+
+    try:
+        if delivery_id is None:
+            metrics.count_request(redis, tenant, source, outcome)
+        else:
+            runtime().hand_over(redis, delivery_id, count)
     except (RedisError, OSError, RelanceError) as exc:
         redis_failed(exc)
         if delivery_id is not None:

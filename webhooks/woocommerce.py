@@ -12,7 +12,6 @@ idempotence is the processing's job, on (resource, id, date_modified_gmt).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -21,7 +20,7 @@ from flask import Blueprint, request
 
 from inbound.errors import BadPayloadError
 from inbound.woocommerce import SOURCE, TOPICS
-from webhooks.intake import Recipient, Verdict, json_answer, receive
+from webhooks.intake import Recipient, Verdict, json_answer, parse_json, receive
 from webhooks.signing import WOOCOMMERCE_HEADER, verify_woocommerce
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,7 @@ def _inspect(tenant: Recipient, body: bytes) -> Verdict:
         log.info("tenant %s: WooCommerce webhook %s pinged", tenant.name, body.strip()[11:].decode())
         return Verdict(outcome="ping", respond=json_answer(200, ok=True, ping=True))
     verify_woocommerce(body, request.headers.get(WOOCOMMERCE_HEADER), tenant.webhook_secret)
-    try:
-        payload: Any = json.loads(body)
-    except ValueError as exc:
-        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
+    payload: Any = parse_json(body)
     if not topic:
         raise BadPayloadError(f"the {TOPIC_HEADER} header is missing")
     if topic not in TOPICS:

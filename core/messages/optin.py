@@ -4,11 +4,18 @@ The store grants no consent for a tracker's ``newsletter_subscribed`` (anyone
 can type anyone's address in a form). This reaction writes a transactional
 ``double_opt_in`` message to the outbox; the send sweep (``jobs.send``) sends it, and the
 signed link in it grants email consent (``preferences.confirm_subscription``).
-At most one confirmation email per contact per day.
+
+At most one confirmation per email address per ISO week (``dedupe_key``,
+unique per tenant, named by a hash of the address): a form posted again and
+again with someone's address sends them one email a week at most, whatever
+contact the address resolves to. How many signups one client address or one
+shop may post is limited at the edge (``webhooks.collect``,
+``tracker.limits``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -21,6 +28,13 @@ from core.store.tenants import Tenant
 
 FLOW = "double_opt_in"
 SIGNUP_SOURCES = frozenset({"tracker"})
+
+
+def dedupe_key(email: str, now: datetime) -> str:
+    """The key that makes a confirmation to ``email`` unique in the ISO week of ``now``."""
+    year, week, _ = now.isocalendar()
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return f"{FLOW}:{digest}:{year}-W{week:02d}"
 
 
 def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> list[Event]:
@@ -48,7 +62,7 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
             "marketing": False,
             "template": f"{FLOW}/1",
             "context": {"list": event.properties.get("list"), "signup_event": event.message_id},
-            "dedupe_key": f"{FLOW}:{ingested.contact_id}:{now.date().isoformat()}",
+            "dedupe_key": dedupe_key(email, now),
             "status": "scheduled",
             "due_at": now,
             "to_address": email,

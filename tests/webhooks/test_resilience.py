@@ -19,7 +19,7 @@ from core.store.schema import orders
 from inbound.errors import RetryableDeliveryError
 from inbound.processing import process_delivery
 from jobs import context, queues
-from jobs.inbound import MAX_ATTEMPTS, delivery_job_id, enqueue_delivery, run_sweep
+from jobs.inbound import _CLAIM, CLAIMED, INCOMING, MAX_ATTEMPTS, delivery_job_id, enqueue_delivery, run_sweep
 from tests.webhooks.conftest import SECRET, make_runtime
 from tests.webhooks.payloads import delivery_headers, order, wp_json
 from webhooks.app import create_app
@@ -125,20 +125,30 @@ def test_redis_flushed_after_enqueue_is_swept(engine, shop, client, redis, clock
     assert states(engine) == ["processed"]
 
 
-def test_a_queued_job_is_not_enqueued_twice(engine, shop, client, redis, clock):
+def test_a_handed_over_delivery_is_not_enqueued_again_by_the_sweeper(engine, shop, client, redis, clock, work):
     delivery_id = post_order(client).get_json()["delivery"]
-    assert enqueue_delivery(redis, delivery_id) is False
+    assert redis.lrange(INCOMING, 0, -1) == [str(delivery_id).encode()]
     clock.advance(minutes=2)
     assert run_sweep() == {"enqueued": 0, "alive": 1, "given_up": 0}
-    assert Queue(queues.DEFAULT, connection=redis).count == 1
+    assert Queue(queues.DEFAULT, connection=redis).count == 1  # the one drain job
+    work()
+    assert states(engine) == ["processed"]
 
 
-def test_a_delivery_whose_job_died_is_requeued_then_given_up(engine, shop, client, redis, clock, work):
+def test_a_delivery_claimed_by_a_drain_that_died_is_swept_then_given_up(engine, shop, client, redis, clock, work):
     delivery_id = post_order(client).get_json()["delivery"]
+    Queue(queues.DEFAULT, connection=redis).empty()
+    # A drain claimed it, then its worker was killed: the claim stays, scored with the claim time.
+    redis.register_script(_CLAIM)(keys=[INCOMING, CLAIMED], args=[100, clock().timestamp()])
+    assert redis.llen(INCOMING) == 0
+    clock.advance(minutes=2)
+    assert run_sweep() == {"enqueued": 0, "alive": 1, "given_up": 0}  # the claim is fresh: the drain may be alive
+    clock.advance(minutes=5)
+    assert run_sweep()["enqueued"] == 1  # the claim expired: a job of its own
+    assert redis.zcard(CLAIMED) == 0
     job = Job.fetch(delivery_job_id(delivery_id), connection=redis)
     Queue(queues.DEFAULT, connection=redis).remove(job)
-    job.set_status("failed")  # e.g. the worker was killed mid-job: RQ marks it failed, our row is still pending
-    clock.advance(minutes=2)
+    job.set_status("failed")  # that job's worker was killed too: RQ marks it failed, our row is still pending
     assert run_sweep()["enqueued"] == 1
     with engine.begin() as conn:
         conn.execute(deliveries.update().values(attempts=MAX_ATTEMPTS))
@@ -148,6 +158,7 @@ def test_a_delivery_whose_job_died_is_requeued_then_given_up(engine, shop, clien
         row = conn.execute(select(deliveries)).one()
     assert row.state == "failed"
     assert f"relance deliveries --replay {delivery_id}" in row.error
+    assert enqueue_delivery(redis, delivery_id) is False  # its job still exists: never two
 
 
 def test_with_the_database_down_the_answer_is_503(tmp_path, clock, redis, redis_db):

@@ -1,0 +1,174 @@
+"""The intake's fast path: tenant settings cached, no pre-ping, one INSERT, ids handed over to drain jobs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue
+from sqlalchemy import event, func, select
+
+from core.sections import validate_tenant
+from core.store.deliveries import deliveries
+from core.store.schema import orders
+from core.store.tenants import upsert_tenant
+from inbound.errors import RetryableDeliveryError
+from jobs import inbound, queues
+from jobs.inbound import CLAIMED, DRAIN_FLAG, INCOMING, run_drain, run_sweep
+from tests.conftest import NOW
+from tests.webhooks.conftest import SECRET
+from tests.webhooks.payloads import delivery_headers, order, wp_json
+from webhooks.context import intake_engine
+from webhooks.intake import TenantCache
+
+URL = "/hooks/shop/woocommerce"
+
+
+def post_order(client, secret=SECRET, **changes):
+    body = wp_json(order(**changes))
+    return client.post(URL, data=body, headers=delivery_headers("order.created", body, secret))
+
+
+def states(engine):
+    with engine.connect() as conn:
+        return [row.state for row in conn.execute(select(deliveries).order_by(deliveries.c.id))]
+
+
+def drain_jobs(redis):
+    return Queue(queues.DEFAULT, connection=redis).count
+
+
+def set_secret(engine, secret):
+    raw = {"name": "shop", "platform": "woocommerce", "url": "https://shop.example.com", "timezone": "Europe/Paris"}
+    with engine.begin() as conn:
+        upsert_tenant(conn, validate_tenant({**raw, "webhook_secret": secret, "currency": "EUR"}), NOW)
+
+
+def test_many_deliveries_share_one_drain_job_and_are_all_processed(engine, shop, client, redis, work):
+    ids = [post_order(client, id=700 + n, number=str(700 + n)).get_json()["delivery"] for n in range(5)]
+    assert redis.lrange(INCOMING, 0, -1) == [str(i).encode() for i in reversed(ids)]
+    assert drain_jobs(redis) == 1
+    assert work() == 1
+    assert states(engine) == ["processed"] * 5
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 5
+    assert redis.llen(INCOMING) == 0 and redis.zcard(CLAIMED) == 0
+
+
+def test_a_delivery_after_a_drain_started_wakes_another(engine, shop, client, redis, work):
+    post_order(client)
+    work()
+    assert not redis.exists(DRAIN_FLAG)  # the drain lowered the flag when it started
+    post_order(client, id=728, number="728")
+    assert drain_jobs(redis) == 1
+    work()
+    assert states(engine) == ["processed", "processed"]
+
+
+def test_a_flag_left_by_a_process_that_died_falls_by_itself(engine, shop, client, redis, work):
+    redis.set(DRAIN_FLAG, 1, px=100)  # raised, then the process died before enqueuing the drain
+    post_order(client)
+    assert drain_jobs(redis) == 0
+    time.sleep(0.2)
+    post_order(client, id=728, number="728")
+    assert drain_jobs(redis) == 1
+    work()
+    assert states(engine) == ["processed", "processed"]
+
+
+def test_the_sweeper_wakes_a_drain_for_ids_left_waiting(engine, shop, client, redis, clock, work):
+    post_order(client)
+    Queue(queues.DEFAULT, connection=redis).empty()  # the drain job was lost (its worker died before it started)
+    redis.delete(DRAIN_FLAG)
+    assert run_sweep() == {"enqueued": 0, "alive": 0, "given_up": 0}
+    assert drain_jobs(redis) == 1
+    work()
+    assert states(engine) == ["processed"]
+
+
+def test_a_failing_database_stops_the_drain_and_puts_the_rest_back(engine, shop, client, redis, monkeypatch, work):
+    for n in range(6):
+        post_order(client, id=700 + n, number=str(700 + n))
+
+    def down(*args, **kwargs):
+        raise RetryableDeliveryError("delivery: OperationalError: server closed the connection")
+
+    monkeypatch.setattr(inbound, "process_delivery", down)
+    with pytest.raises(RetryableDeliveryError):
+        run_drain()
+    assert redis.llen(INCOMING) == 3  # three failed in a row: the other three wait for the retried drain
+    assert redis.zcard(CLAIMED) == 0  # the three that failed stay pending for the sweeper
+    monkeypatch.undo()
+    assert run_drain()["processed"] == 3
+    assert states(engine).count("processed") == 3
+
+
+def test_a_drain_out_of_time_leaves_a_drain_for_the_rest(engine, shop, client, redis, monkeypatch):
+    post_order(client)
+    Queue(queues.DEFAULT, connection=redis).empty()
+    monkeypatch.setattr(inbound, "DRAIN_BUDGET", -1.0)
+    assert run_drain()["processed"] == 0
+    assert redis.llen(INCOMING) == 1
+    assert drain_jobs(redis) == 1
+
+
+def test_an_id_unknown_to_the_database_is_dropped(engine, shop, redis, runtime):
+    redis.lpush(INCOMING, 987654)
+    assert run_drain() == {"processed": 0, "retry": 0, "unknown": 1}
+    assert redis.llen(INCOMING) == 0 and redis.zcard(CLAIMED) == 0
+
+
+def test_the_tenant_is_read_once_then_each_delivery_costs_one_statement(engine, shop, app, client):
+    post_order(client)  # reads the tenant
+    statements = []
+    with app.app_context():
+        target = intake_engine()
+    assert not target.pool._pre_ping  # no SELECT 1 before each request
+
+    @event.listens_for(target, "before_cursor_execute")
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.split()[0])
+
+    try:
+        for n in range(3):
+            assert post_order(client, id=800 + n, number=str(800 + n)).status_code == 200
+    finally:
+        event.remove(target, "before_cursor_execute", seen)
+    assert statements == ["INSERT"] * 3
+
+
+def test_a_new_secret_works_at_once_and_a_revoked_one_stops_within_the_cache_time(engine, shop, app, client):
+    app.extensions["relance.tenants"] = TenantCache(ttl=0.5)
+    assert post_order(client).status_code == 200  # cached with the old secret
+    set_secret(engine, "a-brand-new-webhook-secret")
+    # Refused with the cached secret, so checked again against the stored one: accepted at once.
+    assert post_order(client, secret="a-brand-new-webhook-secret", id=728, number="728").status_code == 200
+    assert post_order(client, secret="a-brand-new-webhook-secret", id=729, number="729").status_code == 200
+    set_secret(engine, SECRET)
+    time.sleep(0.6)
+    assert post_order(client, secret="a-brand-new-webhook-secret", id=730, number="730").status_code == 401
+
+
+@pytest.mark.postgres
+def test_a_connection_closed_by_the_server_is_replaced_and_the_request_retried_once(shop, app, client, caplog):
+    assert post_order(client).status_code == 200
+    with app.app_context():
+        target = intake_engine()
+    if target.dialect.name != "postgresql":
+        pytest.skip("the pool only matters on PostgreSQL")
+    admin = sa.create_engine(target.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # what a PostgreSQL restart does to the pooled connections
+        killed = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''"
+                " AND state = 'idle'"
+            )
+        ).scalar_one()
+    admin.dispose()
+    assert killed >= 1
+    with caplog.at_level("INFO", logger="webhooks.intake"):
+        assert post_order(client, id=728, number="728").status_code == 200
+    assert "retrying once" in caplog.text
+    assert states(target).count("pending") == 2
