@@ -46,6 +46,8 @@ DEFAULT_INTERVAL_DAYS = 90.0
 #: Centre of the prior weight (in gaps) of the shop's interval in a customer's interval.
 PRIOR_GAPS = 2.0
 MODELS = ("mbgnbd", "bgnbd")
+#: Half-width of the interval around ``a = 1`` where expected purchases are interpolated.
+NEAR_ONE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -179,13 +181,19 @@ def fit_intervals(x: Any, t_x: Any, weights: Any = None, prior: bool = True) -> 
 
 def p_active(model: PurchaseModel, x: Any, t_x: Any, T: Any) -> np.ndarray:
     """Probability that each customer is still active at T."""
+    return p_active_at(model.kind, (model.r, model.alpha, model.a, model.b), x, t_x, T)
+
+
+def p_active_at(kind: str, params: tuple[Any, Any, Any, Any], x: Any, t_x: Any, T: Any) -> np.ndarray:
+    """``p_active`` from the parameters ``(r, alpha, a, b)``; ``alpha`` may hold one value per customer."""
+    r, alpha, a, b = params
     x, t_x, T = _arrays(x, t_x, T)
-    ratio = (model.r + x) * (np.log(model.alpha + T) - np.log(model.alpha + t_x))
-    if model.kind == "mbgnbd":
-        odds = np.log(model.a / (model.b + x)) + ratio
+    ratio = (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    if kind == "mbgnbd":
+        odds = np.log(a / (b + x)) + ratio
         return 1.0 / (1.0 + np.exp(np.minimum(odds, 700)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        odds = np.log(model.a / np.maximum(model.b + x - 1, 1e-12)) + ratio
+        odds = np.log(a / np.maximum(b + x - 1, 1e-12)) + ratio
     return np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(odds, 700))), 1.0)
 
 
@@ -201,17 +209,56 @@ def interval_days(model: PurchaseModel, x: Any, t_x: Any) -> np.ndarray:
 
 def expected_purchases(model: PurchaseModel, t: float, x: Any, t_x: Any, T: Any) -> np.ndarray:
     """Expected number of purchases of each customer in the next ``t`` days."""
+    return expected_purchases_at(model.kind, (model.r, model.alpha, model.a, model.b), t, x, t_x, T)
+
+
+def expected_purchases_at(
+    kind: str, params: tuple[Any, Any, Any, Any], t: float, x: Any, t_x: Any, T: Any
+) -> np.ndarray:
+    """``expected_purchases`` from the parameters ``(r, alpha, a, b)``; ``alpha`` may hold one value per customer.
+
+    The formula is 0/0 at ``a = 1`` (where the prior centres it): near it, the value is interpolated
+    between ``a = 1 - NEAR_ONE`` and ``1 + NEAR_ONE``, where it is exact (the function is smooth in ``a``).
+    """
     x, t_x, T = _arrays(x, t_x, T)
-    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    r, alpha, a, b = params
+    if abs(a - 1.0) < NEAR_ONE:
+        below = _expected(kind, (r, alpha, 1.0 - NEAR_ONE, b), t, x, t_x, T)
+        above = _expected(kind, (r, alpha, 1.0 + NEAR_ONE, b), t, x, t_x, T)
+        weight = (a - 1.0 + NEAR_ONE) / (2 * NEAR_ONE)
+        return (1.0 - weight) * below + weight * above
+    return _expected(kind, params, t, x, t_x, T)
+
+
+def _expected(kind: str, params: tuple[Any, Any, Any, Any], t: float, x: Any, t_x: Any, T: Any) -> np.ndarray:
+    """As published, ``head * (1 - (1-z)^(r+x) 2F1(r+x, B; C; z)) * p_active`` with ``z = t/(alpha+T+t)``,
+    ``B = b+x``, ``C = a+b+x-1`` (BG/NBD) or ``B = b+x+1``, ``C = a+b+x`` (MBG/NBD).
+
+    For a customer with many purchases ``2F1`` overflows while ``(1-z)^(r+x)`` underflows (inf times
+    0): Euler's transformation turns the product into ``(1-z)^(a-1) 2F1(C-r-x, a-1; C; z)``, whose
+    parameters do not grow with ``x`` but its third. That one overflows in turn when ``a`` is huge
+    (a maximum-likelihood fit without spread in dropout); there the published form is finite.
+    """
+    r, alpha, a, b = params
     z = t / (alpha + T + t)
-    decay = ((alpha + T) / (alpha + T + t)) ** (r + x)
-    if model.kind == "mbgnbd":
-        head = (a + b + x) / (a - 1)
-        tail = 1 - decay * hyp2f1(r + x, b + x + 1, a + b + x, z)
-        return head * tail * p_active(model, x, t_x, T)
-    head = (a + b + x - 1) / (a - 1)
-    tail = 1 - decay * hyp2f1(r + x, b + x, a + b + x - 1, z)
-    return head * tail * p_active(model, x, t_x, T)
+    log_rest = np.log(alpha + T) - np.log(alpha + T + t)  # log(1 - z)
+    if kind == "mbgnbd":
+        c, second = a + b + x, b + x + 1
+    else:
+        c, second = a + b + x - 1, b + x
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        product = np.exp((a - 1) * log_rest) * hyp2f1(c - r - x, a - 1, c, z)
+        published = np.exp((r + x) * log_rest) * hyp2f1(r + x, second, c, z)
+    product = np.where(np.isfinite(product), product, published)
+    expected = c / (a - 1) * (1 - product)
+    if not np.all(np.isfinite(expected)):
+        # Both overflow only with a in the thousands and a customer of thousands of orders: the dropout
+        # probability's posterior Beta(a, c + 1 - a) is then narrow (relative spread below 1/sqrt(a)),
+        # and it is taken at its mean p: E[X | active] = (1 - E[exp(-lambda p t)]) / p.
+        p = a / (c + 1)
+        at_mean = -np.expm1((r + x) * (np.log(alpha + T) - np.log(alpha + T + p * t))) / p
+        expected = np.where(np.isfinite(expected), expected, at_mean)
+    return expected * p_active_at(kind, params, x, t_x, T)
 
 
 def predict(model: PurchaseModel, first: datetime, last: datetime, purchases: int, now: datetime) -> Prediction:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 CONTACT_FIELDS = (
     "email first_name last_name phone birthday country city locale timezone consent external_ids "
     "orders_count total_spent first_order_at last_order_at created_at "
-    "segments score rfm order_interval_days expected_next_order_at p_active"
+    "segments score rfm order_interval_days expected_next_order_at p_active predicted_orders predicted_value"
 ).split()
 ORDER_FIELDS = "source external_id number contact_email status currency total created_at updated_at items".split()
 CART_FIELDS = "cart_id contact_email currency total items updated_at recovery_url converted".split()

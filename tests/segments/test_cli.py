@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
@@ -98,7 +99,11 @@ def test_export_contacts_carries_segments_scores_and_predictions(cli_shop):
             assert set(row["rfm"]) == {"r", "f", "m"} and all(1 <= v <= 5 for v in row["rfm"].values())
             assert row["order_interval_days"] > 0 and 0 <= row["p_active"] <= 1
             assert row["expected_next_order_at"].endswith("Z")
+            assert isinstance(row["predicted_orders"], float) and row["predicted_orders"] >= 0
+            assert isinstance(row["predicted_value"], str) and Decimal(row["predicted_value"]) >= 0
         else:
             assert row["rfm"] is None and row["p_active"] is None and row["expected_next_order_at"] is None
+            assert row["predicted_orders"] is None and row["predicted_value"] is None
     csv_out = runner.invoke(cli, ["export", "contacts", "--tenant", "clishop", "--format", "csv"]).stdout
-    assert "segments,score,rfm,order_interval_days,expected_next_order_at,p_active" in csv_out.splitlines()[0]
+    header = "segments,score,rfm,order_interval_days,expected_next_order_at,p_active,predicted_orders,predicted_value"
+    assert header in csv_out.splitlines()[0]

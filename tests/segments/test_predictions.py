@@ -1,4 +1,4 @@
-"""The purchase model on a real purchase history: the CDNOW sample (2,357 customers, 1997-1998).
+"""The purchase and spend models on a real purchase history: the CDNOW sample (2,357 customers, 1997-1998).
 
 The data ships in ``tests/segments/data`` (see its README). Calibration: the
 first 39 weeks; holdout: the next 39 weeks, as in Fader, Hardie and Lee (2005).
@@ -12,8 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.integrate import quad
+from scipy.special import hyp2f1
 
 from core import predictions as P
+from core import predictions_forecast as F
+from core import predictions_pareto as PNBD
+from core import predictions_spend as S
+from tests.segments import cdnow as cdnow_data
 
 DATA = Path(__file__).parent / "data" / "CDNOW_sample.txt.gz"
 END, HOLDOUT_END = date(1997, 9, 30), date(1998, 6, 30)
@@ -75,3 +81,125 @@ def test_shrunk_intervals_predict_the_rhythm_better_than_one_gap_or_the_shop_ave
     one_gap = (x == 1) & ~np.isnan(rhythm)
     raw_one = np.mean(np.abs(np.log(t_x[one_gap]) - np.log(rhythm[one_gap])))
     assert np.mean(np.abs(np.log(P.interval_days(model, 1, t_x[one_gap])) - np.log(rhythm[one_gap]))) < raw_one
+
+
+def _a0_by_quadrature(r, alpha, s, beta, x, t_x, T):
+    """``log A0`` from its definition, ``(r+s+x) * integral of (alpha+u)^-(r+x) (beta+u)^-(s+1)``,
+    integrated adaptively in ``log(u)`` pieces growing geometrically from ``t_x`` (independent of
+    both ways the model computes it)."""
+
+    def log_f(u):
+        return -(r + x) * np.log(alpha + u) - (s + 1) * np.log(beta + u)
+
+    peak = log_f(t_x)
+    edges, step = [t_x], 1e-7 * (1 + t_x)
+    while edges[-1] + step < T:
+        edges.append(edges[-1] + step)
+        step *= 1.3
+    edges.append(T)
+    total = sum(
+        quad(lambda u: np.exp(log_f(u) - peak), lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0]
+        for lo, hi in zip(edges, edges[1:], strict=False)
+    )
+    return np.log(r + s + x) + peak + np.log(total)
+
+
+def test_pareto_nbd_reproduces_the_published_fit(cdnow):
+    """Fader, Hardie and Lee (2005): r 0.553, alpha 10.578 (weeks), s 0.606, beta 11.669; LL -9595.0."""
+    x, t_x, T, _, _ = cdnow
+    history = F.History.of(x + 1, x + 1, t_x / 7, T / 7)
+    model = F.fit_orders("pnbd", history, prior=False)
+    assert model.params == pytest.approx((0.553, 10.578, 0.606, 11.669), abs=0.002)
+    assert PNBD.log_likelihood(model.params, x, t_x / 7, T / 7).sum() == pytest.approx(-9595.0, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("params", "x", "t_x", "T"),
+    [
+        ((0.55, 74.0, 0.61, 82.0), 0, 0.0, 273.0),  # a one-time buyer (CDNOW's days)
+        ((0.55, 74.0, 0.61, 82.0), 12, 250.0, 273.0),
+        ((0.55, 74.0, 0.61, 82.0), 3, 272.9, 273.0),  # t_x close to T: A0 is a small difference
+        ((4.73, 49.3, 15.8, 6.42), 37, 4.04, 46.2),  # SciPy's hyp2f1 is wrong at Pfaff's negative argument
+        ((0.3, 30.0, 0.1, 1.8), 3000, 2.09, 7.26),  # 3,000 orders: (m+t)^(r+s+x) alone would overflow
+        ((0.54, 391.0, 35.2, 0.32), 3000, 1.72, 9.84),  # SciPy's hyp2f1 gives NaN: by quadrature
+        ((0.5, 0.2, 400.0, 900.0), 150, 300.0, 700.0),  # a fit with hardly any spread in lifetimes
+    ],
+)
+def test_pareto_nbd_likelihood_is_stable_where_the_formula_breaks(params, x, t_x, T):
+    got = float(PNBD.log_a0(params, x, t_x, T))
+    assert got == pytest.approx(_a0_by_quadrature(*params, x, t_x, T), abs=1e-4)
+    assert np.isfinite(PNBD.log_likelihood(params, x, t_x, T))
+    assert 0 < float(PNBD.p_alive(params, x, t_x, T)) <= 1
+    assert np.isfinite(PNBD.expected_purchases(params, 365.0, x, t_x, T))
+
+
+def test_pareto_nbd_edge_cases():
+    params = (0.55, 74.0, 0.61, 82.0)
+    assert PNBD.log_a0(params, 4, 100.0, 100.0) == -np.inf  # bought just now: cannot have dropped out since
+    assert PNBD.p_alive(params, 4, 100.0, 100.0) == 1.0
+    at_one = PNBD.expected_purchases((0.55, 74.0, 1.0, 82.0), 365.0, 2, 50.0, 200.0)  # s = 1: the limit
+    near = PNBD.expected_purchases((0.55, 74.0, 1.0 + 1e-7, 82.0), 365.0, 2, 50.0, 200.0)
+    assert at_one == pytest.approx(near, rel=1e-5)
+    a_at_one = P.expected_purchases_at("mbgnbd", (0.5, 40.0, 1.0, 3.0), 365.0, 2, 50.0, 200.0)  # 0/0 as written
+    assert np.isfinite(a_at_one)
+    assert a_at_one == pytest.approx(
+        P.expected_purchases_at("mbgnbd", (0.5, 40.0, 1.001, 3.0), 365.0, 2, 50.0, 200.0), rel=1e-2
+    )
+
+
+def test_gamma_gamma_reproduces_the_published_fit():
+    """Fader, Hardie and Lee (2005, iso-value curves): p 6.25, q 3.74, gamma 15.44 on the 946 repeat buyers."""
+    d = cdnow_data.load()
+    repeaters = d["n"] > 1
+    model = S.fit(d["n"][repeaters] - 1, d["repeat_value"][repeaters], prior=False)
+    assert (model.p, model.q, model.gamma) == pytest.approx((6.25, 3.74, 15.44), abs=0.01)
+    assert model.customers == 946
+    # One order of 100 against the shop's mean of about 35: pulled towards the mean, more so than ten orders.
+    one, ten = S.expected_order_value(model, [1, 10], [100.0, 100.0])
+    assert model.mean_order_value < one < ten < 100
+
+
+def test_a_small_shop_gets_a_sensible_forecast():
+    n = [1, 1, 1, 1, 1, 1, 2, 2, 3, 1]
+    spent = [20, 35, 50, 20, 80, 30, 70, 40, 90, 25]
+    t_x = [0, 0, 0, 0, 0, 0, 3, 40, 60, 0]
+    T = [200, 150, 90, 30, 10, 300, 100, 120, 200, 45]
+    history = F.History.of(n, spent, t_x, T)
+    forecast = F.fit_forecast(history)
+    assert forecast.orders.kind == F.DEFAULT_KIND and forecast.scores == {}
+    orders, value = F.predict(forecast, history)
+    assert np.all(np.isfinite(orders)) and np.all(orders > 0) and np.all(value > 0)
+    assert orders[4] > orders[5]  # bought 10 days ago rather than 300
+    empty = F.fit_forecast(F.History.of([], [], [], []))
+    assert np.isfinite(F.predict(empty, F.History.of([1], [10], [0], [5]))[1]).all()
+
+
+def test_expected_purchases_as_published_and_finite_for_heavy_buyers():
+    r, alpha, a, b, T, t = 0.5, 40.0, 0.9, 2.0, 730.0, 365.0
+    x = np.array([0.0, 1, 5, 30, 100, 1000, 10000])
+    t_x = np.array([0.0, 20, 300, 600, 729, 729, 729])
+    z, decay = t / (alpha + T + t), ((alpha + T) / (alpha + T + t)) ** (r + x)
+    with np.errstate(all="ignore"):
+        published = {
+            "bgnbd": (a + b + x - 1) / (a - 1) * (1 - decay * hyp2f1(r + x, b + x, a + b + x - 1, z)),
+            "mbgnbd": (a + b + x) / (a - 1) * (1 - decay * hyp2f1(r + x, b + x + 1, a + b + x, z)),
+        }
+    for kind, head in published.items():
+        expected = head * P.p_active_at(kind, (r, alpha, a, b), x, t_x, T)
+        got = P.expected_purchases_at(kind, (r, alpha, a, b), t, x, t_x, T)
+        finite = np.isfinite(expected)
+        assert not finite.all()  # as published, 2F1 overflows where (1-z)^(r+x) underflows: inf times 0
+        assert got[finite] == pytest.approx(expected[finite], rel=1e-8)
+        assert np.all(np.isfinite(got)) and np.all(got > 0)
+
+
+@pytest.mark.parametrize("kind", ["bgnbd", "mbgnbd"])
+def test_expected_purchases_stay_finite_for_degenerate_fits(kind):
+    """A maximum-likelihood fit without spread in dropout drives a and b to thousands; with a customer of
+    thousands of orders both forms of the formula overflow, and the dropout probability is taken at its mean."""
+    for a in (0.05, 0.9, 3.0, 300.0, 1e4, 1e6):
+        for b in (0.05, 2.0, 1e4):
+            got = P.expected_purchases_at(
+                kind, (0.5, 40.0, a, b), 365.0, [0, 10, 1000, 10000], [0, 150, 299, 299.9], 300.0
+            )
+            assert np.all(np.isfinite(got)) and np.all(got >= 0), (a, b, got)

@@ -1,10 +1,11 @@
 """Per-contact metrics: RFM scores, purchase-cycle predictions and the lead score, in ``contact_metrics``.
 
-``fit_models`` fits the tenant's purchase model and RFM quintile breakpoints
-(``segment_models``); ``refresh_metrics`` recomputes ``contact_metrics`` in
-one INSERT ... SELECT ... ON CONFLICT statement, for the whole tenant (the
+``fit_models`` fits the tenant's purchase model, RFM quintile breakpoints and
+forecast (``segment_models``); ``refresh_metrics`` recomputes ``contact_metrics``
+in one INSERT ... SELECT ... ON CONFLICT statement, for the whole tenant (the
 periodic refresh) or one contact (as it acts), rewriting only rows that
-changed.
+changed, then the forecast's ``predicted_orders`` and ``predicted_value``
+(``core.segments.store.forecasts``).
 
 RFM: recency (time of the last order), frequency (paid and completed orders)
 and monetary value (their total), scored 1 to 5 against the tenant's
@@ -29,9 +30,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core import predictions
 from core.predictions import PurchaseModel
+from core.predictions_forecast import Forecast
 from core.scoring import ScoringSettings, add_points, score_at, score_params
 from core.segments.store import dialect as sql
 from core.segments.store.builtin import known_contact, order_summary
+from core.segments.store.forecasts import fit_forecast, refresh_forecasts
 from core.segments.store.schema import contact_metrics, segment_models
 from core.segments.store.scoring import score_query
 from core.store.db import upsert
@@ -56,10 +59,13 @@ class Models:
     rfm_m: tuple[float, ...] = ()
     scoring: str = ""
     fitted_at: datetime | None = None
+    #: Predicted orders and revenue (None in models stored before it existed: refitted then).
+    forecast: Forecast | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "purchase": self.purchase.to_dict(),
+            "forecast": self.forecast.to_dict() if self.forecast else None,
             "rfm": {
                 "r": [t.isoformat() for t in self.rfm_r],
                 "f": list(self.rfm_f),
@@ -72,7 +78,9 @@ class Models:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Models:
         rfm = raw.get("rfm") or {}
-        fitted = raw.get("fitted_at")
+        forecast = raw.get("forecast")
+        # Models fitted before the forecast existed count as never fitted: the next refresh refits them.
+        fitted = raw.get("fitted_at") if forecast else None
         return cls(
             purchase=PurchaseModel.from_dict(raw["purchase"]),
             rfm_r=tuple(datetime.fromisoformat(t) for t in rfm.get("r", ())),
@@ -80,6 +88,7 @@ class Models:
             rfm_m=tuple(float(v) for v in rfm.get("m", ())),
             scoring=raw.get("scoring", ""),
             fitted_at=datetime.fromisoformat(fitted) if fitted else None,
+            forecast=Forecast.from_dict(forecast) if forecast else None,
         )
 
 
@@ -106,7 +115,7 @@ def _breaks(values: Any) -> tuple[Any, ...]:
 
 
 def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: ScoringSettings) -> Models:
-    """Fit the tenant's purchase model and RFM breakpoints from its customers, store and return them."""
+    """Fit the tenant's purchase model, RFM breakpoints and forecast from its customers, store and return them."""
     dialect = conn.dialect.name
     summary = order_summary()
     at_now = sql.at(now)
@@ -135,6 +144,7 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
         rfm_m=tuple(float(v) for v in _breaks(np.round(spent, 2))),
         scoring=scoring.fingerprint,
         fitted_at=now,
+        forecast=fit_forecast(conn, tenant_id, now),
     )
     upsert(
         conn,
@@ -264,7 +274,8 @@ def refresh_metrics(
     scoring: ScoringSettings,
     contact_id: int | None = None,
 ) -> int:
-    """Recompute ``contact_metrics`` for the tenant's known contacts (or one); return the rows written."""
+    """Recompute ``contact_metrics`` for the tenant's known contacts (or one); return the rows written
+    (by the metrics' statement: a row whose forecast alone changed is not counted)."""
     dialect = conn.dialect.name
     sql.ensure_math(conn)
     stmt = metrics_statement(dialect, models.purchase.kind, scoring, contact_id is not None)
@@ -273,6 +284,8 @@ def refresh_metrics(
         # Contacts no longer known (an email removed) keep no metrics.
         still_known = exists(select(literal(1)).where(contacts.c.id == contact_metrics.c.contact_id, known_contact()))
         conn.execute(contact_metrics.delete().where(and_(contact_metrics.c.tenant_id == tenant_id, ~still_known)))
+    if models.forecast is not None:  # else fitted before the forecast existed: the next refresh refits
+        refresh_forecasts(conn, tenant_id, now, models.forecast, contact_id)
     return int(written or 0)
 
 
@@ -307,6 +320,8 @@ class ContactMetrics:
     p_active: float | None
     orders_count: int = 0
     total_spent: Decimal = Decimal("0")
+    predicted_orders: float | None = None
+    predicted_value: Decimal | None = None
 
 
 def metrics_by_contact(
@@ -336,6 +351,8 @@ def metrics_by_contact(
             p_active=None if row.p_active is None else round(row.p_active, 4),
             orders_count=row.orders_count,
             total_spent=row.total_spent,
+            predicted_orders=None if row.predicted_orders is None else round(row.predicted_orders, 2),
+            predicted_value=None if row.predicted_value is None else row.predicted_value.quantize(Decimal("0.01")),
         )
     return found
 
@@ -344,7 +361,7 @@ def export_fields(
     conn: Connection, tenant_id: int, contact_ids: list[int], now: datetime | None = None
 ) -> dict[int, dict[str, Any]]:
     """The export's ``segments``, ``score``, ``rfm`` and prediction fields of each contact (a batch lookup)."""
-    from core.normalize import isoformat
+    from core.normalize import isoformat, money_str
     from core.scoring import scoring_settings
     from core.segments.store.membership import segments_by_contact
     from core.store.tenants import get_tenant_by_id
@@ -356,6 +373,7 @@ def export_fields(
     for contact_id in contact_ids:
         metrics = found.get(contact_id)
         expected = metrics.expected_next_order_at if metrics else None
+        value = metrics.predicted_value if metrics else None
         out[contact_id] = {
             "segments": names[contact_id],
             "score": metrics.score if metrics else 0.0,
@@ -363,5 +381,7 @@ def export_fields(
             "order_interval_days": metrics.order_interval_days if metrics else None,
             "expected_next_order_at": isoformat(expected) if expected else None,
             "p_active": metrics.p_active if metrics else None,
+            "predicted_orders": metrics.predicted_orders if metrics else None,
+            "predicted_value": money_str(value) if value is not None else None,
         }
     return out

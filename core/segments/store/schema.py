@@ -43,9 +43,11 @@ segment_states = Table(
     PrimaryKeyConstraint("tenant_id", "segment"),
 )
 
-#: Per-contact figures: purchase summary, RFM scores, purchase-cycle predictions and
-#: the lead score. ``score_log2`` is log2 of the score expressed at the fixed epoch
-#: (see core.scoring): it does not change as time passes, only as events arrive.
+#: Per-contact figures: purchase summary, RFM scores, purchase-cycle predictions, the
+#: forecast of the next 365 days (``predicted_orders``, ``predicted_value`` in the shop's
+#: currency, see core.predictions_forecast) and the lead score. ``score_log2`` is log2 of
+#: the score expressed at the fixed epoch (see core.scoring): it does not change as time
+#: passes, only as events arrive.
 contact_metrics = Table(
     "contact_metrics",
     metadata,
@@ -61,6 +63,8 @@ contact_metrics = Table(
     Column("order_interval_days", Float),
     Column("expected_next_order_at", UTCDateTime),
     Column("p_active", Float),
+    Column("predicted_orders", Float),
+    Column("predicted_value", Money),
     Column("score_log2", Float),
     Column("updated_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "contact_id"),

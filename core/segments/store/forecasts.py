@@ -1,0 +1,146 @@
+"""Predicted orders and revenue per contact: the purchase histories the forecast is fitted on, and
+``predicted_orders`` / ``predicted_value`` in ``contact_metrics``.
+
+``fit_forecast`` reads every customer's paid and completed orders summed up
+twice, now and at the cut that starts the held-out window (the last half of
+the shop's history, at most a year), and hands them to
+``core.predictions_forecast``, which chooses and fits the shop's purchase
+model and spend model. ``refresh_forecasts`` computes each contact's figures
+from the summary ``contact_metrics`` already holds (count, spend, first and
+last order), as of the hour like ``p_active``, and writes those that changed.
+The models need the hypergeometric function, which neither SQLite nor
+PostgreSQL has: the figures are computed in numpy, not in the statement that
+writes the other metrics.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Float, bindparam, case, cast, func, select
+
+from core import predictions_forecast
+from core.model import REVENUE_STATUSES
+from core.predictions_forecast import Forecast, History, predict, window_days
+from core.segments.store import dialect as sql
+from core.segments.store.builtin import known_contact
+from core.segments.store.schema import contact_metrics
+from core.store.schema import contacts, orders
+
+#: The forecast is fitted on at most this many customers (an even sample of a bigger shop).
+FIT_SAMPLE = 10000
+#: Digits kept of ``predicted_orders``, and the cent of ``predicted_value``.
+ORDERS_DIGITS = 6
+CENT = Decimal("0.01")
+
+
+def _span_days(conn: Connection, tenant_id: int, now: datetime) -> float:
+    """Days since the tenant's first paid or completed order (0 without any)."""
+    first = conn.execute(
+        select(sql.days_between(conn.dialect.name, func.min(orders.c.created_at), sql.at(now))).where(
+            orders.c.tenant_id == tenant_id, orders.c.status.in_(REVENUE_STATUSES), orders.c.contact_id.is_not(None)
+        )
+    ).scalar()
+    return float(first or 0.0)
+
+
+def purchase_histories(conn: Connection, tenant_id: int, now: datetime, window: float) -> dict[str, np.ndarray]:
+    """Per known customer (by contact id): orders, spend and days, now and at ``window`` days before now."""
+    dialect = conn.dialect.name
+    cut = now - timedelta(days=window)
+    created = orders.c.created_at
+    before = created <= sql.at(cut)
+    first = func.min(created)
+    query = (
+        select(
+            func.count().label("n"),
+            cast(func.sum(orders.c.total), Float).label("spent"),
+            sql.days_between(dialect, first, func.max(created)).label("t_x"),
+            sql.days_between(dialect, first, sql.at(now)).label("T"),
+            func.sum(case((before, 1), else_=0)).label("n_cut"),
+            cast(func.sum(case((before, orders.c.total), else_=0)), Float).label("spent_cut"),
+            sql.days_between(dialect, first, func.max(case((before, created)))).label("t_x_cut"),
+            sql.days_between(dialect, first, sql.at(cut)).label("T_cut"),
+        )
+        .join(contacts, contacts.c.id == orders.c.contact_id)
+        .where(orders.c.tenant_id == tenant_id, orders.c.status.in_(REVENUE_STATUSES), known_contact())
+        .group_by(orders.c.contact_id)
+        .order_by(orders.c.contact_id)
+    )
+    rows = conn.execute(query).all()
+    names = ("n", "spent", "t_x", "T", "n_cut", "spent_cut", "t_x_cut", "T_cut")
+    data = np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=float)
+    data = data.reshape(-1, len(names))
+    return dict(zip(names, data.T, strict=True))
+
+
+def fit_forecast(conn: Connection, tenant_id: int, now: datetime) -> Forecast:
+    """Choose and fit the tenant's purchase and spend models on its customers' histories."""
+    window = window_days(_span_days(conn, tenant_id, now))
+    h = purchase_histories(conn, tenant_id, now, window)
+    step = max(1, len(h["n"]) // FIT_SAMPLE)
+    h = {key: values[::step] for key, values in h.items()}
+    current = History.of(h["n"], h["spent"], h["t_x"], h["T"])
+    then = h["n_cut"] > 0
+    if window <= 0 or not then.any():
+        return predictions_forecast.fit_forecast(current)
+    before = History.of(h["n_cut"][then], h["spent_cut"][then], h["t_x_cut"][then], h["T_cut"][then])
+    return predictions_forecast.fit_forecast(current, before, current.take(then), window)
+
+
+def _figures(forecast: Forecast, rows: list[Any]) -> list[tuple[float | None, Decimal | None]]:
+    """Each row's (predicted_orders, predicted_value); None for contacts without a paid order."""
+    out: list[tuple[float | None, Decimal | None]] = [(None, None)] * len(rows)
+    buyers = [i for i, row in enumerate(rows) if row.orders_count]
+    if not buyers:
+        return out
+    history = History.of(
+        [rows[i].orders_count for i in buyers],
+        [float(rows[i].total_spent) for i in buyers],
+        [rows[i].t_x for i in buyers],
+        [rows[i].T for i in buyers],
+    )
+    expected, value = predict(forecast, history)
+    for i, orders_, value_ in zip(buyers, expected, value, strict=True):
+        out[i] = (round(float(orders_), ORDERS_DIGITS), Decimal(repr(float(value_))).quantize(CENT))
+    return out
+
+
+def refresh_forecasts(
+    conn: Connection, tenant_id: int, now: datetime, forecast: Forecast, contact_id: int | None = None
+) -> int:
+    """Recompute ``predicted_orders`` and ``predicted_value`` of the tenant's contacts (or one) from their
+    stored metrics, as of the hour; return the rows whose figures changed."""
+    dialect = conn.dialect.name
+    as_of = now.replace(minute=0, second=0, microsecond=0)
+    m = contact_metrics.c
+    conds = [m.tenant_id == tenant_id]
+    if contact_id is not None:
+        conds.append(m.contact_id == contact_id)
+    rows = conn.execute(
+        select(
+            m.contact_id,
+            m.orders_count,
+            m.total_spent,
+            sql.days_between(dialect, m.first_order_at, m.last_order_at).label("t_x"),
+            sql.days_between(dialect, m.first_order_at, sql.at(as_of)).label("T"),
+            m.predicted_orders,
+            m.predicted_value,
+        ).where(*conds)
+    ).all()
+    changed = [
+        {"b_contact": row.contact_id, "b_orders": orders_, "b_value": value}
+        for row, (orders_, value) in zip(rows, _figures(forecast, rows), strict=True)
+        if (orders_, value) != (row.predicted_orders, row.predicted_value)
+    ]
+    if changed:
+        conn.execute(
+            contact_metrics.update()
+            .where(m.tenant_id == tenant_id, m.contact_id == bindparam("b_contact"))
+            .values(predicted_orders=bindparam("b_orders"), predicted_value=bindparam("b_value")),
+            changed,
+        )
+    return len(changed)
