@@ -41,6 +41,7 @@ EVENTS: dict[str, frozenset[str]] = {
     "cart_updated": frozenset({"cart_id", "currency", "total", "items", "recovery_url"}),
     "checkout_started": frozenset({"cart_id", "currency", "total", "items", "recovery_url"}),
     "newsletter_subscribed": frozenset({"list", "url"}),
+    "back_in_stock_requested": frozenset({"product_id", "url"}),  # a "notify me" form (flow back_in_stock)
     "identify": frozenset(),
 }
 CONTACT_KEYS = frozenset({"email", "phone", "first_name", "last_name"})

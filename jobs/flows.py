@@ -102,6 +102,8 @@ def run_steps(tenant_id: int, run_ids: list[int]) -> dict[str, Any]:
         raise
     if report.sends:
         enqueue_sends(runtime.redis, report.sends, now)
+    if report.coupons:
+        queues.enqueue(runtime.redis, "jobs.coupons.run_coupons")  # the messages wait for their codes
     return {"runs": report.runs, "steps": report.steps, "messages": len(report.sends), **report.outcomes}
 
 

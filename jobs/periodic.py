@@ -44,6 +44,8 @@ PERIODIC: tuple[Periodic, ...] = (
         for work in periodic_work()
     ),
     Periodic("jobs.send.run_sweep", 30),
+    Periodic("jobs.coupons.run_coupons", 60),
+    Periodic("jobs.hooks.run_hooks", 60),
     Periodic("jobs.segments.run_refresh_all", 3600),
 )
 

@@ -32,6 +32,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "webhooks.collect.bp",
     "webhooks.health.bp",
     "webhooks.links.bp",
+    "webhooks.survey.bp",
 )
 
 #: Blueprints whose HTTP errors (405, 413, ...) are answered in JSON, like their refusals.

@@ -21,6 +21,8 @@ class FlowSettings:
     #: Flow names, highest priority first (every built-in flow is listed).
     priorities: tuple[str, ...] = ()
     notify_email: str | None = None
+    #: The shop granted write access: unique coupons are created in it (``flows.coupons.create``).
+    create_coupons: bool = False
     #: Built-in flow name -> its typed settings (defaults applied).
     builtin: Mapping[str, Any] = field(default_factory=dict)
     custom: tuple[Definition, ...] = ()

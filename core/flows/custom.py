@@ -21,11 +21,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
+from core import normalize
 from core.events import CART_EVENTS, ORDER_EVENTS, PRODUCT_EVENTS
 from core.flows import registry
 from core.flows.model import (
+    COMPARISONS,
     Action,
     Condition,
     Definition,
@@ -36,6 +40,7 @@ from core.flows.model import (
     Test,
     Trigger,
     TriggerKind,
+    UniqueCoupon,
     Wait,
 )
 from core.flows.values import (
@@ -55,9 +60,10 @@ EVENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 #: Facts that come from the shop or from Relance itself: a flow cannot make them up.
 NOT_EMITTABLE = CART_EVENTS | ORDER_EVENTS | PRODUCT_EVENTS | {"segment_entered", "segment_exited"}
 NOT_EMITTABLE |= {"email_opened", "email_clicked"}
-CONTENTS = ("none", "recommendations")
-STEP_KINDS = ("wait", "if", "send", "tag", "untag", "set", "emit", "notify")
-TESTS = ("tagged", "not_tagged", "property", "did", "not_did", "in_segment", "not_in_segment", "consent")
+CONTENTS = ("none", "recommendations", "viewed")
+STEP_KINDS = ("wait", "if", "send", "tag", "untag", "set", "emit", "notify", "unsubscribe", "suppress", "webhook")
+TESTS = ("tagged", "not_tagged", "property", "event", "did", "not_did", "in_segment", "not_in_segment", "consent")
+CHANNEL_CHOICES = ("email", "sms", "all")
 PROPERTIES = (*CONTACT_FIELDS, "attributes.<key>")
 
 
@@ -105,7 +111,7 @@ def _duration(given: Mapping[str, Any], path: str) -> timedelta:
 
 def _wait(raw: Any, path: str, label: str | None) -> Wait:
     given = mapping(raw, path)
-    reject_unknown(given, ("minutes", "hours", "days", "until", "from"), path)
+    reject_unknown(given, ("minutes", "hours", "days", "until", "from", "until_event"), path)
     source = given.get("from", "step")
     if source not in ("step", "trigger"):
         raise fail(f"{path}.from", "must be step (from reaching this step, the default) or trigger")
@@ -113,7 +119,27 @@ def _wait(raw: Any, path: str, label: str | None) -> Wait:
     delay = _duration(given, path)
     if not delay and until is None:
         raise fail(path, 'needs minutes, hours, days or until: "HH:MM"')
-    return Wait(delay=delay, from_anchor=source == "trigger", until_local=until, id=label)
+    until_event = _event_name(given["until_event"], f"{path}.until_event") if "until_event" in given else None
+    return Wait(delay=delay, from_anchor=source == "trigger", until_local=until, id=label, until_event=until_event)
+
+
+def _comparison(given: Mapping[str, Any], path: str, keys: tuple[str, ...]) -> tuple[str, Any]:
+    """The one comparison a property or event test makes, and its value."""
+    reject_unknown(given, (*keys, *COMPARISONS), path)
+    ops = [op for op in COMPARISONS if op in given]
+    if len(ops) > 1:
+        raise fail(path, f"takes one of {', '.join(COMPARISONS)}")
+    op = ops[0] if ops else "exists"
+    value = given.get(op, True)
+    if op == "in" and not isinstance(value, list):
+        raise fail(f"{path}.in", "must be a list of values")
+    if op == "exists" and not isinstance(value, bool):
+        raise fail(f"{path}.exists", "must be true or false")
+    if op in ("at_most", "at_least", "below", "above") and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        raise fail(f"{path}.{op}", "must be a number")
+    return op, value
 
 
 def _test(raw: Any, path: str) -> Test:
@@ -125,20 +151,18 @@ def _test(raw: Any, path: str) -> Test:
     negate = kind.startswith("not_")
     base = kind.removeprefix("not_")
     if base == "property":
-        reject_unknown(given, ("property", "equals", "in", "exists"), path)
         name = text(given["property"], f"{path}.property", 100) or ""
         if name not in CONTACT_FIELDS and not (name.startswith("attributes.") and len(name) > 11):
             raise fail(f"{path}.property", f"unknown property {name!r} (allowed: {', '.join(PROPERTIES)})")
-        ops = [op for op in ("equals", "in", "exists") if op in given]
-        if len(ops) > 1:
-            raise fail(path, "takes one of equals, in, exists")
-        op = ops[0] if ops else "exists"
-        value = given.get(op, True)
-        if op == "in" and not isinstance(value, list):
-            raise fail(f"{path}.in", "must be a list of values")
-        if op == "exists" and not isinstance(value, bool):
-            raise fail(f"{path}.exists", "must be true or false")
+        op, value = _comparison(given, path, ("property",))
         return Test("property", name, op, value)
+    if base == "event":
+        name = text(given["event"], f"{path}.event", 200) or ""
+        event, _, key = name.partition(".")
+        if not EVENT_RE.match(event) or (key and not re.match(r"^[A-Za-z0-9_]{1,100}$", key)):
+            raise fail(f"{path}.event", "must be an event name and a property, such as survey_answered.score")
+        op, value = _comparison(given, path, ("event",))
+        return Test("event", name, op, value)
     reject_unknown(given, (kind,), path)
     if base == "did":
         return Test("did", _event_name(given[kind], f"{path}.{kind}"), negate=negate)
@@ -150,8 +174,24 @@ def _test(raw: Any, path: str) -> Test:
     return Test("segment" if base == "in_segment" else "tagged", name, negate=negate)
 
 
+def _unique_coupon(raw: Any, path: str) -> UniqueCoupon:
+    given = mapping(raw, path)
+    reject_unknown(given, ("percent", "amount", "days", "wait_minutes"), path)
+    if ("percent" in given) == ("amount" in given):
+        raise fail(path, "needs percent (such as 10) or amount (such as 5), not both")
+    percent = number(given["percent"], f"{path}.percent", 1, 100) if "percent" in given else None
+    amount = number(given["amount"], f"{path}.amount", 0.01, 10000) if "amount" in given else None
+    return UniqueCoupon(
+        percent=None if percent is None else Decimal(str(percent)),
+        amount=None if amount is None else Decimal(str(amount)),
+        days=integer(given.get("days", 14), f"{path}.days", 1, 365),
+        wait=timedelta(minutes=number(given.get("wait_minutes", 30), f"{path}.wait_minutes", 1, 24 * 60)),
+    )
+
+
 def _send(flow: str, given: Mapping[str, Any], path: str, number_: int, label: str | None) -> Send:
-    reject_unknown(given, ("send", "id", "template", "marketing", "content", "coupon", "expires_hours"), path)
+    allowed = ("send", "id", "template", "marketing", "content", "coupon", "unique_coupon", "expires_hours")
+    reject_unknown(given, allowed, path)
     content = given.get("content", "none")
     if content not in CONTENTS:
         raise fail(f"{path}.content", f"unknown content {content!r} (allowed: {', '.join(CONTENTS)})")
@@ -168,6 +208,9 @@ def _send(flow: str, given: Mapping[str, Any], path: str, number_: int, label: s
         coupon=text(given.get("coupon"), f"{path}.coupon", 60),
         expires=None if expires is None else timedelta(hours=number(expires, f"{path}.expires_hours", 1, 24 * 60)),
         id=label,
+        unique_coupon=_unique_coupon(given["unique_coupon"], f"{path}.unique_coupon")
+        if "unique_coupon" in given
+        else None,
     )
 
 
@@ -185,7 +228,9 @@ def _step(flow: str, raw: Any, path: str, sends: int) -> Step:
         then = text(given.get("then", "next"), f"{path}.then", 40) or "next"
         otherwise = text(given.get("else", "end"), f"{path}.else", 40) or "end"
         return Condition(_test(given["if"], f"{path}.if"), then, otherwise, id=label)
-    reject_unknown(given, (kind, "id"), path)
+    reject_unknown(given, (kind, "id", "to") if kind == "notify" else (kind, "id", "reason"), path)
+    if kind != "unsubscribe" and "reason" in given:
+        raise fail(f"{path}.reason", "only an unsubscribe step takes a reason")
     if kind == "wait":
         return _wait(given["wait"], f"{path}.wait", label)
     if kind == "set":
@@ -201,9 +246,26 @@ def _step(flow: str, raw: Any, path: str, sends: int) -> Step:
         if name in NOT_EMITTABLE:
             raise fail(f"{path}.emit", f"{name} is recorded by the shop or by Relance; a flow cannot emit it")
         return Action("emit", name, id=label)
+    if kind in ("unsubscribe", "suppress"):
+        choice = given[kind]
+        if choice not in CHANNEL_CHOICES:
+            raise fail(f"{path}.{kind}", f"must be one of {', '.join(CHANNEL_CHOICES)}")
+        reason = text(given.get("reason"), f"{path}.reason", 60)
+        return Action(kind, choice, reason, id=label)
+    if kind == "webhook":
+        url = text(given[kind], f"{path}.webhook", 2000) or ""
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise fail(f"{path}.webhook", "must be an http(s) URL, such as https://crm.example.com/relance")
+        return Action("webhook", url, id=label)
     value = text(given[kind], f"{path}.{kind}", 500)
     if not value:
         raise fail(f"{path}.{kind}", "must not be empty")
+    if kind == "notify" and given.get("to") is not None:
+        try:
+            return Action(kind, value, normalize.email(given["to"]), id=label)
+        except ValueError as exc:
+            raise fail(f"{path}.to", f"{exc} (use owner@example.com)") from exc
     return Action(kind, value, id=label)
 
 
@@ -241,7 +303,7 @@ def parse_custom(name: Any, raw: Any, path: str) -> Definition:
     trigger = _trigger(given.get("trigger"), f"{path}.trigger")
     raw_steps = given.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise fail(f"{path}.steps", "must be a list of steps (wait, if, send, tag, untag, set, emit, notify)")
+        raise fail(f"{path}.steps", f"must be a list of steps ({', '.join(STEP_KINDS)})")
     steps: list[Step] = []
     for index, raw_step in enumerate(raw_steps):
         step = _step(name, raw_step, f"{path}.steps[{index}]", sum(isinstance(s, Send) for s in steps))

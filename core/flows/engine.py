@@ -21,16 +21,21 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import normalize
+from core.coupons.store.coupons import coupon_for, request_coupon
 from core.flows import registry
 from core.flows.content import NEEDS_PRODUCTS, content
 from core.flows.dates import greeting_time
 from core.flows.model import Action, Condition, Definition, RunState, Send, Test, TriggerKind, Wait
-from core.flows.rules import Entry, Ledger, after_quiet_hours, consent_given, next_local_time, zone
+from core.flows.rules import Entry, Ledger, after_quiet_hours, compare, consent_given, next_local_time, zone
 from core.flows.settings import tenant_flows
 from core.flows.store.facts import Batch, ContactFacts, RunRow
+from core.flows.store.hooks import add_hook
+from core.flows.store.lifecycle import did_any_since, latest_event
 from core.flows.store.outbox import DROPPED, HELD, SCHEDULED, Outbox, Planned
 from core.flows.store.queries import did_since
 from core.flows.store.runs import save_runs
+from core.messages.store.consents import note_detail
+from core.messages.store.suppression import suppress
 from core.model import Channel, ContactInfo, Event, EventType
 from core.pipeline import ingest
 from core.segments.store.membership import is_member
@@ -50,6 +55,8 @@ class StepReport:
     steps: int = 0
     sends: list[tuple[int, datetime]] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
+    #: unique coupons asked for (a job makes them in the shop)
+    coupons: int = 0
 
 
 class Evaluator:
@@ -60,6 +67,11 @@ class Evaluator:
         self.now = batch.now
         self.settings = batch.flows.settings
         self.emitted: list[Event] = []
+        #: event message id -> how a choice a flow made was made (kept with the consent proof)
+        self.details: dict[str, str] = {}
+        #: run id -> the events its conditions looked at (name -> properties), for the owner's notification
+        self.looked: dict[int, dict[str, Any]] = {}
+        self.coupons_requested = 0
 
     # -- the run ---------------------------------------------------------------------
     def evaluate(self, run: RunRow) -> None:
@@ -136,6 +148,9 @@ class Evaluator:
     def _wait_end(
         self, definition: Definition, run: RunRow, step: Wait, contact: ContactFacts, resumed: bool
     ) -> tuple[datetime | None, str]:
+        if step.until_event and did_since(self.batch.conn, self.batch.tenant.id, contact.id, step.until_event,
+                                          run.trigger_at):  # fmt: skip
+            return self.now, ""  # what the wait was for happened: go on at once
         if step.from_anchor:
             anchor, why = self._anchor(definition, run, contact)
             if anchor is None:
@@ -153,6 +168,7 @@ class Evaluator:
 
     def _test(self, test: Test, run: RunRow, contact: ContactFacts) -> bool:
         result: bool
+        conn, tenant_id = self.batch.conn, self.batch.tenant.id
         if test.kind == "tagged":
             result = test.name in (contact.attributes.get("tags") or [])
         elif test.kind == "property":
@@ -161,14 +177,17 @@ class Evaluator:
             else:
                 value = getattr(contact, test.name, None) if test.name != "birthday" else contact.birthday
                 value = contact.fields.get(test.name, value)
-            if test.op == "exists":
-                result = (value is not None) == bool(test.value)
-            elif test.op == "in":
-                result = value in test.value
-            else:
-                result = value == test.value or str(value) == str(test.value)
+            result = compare(test.op, value, test.value)
+        elif test.kind == "event":
+            name, _, key = test.name.partition(".")
+            properties = latest_event(conn, tenant_id, contact.id, name, run.trigger_at)
+            if properties is not None:
+                self.looked.setdefault(run.id, {})[name] = properties
+            value = None if properties is None else (properties.get(key) if key else True)
+            result = compare(test.op, value, test.value)
         elif test.kind == "did":
-            result = did_since(self.batch.conn, self.batch.tenant.id, contact.id, test.name, run.trigger_at)
+            names = (test.name, *(test.value or ())) if isinstance(test.value, list | tuple) else (test.name,)
+            result = did_any_since(conn, tenant_id, contact.id, names, run.trigger_at)
         elif test.kind == "segment":
             result = bool(is_member(self.batch.conn, self.batch.tenant.id, contact.id, test.name))
         else:  # consent
@@ -211,6 +230,11 @@ class Evaluator:
             return self._record(message, SCHEDULED, None)
         if not consent_given(step.channel, contact.email_consent, contact.sms_consent):
             return self._record(message, DROPPED, "consent")
+        if step.unique_coupon is not None:
+            wait = self._coupon(definition, run, step, contact, message)
+            if wait is not None:
+                self._record(message, HELD, "coupon", wait)
+                return wait
         ledger = self.batch.ledger(contact)
         quiet = self.settings.quiet_hours
         earliest = after_quiet_hours(now, quiet, ledger.tz)
@@ -228,6 +252,33 @@ class Evaluator:
         for entry in slot.bumped:  # after taking the slot, so that they look for another one
             self._bump(ledger, entry)
         return None
+
+    def _coupon(
+        self, definition: Definition, run: RunRow, step: Send, contact: ContactFacts, message: Planned
+    ) -> datetime | None:
+        """Put the contact's own code in the message; return until when it waits for the code, if it must.
+
+        Without write access to the shop (``flows.coupons.create``), or once the code could not be made or
+        took longer than the step's ``wait``, the message carries the step's fixed code.
+        """
+        spec = step.unique_coupon
+        assert spec is not None
+        if not self.settings.create_coupons:
+            return None
+        conn, tenant = self.batch.conn, self.batch.tenant
+        found = coupon_for(conn, tenant.id, message.dedupe_key)
+        if found is None:
+            request_coupon(conn, tenant.id, contact.id, definition.name, run.id, message.dedupe_key, spec,
+                           tenant.config.currency, self.now)  # fmt: skip
+            self.coupons_requested += 1
+            return self.now + spec.wait
+        if found.status == "created" and found.code:
+            message.context["coupon"] = found.code
+            message.context["coupon_expires_at"] = normalize.isoformat(found.expires_at)
+            return None
+        if found.status == "pending" and self.now < found.created_at + spec.wait:
+            return found.created_at + spec.wait
+        return None  # failed, skipped or late: the fixed code (if any) goes instead
 
     def _record(self, message: Planned, status: str, reason: str | None, due: datetime | None = None) -> None:
         message.status, message.reason, message.due_at = status, reason, due or self.now
@@ -255,27 +306,16 @@ class Evaluator:
     def _act(self, definition: Definition, run: RunRow, step: Action, position: int, contact: ContactFacts) -> None:
         message_id = f"flow:{run.id}:{position}"
         if step.kind == "notify":
-            sender = self.batch.tenant.config.sender
-            to = self.settings.notify_email or (sender.email if sender else None)
-            note = Planned(
-                contact_id=contact.id,
-                flow=definition.name,
-                run_id=run.id,
-                step=0,
-                channel=Channel.EMAIL.value,
-                marketing=False,
-                template="notify_owner",
-                context={"flow": definition.name, "text": step.name, "contact_id": contact.id, "products": []},
-                dedupe_key=f"run:{run.id}:notify:{position}",
-                status=SCHEDULED,
-                due_at=self.now,
-                to_address=to,
-            )
-            self._record(note, SCHEDULED if to else DROPPED, None if to else "no_address")
-            return
+            return self._notify(definition, run, step, position, contact)
+        if step.kind == "webhook":
+            return self._webhook(definition, run, step, position, contact)
+        if step.kind == "suppress":
+            return self._suppress(definition, run, step, contact)
         identity = ContactInfo(email=contact.email) if contact.email else ContactInfo(phone=contact.phone)
         if not (contact.email or contact.phone):
             return
+        if step.kind == "unsubscribe":
+            return self._unsubscribe(definition, run, step, message_id, contact, identity)
         if step.kind == "emit":
             self.emitted.append(
                 Event(
@@ -298,6 +338,94 @@ class Evaluator:
         contact.attributes.update(changes)
         info = ContactInfo(email=identity.email, phone=identity.phone, attributes=changes)
         self.emitted.append(Event(EventType.IDENTIFY, message_id, self.now, info, source="relance"))
+
+    def _notify(self, definition: Definition, run: RunRow, step: Action, position: int, contact: ContactFacts) -> None:
+        """A transactional email to the shop owner (``notify_owner``): the text, the contact, what the run saw."""
+        sender = self.batch.tenant.config.sender
+        to = step.value or self.settings.notify_email or (sender.email if sender else None)
+        context: dict[str, Any] = {
+            "flow": definition.name,
+            "text": step.name,
+            "contact_id": contact.id,
+            "products": [],
+            "events": self.looked.get(run.id, {}),
+        }
+        if run.context.get("order") is not None:
+            context["order_id"] = run.context["order"]
+        note = Planned(
+            contact_id=contact.id,
+            flow=definition.name,
+            run_id=run.id,
+            step=0,
+            channel=Channel.EMAIL.value,
+            marketing=False,
+            template="notify_owner/1",
+            context=context,
+            dedupe_key=f"run:{run.id}:notify:{position}",
+            status=SCHEDULED,
+            due_at=self.now,
+            to_address=to,
+        )
+        self._record(note, SCHEDULED if to else DROPPED, None if to else "no_address")
+
+    def _webhook(self, definition: Definition, run: RunRow, step: Action, position: int, contact: ContactFacts) -> None:
+        """Record a signed POST about the run, for the delivery job (``core.flows.hooks``)."""
+        payload = {
+            "type": "flow.step",
+            "tenant": self.batch.tenant.name,
+            "flow": definition.name,
+            "run_id": run.id,
+            "step": position,
+            "trigger": run.trigger_key,
+            "at": normalize.isoformat(self.now),
+            "contact": {
+                "id": contact.id,
+                "email": contact.email,
+                "phone": contact.phone,
+                "first_name": contact.first_name,
+                "tags": list(contact.attributes.get("tags") or []),
+            },
+            "events": self.looked.get(run.id, {}),
+        }
+        add_hook(self.batch.conn, self.batch.tenant.id, contact.id, definition.name, run.id,
+                 f"run:{run.id}:hook:{position}", step.name, payload, self.now)  # fmt: skip
+        self.report.outcomes["webhook"] += 1
+
+    def _suppress(self, definition: Definition, run: RunRow, step: Action, contact: ContactFacts) -> None:
+        """Put the contact's addresses on the suppression list (no marketing message goes there again)."""
+        wanted = {"email": [Channel.EMAIL], "sms": [Channel.SMS]}.get(step.name, [Channel.EMAIL, Channel.SMS])
+        for channel in wanted:
+            address = contact.email if channel is Channel.EMAIL else contact.phone
+            if address:
+                detail = f"flow {definition.name}, run {run.id}"
+                suppress(self.batch.conn, self.batch.tenant.id, channel.value, address, "flow", self.now, detail)
+                self.report.outcomes[f"suppressed:{channel.value}"] += 1
+
+    def _unsubscribe(
+        self,
+        definition: Definition,
+        run: RunRow,
+        step: Action,
+        message_id: str,
+        contact: ContactFacts,
+        identity: ContactInfo,
+    ) -> None:
+        """Opt the contact out (an event with the consent withdrawn: the store keeps it as proof)."""
+        channels = {"email": [Channel.EMAIL], "sms": [Channel.SMS]}.get(step.name, [Channel.EMAIL, Channel.SMS])
+        reason = str(step.value or definition.name)
+        who = ContactInfo(email=identity.email, phone=identity.phone, consent={c: False for c in channels})
+        name = "newsletter_unsubscribed" if Channel.EMAIL in channels else None
+        properties = {"list": "marketing", "reason": reason, "flow": definition.name,
+                      "channels": sorted(c.value for c in channels)}  # fmt: skip
+        kind = EventType.TRACK if name else EventType.IDENTIFY
+        self.emitted.append(Event(kind, message_id, self.now, who, event=name, properties=properties, source="relance"))
+        self.details[message_id] = f"{reason}: unsubscribed by flow {definition.name} (run {run.id})"
+        for channel in channels:
+            if channel is Channel.EMAIL:
+                contact.email_consent = False
+            else:
+                contact.sms_consent = False
+        self.report.outcomes["unsubscribed"] += 1
 
 
 def process_runs(conn: Connection, tenant: Tenant, run_ids: list[int], now: datetime) -> StepReport:
@@ -326,4 +454,7 @@ def process_runs(conn: Connection, tenant: Tenant, run_ids: list[int], now: date
     if evaluator.emitted:
         for event in evaluator.emitted:
             ingest(conn, tenant, event, now)
+    for event_id, detail in evaluator.details.items():
+        note_detail(conn, tenant.id, event_id, detail)
+    report.coupons = evaluator.coupons_requested
     return report

@@ -15,3 +15,7 @@ class FlowConfigError(ConfigError):
 
 class FlowCycleError(FlowConfigError):
     """Flows can trigger each other in a loop that no step guards; the message names the cycle."""
+
+
+class SurveyLinkError(FlowError):
+    """A survey link was changed, cut or made for another purpose; the message says what to do."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -75,6 +76,8 @@ class Wait:
     from_anchor: bool = False
     until_local: time | None = None
     id: str | None = None
+    #: The wait ends early when the contact has this event after the run's trigger (an answer, a click).
+    until_event: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,13 @@ class Test:
     """One thing a condition checks about the contact.
 
     ``kind``: ``tagged`` (name = tag), ``property`` (name = contact field or
-    ``attributes.KEY``; ``op`` exists / equals / in), ``did`` (name = event
-    happened since the run's trigger), ``segment`` (member of segment name),
-    ``consent`` (opted in on channel name). ``negate`` inverts it.
+    ``attributes.KEY``), ``event`` (name = ``EVENT.PROPERTY``: that property
+    of the contact's latest such event since the run's trigger), ``did``
+    (name = event happened since the run's trigger; ``value`` may list more
+    names, any of which counts), ``segment`` (member of segment name),
+    ``consent`` (opted in on channel name). ``op`` (property and event tests):
+    ``exists`` / ``equals`` / ``in`` / ``at_most`` / ``at_least`` / ``below`` /
+    ``above``. ``negate`` inverts it.
     """
 
     kind: str
@@ -109,7 +116,9 @@ class Send:
     ``content`` says which products it shows: ``none``, ``cart`` (the cart's
     items), ``cross_sell`` (bought together with the order), ``replenishment``
     (the product running out), ``recommendations`` (for the contact's
-    purchases). ``expires`` is how long after its time the message is still
+    purchases; for a prospect, best sellers of the categories they viewed,
+    then best sellers, then new arrivals), ``viewed`` (the products the
+    contact viewed since the run's trigger, then similar ones). ``expires`` is how long after its time the message is still
     worth sending (held back longer, it is dropped).
     """
 
@@ -121,12 +130,32 @@ class Send:
     coupon: str | None = None
     expires: timedelta | None = None
     id: str | None = None
+    #: A code of its own for the contact, created in the shop (``core.coupons``); ``coupon`` is the fallback.
+    unique_coupon: UniqueCoupon | None = None
+
+
+@dataclass(frozen=True)
+class UniqueCoupon:
+    """A per-contact code: ``percent`` off (or ``amount`` off the order), valid ``days``, usable once."""
+
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    days: int = 14
+    #: How long the message waits for its code before it goes with the fallback code.
+    wait: timedelta = timedelta(minutes=30)
+
+
+#: Comparisons a property or event test may make.
+COMPARISONS = ("exists", "equals", "in", "at_most", "at_least", "below", "above")
 
 
 @dataclass(frozen=True)
 class Action:
     """``tag`` / ``untag`` (name = tag), ``set`` (name = attribute, value), ``emit`` (name = event),
-    ``notify`` (name = text for the shop owner)."""
+    ``notify`` (name = text for the shop owner; value = an address that wins over ``notify_email``),
+    ``unsubscribe`` (name = ``email`` / ``sms`` / ``all``; value = the reason kept with the proof),
+    ``suppress`` (name = ``email`` / ``sms`` / ``all``: the contact's addresses on the suppression list),
+    ``webhook`` (name = URL: a signed POST about the run, delivered and retried by a job)."""
 
     kind: str
     name: str

@@ -102,10 +102,14 @@ class BuiltinFlow:
     #: typed settings -> the flow's definition.
     define: Callable[[Any], Definition]
     react: Callable[[Reaction], None] | None = None
+    #: Reacts to events about the shop's catalogue, which concern no contact (a product back in stock).
+    react_catalogue: Callable[[Reaction], None] | None = None
     periodic: tuple[PeriodicWork, ...] = ()
     exit_reason: ExitReason | None = None
     anchor: Anchor | None = None
     contents: Mapping[str, Content] = field(default_factory=dict)
+    #: Names among ``contents`` that show no products (a message with them is not dropped for ``no_products``).
+    productless: frozenset[str] = frozenset()
 
     def defaults(self) -> Any:
         return self.settings()

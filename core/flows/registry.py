@@ -11,7 +11,18 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from core.flows.dates import schedule_dates
-from core.flows.library import abandoned_cart, birthday, cross_sell, replenishment
+from core.flows.library import (
+    abandoned_cart,
+    back_in_stock,
+    birthday,
+    browse_abandonment,
+    cross_sell,
+    post_purchase_survey,
+    replenishment,
+    sunset,
+    welcome,
+    win_back,
+)
 from core.flows.plugin import BuiltinFlow, Content, PeriodicWork
 
 #: The built-in flows, in the order the tenant file and the listings show them.
@@ -20,6 +31,12 @@ BUILTIN: tuple[BuiltinFlow, ...] = (
     birthday.FLOW,
     cross_sell.FLOW,
     replenishment.FLOW,
+    welcome.FLOW,
+    browse_abandonment.FLOW,
+    win_back.FLOW,
+    post_purchase_survey.FLOW,
+    back_in_stock.FLOW,
+    sunset.FLOW,
 )
 
 BY_NAME: Mapping[str, BuiltinFlow] = {flow.name: flow for flow in BUILTIN}
@@ -51,3 +68,8 @@ def flow_contents() -> dict[str, Content]:
     for flow in BUILTIN:
         found.update(flow.contents)
     return found
+
+
+def productless_contents() -> frozenset[str]:
+    """Content names of the built-in flows that show no products (a survey, a review invitation)."""
+    return frozenset(name for flow in BUILTIN for name in flow.productless)

@@ -1,4 +1,4 @@
-"""Rules that hold for every marketing message: consent, quiet hours, marketing pressure.
+"""Rules that hold for every marketing message: consent, quiet hours, marketing pressure (and conditions' comparisons).
 
 Pure functions over values; the engine loads the values and saves the outcome.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -88,6 +89,41 @@ def after_quiet_hours(moment: datetime, quiet: QuietHours, tz: ZoneInfo) -> date
     if not in_quiet_hours(moment, quiet, tz):
         return moment
     return next_local_time(moment, quiet.end, tz)
+
+
+def _number(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def compare(op: str, value: Any, expected: Any) -> bool:
+    """A condition's comparison of a value (a contact field, an event property) with the expected one.
+
+    ``exists`` (expected true or false), ``equals`` (as given or as text), ``in`` (a list),
+    ``at_most`` / ``at_least`` / ``below`` / ``above`` (numbers: a missing or non-numeric value is false).
+    """
+    if op == "exists":
+        return (value is not None) == (True if expected is None else bool(expected))
+    if op == "in":
+        return value in expected or str(value) in [str(item) for item in expected]
+    if op == "equals":
+        return value == expected or (value is not None and str(value) == str(expected))
+    left, right = _number(value), _number(expected)
+    if left is None or right is None:
+        return False
+    if op == "at_most":
+        return left <= right
+    if op == "at_least":
+        return left >= right
+    if op == "below":
+        return left < right
+    if op == "above":
+        return left > right
+    raise ValueError(f"unknown comparison {op!r}")
 
 
 def consent_given(channel: Channel, email_consent: bool | None, sms_consent: bool | None) -> bool:

@@ -22,9 +22,9 @@ from core.flows.custom import parse_custom
 from core.flows.cycles import check_cycles
 from core.flows.model import Definition
 from core.flows.rules import Pressure, QuietHours
-from core.flows.values import fail, hhmm, integer, mapping, normal, reject_unknown, time_of_day
+from core.flows.values import boolean, fail, hhmm, integer, mapping, normal, reject_unknown, time_of_day
 
-COMMON_KEYS = ("pressure", "quiet_hours", "priorities", "notify_email")
+COMMON_KEYS = ("pressure", "quiet_hours", "priorities", "notify_email", "coupons")
 
 
 def _top_keys() -> tuple[str, ...]:
@@ -97,6 +97,11 @@ def parse(value: Any, path: str = "flows") -> tuple[FlowSettings, dict[str, Any]
             values["notify_email"] = out["notify_email"] = normalize.email(given["notify_email"])
         except ValueError as exc:
             raise fail(f"{path}.notify_email", f"{exc} (use owner@example.com)") from exc
+    if "coupons" in given:
+        coupons = mapping(given["coupons"], f"{path}.coupons")
+        reject_unknown(coupons, ("create",), f"{path}.coupons")
+        values["create_coupons"] = boolean(coupons.get("create", False), f"{path}.coupons.create")
+        out["coupons"] = {"create": values["create_coupons"]}
     builtin: dict[str, Any] = {}
     for flow in registry.BUILTIN:
         if flow.name in given:

@@ -18,6 +18,7 @@ from core.flows.plugin import Reaction
 from core.flows.settings import tenant_flows
 from core.flows.starting import begin_for_event
 from core.flows.store.runs import end_contact_runs
+from core.flows.waits import wake_for_event
 from core.model import Event
 from core.store.ingest import Ingested
 from core.store.tenants import Tenant
@@ -26,10 +27,17 @@ from core.store.tenants import Tenant
 def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, now: datetime) -> list[Event]:
     """Start and end the runs this event concerns; return follow-up events (none: flows emit when runs are due)."""
     contact_id = ingested.contact_id
-    if contact_id is None or "stale" in ingested.effects:
+    if "stale" in ingested.effects:
         return []
     flows = tenant_flows(tenant.config.flows)
     if not flows.by_name:
+        return []
+    if contact_id is None:
+        if "product_changed" in ingested.effects:
+            catalogue = Reaction(conn, tenant, flows, event, ingested, now)
+            for flow in registry.BUILTIN:
+                if flow.react_catalogue is not None and flow.name in flows.by_name:
+                    flow.react_catalogue(catalogue)
         return []
     reaction = Reaction(conn, tenant, flows, event, ingested, now)
     for flow in registry.BUILTIN:
@@ -39,6 +47,7 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
     leaving = [d.name for d in flows.by_name.values() if any(goal.matches(name, event.properties) for goal in d.exits)]
     if leaving:
         end_contact_runs(conn, tenant.id, contact_id, leaving, "goal", now)
+    wake_for_event(conn, tenant.id, flows, contact_id, name, now)
     for definition in flows.by_name.values():
         trigger = definition.trigger
         if trigger.kind is TriggerKind.EVENT and trigger.event and trigger.event.matches(name, event.properties):

@@ -26,6 +26,7 @@ from babel.numbers import format_currency
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import Connection
 
+from core.flows.survey import survey_urls
 from core.messages import links, sms
 from core.messages.content import ContactView, Content
 from core.messages.environment import babel_locale, environment, exists, template_name
@@ -263,6 +264,9 @@ def compose_content(
             base_url, secret_key, draft.tenant_id, draft.contact_id, draft.id, draft.due_at
         )
     values = variables(config, settings, draft, content, lang, locale, link_values)
+    # the survey flow's five signed score links (core.flows.survey); empty for every other message
+    survey = draft.context.get("survey") and draft.id is not None
+    values["survey_urls"] = survey_urls(base_url, secret_key, draft.tenant_id, draft.id) if survey else []
     if not exists(env, values["layout"]):
         values["layout"] = "en/layout.mjml"
     if draft.channel == Channel.SMS.value:

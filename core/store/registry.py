@@ -17,6 +17,7 @@ SCHEMA_MODULES = (
     "core.flows.store.schema",
     "core.segments.store.schema",
     "core.messages.store.schema",
+    "core.coupons.store.schema",
 )
 
 

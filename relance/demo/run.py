@@ -35,6 +35,14 @@ DEMO_TENANT = {
     "locale": "fr_FR",
     "currency": "EUR",
     "sender": {"name": "Maison Lumière", "email": "bonjour@maison-lumiere.example"},
+    # the lifecycle flows are off by default; the demo shows them
+    "flows": {
+        "browse_abandonment": {"enabled": True},
+        "win_back": {"enabled": True, "coupon": "RETOUR15"},
+        "post_purchase_survey": {"enabled": True, "review_url": sampleshop.SHOP_URL + "/avis"},
+        "back_in_stock": {"enabled": True},
+        "sunset": {"enabled": True},
+    },
 }
 BATCH = 250
 

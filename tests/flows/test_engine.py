@@ -96,7 +96,7 @@ CUSTOM = {
     "abandoned_cart": {"enabled": False},
     "notify_email": "owner@shop.example",
     "custom": {
-        "welcome": {
+        "greeting": {
             "trigger": {"event": "account_created"},
             "steps": [
                 {"if": {"tagged": "welcomed"}, "then": "end", "else": "next"},
@@ -105,16 +105,16 @@ CUSTOM = {
                 {"send": "email"},
                 {"wait": {"days": 1, "until": "10:00"}},
                 {"if": {"did": "order_placed"}, "then": "thanks", "else": "next"},
-                {"send": "email", "template": "welcome/nudge"},
+                {"send": "email", "template": "greeting/nudge"},
                 {"emit": "newsletter_subscribed"},
                 {"if": {"property": "country", "equals": "FR"}, "then": "next", "else": "end", "id": "thanks"},
                 {"set": {"french": True}},
-                {"notify": "A French customer went through the welcome flow"},
+                {"notify": "A French customer went through the greeting flow"},
             ],
             "exit": ["order_refunded_by_hand"],
         },
         "newsletter": {
-            "trigger": {"event": "newsletter_subscribed", "where": {"flow": "welcome"}},
+            "trigger": {"event": "newsletter_subscribed", "where": {"flow": "greeting"}},
             "steps": [{"send": "email", "marketing": False}],
             "reentry": "once",
         },
@@ -134,13 +134,13 @@ def test_a_tenants_own_flows_with_conditions_actions_and_a_flow_started_by_anoth
     for message in result.messages:
         by_person.setdefault(message.to, []).append((message.flow, message.step, message.time))
     assert by_person["fr@example.fr"] == [
-        ("welcome", 1, at(hours=2)),
+        ("greeting", 1, at(hours=2)),
         # a day after 13:00 in Paris, then the next 10:00 there
-        ("welcome", 2, datetime(2026, 3, 4, 9, 0, tzinfo=UTC)),
+        ("greeting", 2, datetime(2026, 3, 4, 9, 0, tzinfo=UTC)),
         ("newsletter", 1, datetime(2026, 3, 4, 9, 0, tzinfo=UTC)),  # transactional: not capped
     ]
-    assert [f for f, _, _ in by_person["be@example.be"]] == ["welcome", "welcome", "newsletter"]
-    assert [r.to_address for r in outbox(engine, tenant) if r.template == "notify_owner"] == ["owner@shop.example"]
+    assert [f for f, _, _ in by_person["be@example.be"]] == ["greeting", "greeting", "newsletter"]
+    assert [r.to_address for r in outbox(engine, tenant) if r.template == "notify_owner/1"] == ["owner@shop.example"]
     with engine.connect() as conn:
         attributes = dict(conn.execute(select(contacts.c.email, contacts.c.attributes)).all())
         emitted = conn.execute(
@@ -162,7 +162,7 @@ def test_a_condition_on_an_event_since_the_trigger_and_an_exit_goal(engine):
     ]
     result = run(engine, tenant, events, until=at(days=3))
     # Marie ordered after the trigger: no nudge, straight to "thanks" (France: the owner is told)
-    assert [(m.to, m.step) for m in result.messages if m.flow == "welcome"] == [
+    assert [(m.to, m.step) for m in result.messages if m.flow == "greeting"] == [
         ("marie@example.fr", 1),
         ("owner@shop.example", 0),
     ]

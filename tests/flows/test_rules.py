@@ -152,7 +152,27 @@ def test_priorities_are_configurable(engine):
         order(utc(2026, 3, 2, 8, 0), lea, [item("p1")], "o1"),
     ]
     result = run(engine, tenant, events, until=utc(2026, 3, 20))
-    # the birthday cannot wait for the next day: it is dropped, and recorded so
+    # the birthday loses the day: it is postponed to the next free morning (within late_days), not dropped
+    assert sent(result) == [
+        ("cross_sell", 1, utc(2026, 3, 9, 8, 0), "lea@example.fr"),
+        ("birthday", 1, utc(2026, 3, 10, 7, 0), "lea@example.fr"),
+    ]
+    birthday = [r for r in outbox(engine, tenant) if r.flow == "birthday"]
+    assert [r.status for r in birthday] == ["sent"] and result.outcomes["held:pressure"] == 1
+
+
+def test_a_postponed_birthday_is_dropped_past_its_window(engine):
+    flows = {"abandoned_cart": OFF, "replenishment": OFF, "priorities": ["cross_sell", "birthday"],
+             "birthday": {"late_days": 0}}  # fmt: skip
+    tenant = flow_tenant(engine, flows)
+    lea = person("lea@example.fr", birthday="1991-03-09")
+    events = [
+        product(utc(2026, 2, 1), "p1"),
+        product(utc(2026, 2, 1), "p2"),
+        order(utc(2026, 2, 20), person("x@example.fr"), [item("p1"), item("p2")], "o0"),
+        order(utc(2026, 3, 2, 8, 0), lea, [item("p1")], "o1"),
+    ]
+    result = run(engine, tenant, events, until=utc(2026, 3, 20))
     assert sent(result) == [("cross_sell", 1, utc(2026, 3, 9, 8, 0), "lea@example.fr")]
     birthday = [r for r in outbox(engine, tenant) if r.flow == "birthday"]
     assert [(r.status, r.reason) for r in birthday] == [("dropped", "pressure")]

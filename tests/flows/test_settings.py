@@ -20,11 +20,27 @@ def test_defaults_for_everything():
     assert normalised == {}
     assert (settings.pressure.per_day, settings.pressure.per_week) == (1, 3)
     assert (settings.quiet_hours.start, settings.quiet_hours.end) == (time(21), time(8))
-    assert settings.priorities == DEFAULT_PRIORITIES == ("abandoned_cart", "replenishment", "birthday", "cross_sell")
+    assert (
+        settings.priorities
+        == DEFAULT_PRIORITIES
+        == (
+            "abandoned_cart",
+            "browse_abandonment",
+            "back_in_stock",
+            "replenishment",
+            "welcome",
+            "birthday",
+            "cross_sell",
+            "post_purchase_survey",
+            "win_back",
+            "sunset",
+        )
+    )
     assert settings.abandoned_cart.delays_hours == (1, 24, 72)
     assert settings.birthday.at == time(9) and settings.cross_sell.after_days == 7
     assert settings.cross_sell.products == 4 and settings.replenishment.days_before == 5
-    assert list(tenant_flows({}).by_name) == ["abandoned_cart", "birthday", "cross_sell", "replenishment"]
+    # the lifecycle flows but welcome are off until switched on
+    assert list(tenant_flows({}).by_name) == ["abandoned_cart", "birthday", "cross_sell", "replenishment", "welcome"]
 
 
 def test_settings_round_trip_through_the_tenant_file():
@@ -41,7 +57,13 @@ def test_settings_round_trip_through_the_tenant_file():
     again = validate_tenant(config.to_dict())
     assert again.flows == config.flows
     settings = tenant_flows(again.flows).settings
-    assert settings.priorities == ("birthday", "abandoned_cart", "replenishment", "cross_sell")
+    assert settings.priorities[:5] == (
+        "birthday",
+        "abandoned_cart",
+        "browse_abandonment",
+        "back_in_stock",
+        "replenishment",
+    )
     assert settings.abandoned_cart.channel.value == "sms" and settings.replenishment.intervals == {"101": 30.0}
     assert "cross_sell" not in tenant_flows(again.flows).by_name
 
@@ -62,12 +84,12 @@ def test_settings_round_trip_through_the_tenant_file():
         ),
         ({"priorities": ["birthday", "nope"]}, "flows.priorities[1]: unknown flow 'nope'"),
         (
-            {"custom": {"welcome": {"trigger": {"event": "account_created"}, "steps": [{"send": "email", "x": 1}]}}},
-            "flows.custom.welcome.steps[0].x: unknown key",
+            {"custom": {"greeting": {"trigger": {"event": "account_created"}, "steps": [{"send": "email", "x": 1}]}}},
+            "flows.custom.greeting.steps[0].x: unknown key",
         ),
         (
-            {"custom": {"welcome": {"trigger": {"event": "account_created"}, "steps": [{"emit": "order_placed"}]}}},
-            "flows.custom.welcome.steps[0].emit: order_placed is recorded by the shop or by Relance",
+            {"custom": {"greeting": {"trigger": {"event": "account_created"}, "steps": [{"emit": "order_placed"}]}}},
+            "flows.custom.greeting.steps[0].emit: order_placed is recorded by the shop or by Relance",
         ),
         (
             {"custom": {"w": {"trigger": {"event": "x"}, "steps": [{"if": {"tagged": "a"}, "then": "later"}]}}},
@@ -94,8 +116,8 @@ NEWSLETTER = {
 
 def test_two_flows_that_trigger_each_other_are_refused_with_the_loop_named():
     with pytest.raises(FlowCycleError) as caught:
-        validate({"custom": {"welcome": WELCOME, "newsletter": NEWSLETTER}})
-    assert str(caught.value).startswith("flows.custom: welcome -> newsletter -> welcome can trigger each other")
+        validate({"custom": {"greeting": WELCOME, "newsletter": NEWSLETTER}})
+    assert str(caught.value).startswith("flows.custom: greeting -> newsletter -> greeting can trigger each other")
 
 
 def test_a_loop_through_email_clicks_is_refused_too():
@@ -129,14 +151,14 @@ def test_a_loop_guarded_by_a_tag_it_sets_is_accepted():
             {"emit": "newsletter_subscribed"},
         ],
     }
-    validate({"custom": {"welcome": guarded, "newsletter": NEWSLETTER}})
+    validate({"custom": {"greeting": guarded, "newsletter": NEWSLETTER}})
     # a condition on a tag nobody sets guards nothing
     unguarded = {
         **guarded,
         "steps": [{"if": {"not_tagged": "welcomed"}}, {"send": "email"}, {"emit": "newsletter_subscribed"}],
     }
     with pytest.raises(FlowCycleError):
-        validate({"custom": {"welcome": unguarded, "newsletter": NEWSLETTER}})
+        validate({"custom": {"greeting": unguarded, "newsletter": NEWSLETTER}})
     # nor one whose other branch also leads to the step
     leaky = {
         **guarded,
@@ -147,7 +169,7 @@ def test_a_loop_guarded_by_a_tag_it_sets_is_accepted():
         ],
     }
     with pytest.raises(FlowCycleError):
-        validate({"custom": {"welcome": leaky, "newsletter": NEWSLETTER}})
+        validate({"custom": {"greeting": leaky, "newsletter": NEWSLETTER}})
 
 
 def test_tenant_apply_reports_a_bad_flows_section_in_one_line(cli_env, tmp_path):

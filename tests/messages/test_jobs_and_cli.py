@@ -94,7 +94,7 @@ def test_preview_renders_html_text_and_eml(engine, cli_env):
 def test_preview_errors_are_one_clear_line(engine, cli_env):
     shop(engine)
     runner = CliRunner()
-    unknown = runner.invoke(cli, ["preview", "--tenant", "shop", "--flow", "welcome"])
+    unknown = runner.invoke(cli, ["preview", "--tenant", "shop", "--flow", "no_such_flow"])
     assert unknown.exit_code == 2 and "add it under messages.templates.email" in unknown.stderr
     assert "Traceback" not in unknown.output
     nobody = runner.invoke(cli, ["preview", "--tenant", "shop", "--flow", "birthday", "--contact", "ghost@example.com"])

@@ -259,7 +259,7 @@ def test_a_message_interrupted_while_sending_is_never_resent(engine, tmp_path, i
 
 def test_a_template_that_fails_fails_the_message_with_the_reason(engine, tmp_path):
     tenant = shop(engine)
-    message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="welcome")
+    message_id = outbox(engine, tenant, add_contact(engine, tenant), flow="no_such_flow")
     report = send_messages(engine, [message_id], Clock(), CONFIG, transports(tmp_path))
     row = message_row(engine, message_id)
     assert report.failed == [message_id] and row.reason == "template" and "messages.templates.email" in row.error

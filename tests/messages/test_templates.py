@@ -188,7 +188,7 @@ def test_a_later_step_without_its_own_template_uses_the_last_default():
 
 def test_a_flow_without_any_template_is_reported():
     with pytest.raises(TemplateError, match="add it under messages.templates.email"):
-        compose("welcome/1")
+        compose("no_such_flow/1")
 
 
 def test_a_tenant_overrides_a_template_and_the_layout():

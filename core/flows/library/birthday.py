@@ -1,5 +1,9 @@
 """``birthday``: at 09:00 in the contact's zone on their birthday, once a year.
 
+When a higher-priority message takes the day (marketing pressure), the
+greeting moves to the next free day within ``late_days`` (2) rather than
+being dropped.
+
 People born on 29 February are greeted on 28 February in other years. The
 runs are started by the generic date scan (``core.flows.dates``, hourly) like
 any flow triggered by a date; the engine re-reads the birthday when a run is
@@ -26,16 +30,20 @@ class Settings:
     channel: Channel = Channel.EMAIL
     at: time = time(9, 0)
     coupon: str | None = None
+    #: Days after the birthday the greeting may still go, when a higher-priority message took the day.
+    late_days: int = 2
 
 
 def parse(raw: Any, path: str) -> Settings:
     given = values.mapping(raw, path)
-    values.reject_unknown(given, ("enabled", "channel", "at", "coupon"), path)
+    values.reject_unknown(given, ("enabled", "channel", "at", "coupon", "late_days"), path)
     out = values.common(given, path)
     if "at" in given:
         out["at"] = values.time_of_day(given["at"], f"{path}.at")
     if "coupon" in given:
         out["coupon"] = values.text(given["coupon"], f"{path}.coupon", 60)
+    if "late_days" in given:
+        out["late_days"] = values.integer(given["late_days"], f"{path}.late_days", 0, 6)
     return Settings(**out)
 
 
@@ -51,7 +59,8 @@ def define(settings: Settings) -> Definition:
                 channel=settings.channel,
                 template=f"{NAME}/1",
                 coupon=settings.coupon,
-                expires=rest_of_day,  # a birthday message goes on the day or not at all
+                # on the day; a collision with a higher priority postpones it by a day or two, no more
+                expires=rest_of_day + timedelta(days=settings.late_days),
             ),
         ),
         reentry=Reentry.YEARLY,

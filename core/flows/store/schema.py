@@ -1,4 +1,4 @@
-"""Tables of the flows: runs (durable, with their next due time) and learned repurchase intervals."""
+"""Tables of the flows: runs (durable, with their next due time), learned repurchase intervals, webhook calls."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -62,4 +63,29 @@ flow_intervals = Table(
     Column("pairs", Integer, nullable=False),
     Column("computed_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "product_id"),
+)
+
+#: The webhook steps' outbox: one row per run and step (``dedupe_key``), written in the run's transaction
+#: and delivered by a job (``jobs.hooks``), retried with growing delays until ``MAX_ATTEMPTS``.
+flow_webhooks = Table(
+    "flow_webhooks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    Column("contact_id", BigId, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("flow", String(60), nullable=False),
+    Column("run_id", BigId),
+    Column("dedupe_key", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Json, nullable=False),
+    # pending | delivered | failed
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", UTCDateTime),
+    Column("last_error", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    UniqueConstraint("tenant_id", "dedupe_key", name="uq_flow_webhooks_tenant_key"),
+    Index("ix_flow_webhooks_status_next", "status", "next_at"),
 )
