@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from core.errors import NotFoundError, UserError
 from core.messages.compose import ComposedMessage, MessageDraft, compose_content
@@ -24,9 +24,9 @@ from core.messages.errors import TemplateError
 from core.messages.mime import build_email
 from core.messages.samples import sample_content
 from core.messages.store.content import get_products, load
-from core.model import REVENUE_STATUSES, Channel
+from core.model import Channel
+from core.store import samples
 from core.store.contacts import find_contact_id
-from core.store.schema import carts, order_items, orders, products
 from core.store.tenants import Tenant, get_tenant
 from relance.invocation import get_runtime
 
@@ -40,49 +40,25 @@ def register(cli: click.Group) -> None:
 def flow_context(conn: Connection, tenant: Tenant, contact_id: int, flow: str) -> dict[str, Any]:
     """The outbox context a flow would give this contact: their latest cart or order."""
     if flow == "abandoned_cart":
-        cart = conn.execute(
-            select(carts.c.external_id)
-            .where(carts.c.tenant_id == tenant.id, carts.c.contact_id == contact_id, carts.c.item_count > 0)
-            .order_by(carts.c.updated_at.desc())
-        ).first()
-        return {"cart_id": cart.external_id} if cart else {}
+        cart = samples.latest_open_cart(conn, tenant.id, contact_id)
+        return {"cart_id": cart} if cart else {}
     if flow in ("cross_sell", "replenishment"):
-        order = conn.execute(
-            select(orders.c.id, orders.c.external_id)
-            .where(orders.c.tenant_id == tenant.id, orders.c.contact_id == contact_id)
-            .where(orders.c.status.in_(REVENUE_STATUSES))
-            .order_by(orders.c.created_at.desc())
-        ).first()
+        order = samples.latest_paid_order(conn, tenant.id, contact_id)
         if order is None:  # no paid order yet: show the shop's first products
-            first = conn.execute(
-                select(products.c.external_id).where(products.c.tenant_id == tenant.id).order_by(products.c.id).limit(3)
-            ).scalars()
-            return {"products": list(first)[: 1 if flow == "replenishment" else 3]}
-        bought = list(
-            conn.execute(
-                select(order_items.c.product_id)
-                .where(order_items.c.order_id == order.id)
-                .order_by(order_items.c.position)
-            ).scalars()
-        )
+            first = samples.first_products(conn, tenant.id, 3)
+            return {"products": first[: 1 if flow == "replenishment" else 3]}
+        bought = samples.order_product_ids(conn, tenant.id, order.id)
         if flow == "replenishment":
             return {"order_id": order.external_id, "products": bought[:1]}
-        others = conn.execute(
-            select(products.c.external_id)
-            .where(products.c.tenant_id == tenant.id, products.c.external_id.not_in(bought or [""]))
-            .order_by(products.c.external_id)
-            .limit(3)
-        ).scalars()
-        return {"order_id": order.external_id, "products": list(others)}
+        others = samples.first_products(conn, tenant.id, 3, excluding=bought)
+        return {"order_id": order.external_id, "products": others}
     return {}
 
 
 def _sample_with_shop_products(conn: Connection, tenant: Tenant, lang: str | None) -> Content:
     content = sample_content(tenant.config, lang or tenant.config.locale.split("_")[0])
-    ids = conn.execute(
-        select(products.c.external_id).where(products.c.tenant_id == tenant.id).order_by(products.c.id).limit(2)
-    ).scalars()
-    found = get_products(conn, tenant.id, list(ids), tenant.config.platform.value)
+    ids = samples.first_products(conn, tenant.id, 2)
+    found = get_products(conn, tenant.id, ids, tenant.config.platform.value)
     if found:
         content = Content(
             contact=content.contact,
