@@ -209,11 +209,13 @@ def worker_env(cli_env: dict[str, str], redis_server: RedisServer) -> dict[str, 
 
 
 @pytest.fixture
-def start_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+def start_worker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start ``relance worker`` subprocesses (with ``worker_env`` unless given an environment); stopped after."""
     started: list[Worker] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> Worker:
-        worker = Worker(env or worker_env, tmp_path / f"worker-{len(started)}.log", *args)
+        env = env or request.getfixturevalue("worker_env")
+        worker = Worker(env, tmp_path / f"worker-{len(started)}.log", *args)
         started.append(worker)
         return worker
 
