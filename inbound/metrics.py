@@ -103,12 +103,14 @@ def render(
     backlog: Mapping[tuple[str, str, str], int],
     queue_depths: Mapping[str, int],
     up: Mapping[str, bool],
+    workers: Mapping[str, Any] | None = None,
 ) -> str:
     """The Prometheus text exposition of every metric.
 
     ``backlog`` maps (tenant, source, state) to a number of stored deliveries;
     ``queue_depths`` maps an RQ queue name to its length; ``up`` says whether
-    the database and Redis answer.
+    the database and Redis answer; ``workers`` is ``jobs.duties.status`` (the
+    workers' and periodic jobs' heartbeats), when Redis answered.
     """
     lines: list[str] = []
 
@@ -173,7 +175,34 @@ def render(
         "Jobs waiting in each RQ queue.",
         ((f"relance_queue_depth{_labels(queue=name)}", n) for name, n in sorted(queue_depths.items())),
     )
+    if workers is not None:
+        _worker_families(family, workers)
     return "\n".join(lines) + "\n"
+
+
+def _worker_families(family: Any, workers: Mapping[str, Any]) -> None:
+    family(
+        "relance_workers_alive",
+        "gauge",
+        "Workers whose heartbeat is less than a minute old.",
+        [("relance_workers_alive", workers["workers"])],
+    )
+    if workers.get("last_worker_heartbeat_age") is not None:
+        family(
+            "relance_worker_heartbeat_age_seconds",
+            "gauge",
+            "Seconds since the most recent heartbeat of any worker.",
+            [("relance_worker_heartbeat_age_seconds", round(workers["last_worker_heartbeat_age"], 3))],
+        )
+    family(
+        "relance_periodic_last_run_age_seconds",
+        "gauge",
+        "Seconds since each periodic job was last enqueued (by any worker).",
+        (
+            (f"relance_periodic_last_run_age_seconds{_labels(job=name)}", round(age, 3))
+            for name, age in sorted(workers.get("periodic", {}).items())
+        ),
+    )
 
 
 def _safe(read: Any) -> dict[str, float]:

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from core.errors import RelanceError
 from core.store.db import make_engine, migrate
-from jobs import queues
+from jobs import duties, queues
 from jobs.inbound import hand_over as hand_over_delivery
 from relance.settings import Settings
 
@@ -77,6 +77,10 @@ class Runtime:
     def queue_depths(self, redis: Redis) -> dict[str, int]:
         """Jobs waiting in each queue, read through ``redis``."""
         return {name: queues.queue(redis, name).count for name in queues.ALL}
+
+    def worker_status(self, redis: Redis) -> dict[str, Any]:
+        """Workers alive and the periodic jobs' last runs, from their heartbeats (``jobs.duties.status``)."""
+        return duties.status(redis, self.clock().timestamp())
 
 
 def build_runtime(settings: Settings, migrate_schema: bool = True) -> Runtime:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import current_app
 from redis import Redis
@@ -65,6 +65,10 @@ class WebRuntime(Protocol):
 
     def queue_depths(self, redis: Redis) -> dict[str, int]:
         """Jobs waiting in each queue."""
+        ...
+
+    def worker_status(self, redis: Redis) -> dict[str, Any]:
+        """Workers alive and the periodic jobs' last runs (ages in seconds, from their heartbeats)."""
         ...
 
 

@@ -50,8 +50,35 @@ def healthz() -> Any:
     """
     database, redis = _database_ok(), _redis_ok()
     status = "ok" if database and redis else ("degraded" if database else "down")
-    body = {"status": status, "database": "ok" if database else "down", "redis": "ok" if redis else "down"}
+    body: dict[str, Any] = {
+        "status": status,
+        "database": "ok" if database else "down",
+        "redis": "ok" if redis else "down",
+    }
+    workers = _workers() if redis else None
+    if workers is not None:
+        body["workers"] = {
+            "alive": workers["workers"],
+            "last_heartbeat_seconds_ago": _round(workers["last_worker_heartbeat_age"]),
+            "last_periodic_run_seconds_ago": _round(workers["last_periodic_age"]),
+        }
     return jsonify(body), 200 if database else 503
+
+
+def _workers() -> dict[str, Any] | None:
+    """The workers' and periodic jobs' heartbeats (None when Redis does not answer)."""
+    redis = app_redis()
+    if redis is None:
+        return None
+    try:
+        return runtime().worker_status(redis)
+    except (RedisError, OSError) as exc:
+        redis_failed(exc)
+        return None
+
+
+def _round(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 @bp.get("/metrics")
@@ -74,5 +101,6 @@ def prometheus() -> Any:
         except (RedisError, OSError) as exc:
             redis_failed(exc)
             redis = None
-    body = metrics.render(redis, backlog, depths, {"database": database, "redis": redis is not None})
+    workers = _workers() if redis is not None else None
+    body = metrics.render(redis, backlog, depths, {"database": database, "redis": redis is not None}, workers=workers)
     return Response(body, mimetype="text/plain; version=0.0.4")

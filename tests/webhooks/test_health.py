@@ -24,7 +24,12 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 def test_healthz_reports_database_and_redis(engine, shop, client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert response.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "redis": "ok",
+        "workers": {"alive": 0, "last_heartbeat_seconds_ago": None, "last_periodic_run_seconds_ago": None},
+    }
 
 
 def test_metrics_count_deliveries_by_tenant_source_and_outcome(engine, shop, client, work, clock):
