@@ -364,7 +364,14 @@ def _compose_sms(
     )
 
 
-def compose(conn: Connection, tenant: Tenant, message_row: Any, base_url: str, secret_key: str) -> ComposedMessage:
+def compose(
+    conn: Connection,
+    tenant: Tenant,
+    message_row: Any,
+    base_url: str,
+    secret_key: str,
+    settings: MessageSettings | None = None,
+) -> ComposedMessage:
     """Compose the outbox message ``message_row`` for ``tenant``.
 
     Raises TemplateError when its template fails and MessageNotFoundError when
@@ -378,5 +385,11 @@ def compose(conn: Connection, tenant: Tenant, message_row: Any, base_url: str, s
         raise MessageNotFoundError(f"message {draft.id}: its contact {draft.contact_id} no longer exists")
     channel_address = content.contact.phone if draft.channel == Channel.SMS.value else content.contact.email
     return compose_content(
-        tenant.config, draft, content, base_url.rstrip("/"), secret_key, to=channel_address or draft.to_address
+        tenant.config,
+        draft,
+        content,
+        base_url.rstrip("/"),
+        secret_key,
+        settings=settings,
+        to=channel_address or draft.to_address,
     )
