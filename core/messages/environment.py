@@ -115,8 +115,13 @@ def environment(overrides: Mapping[str, str] | None = None) -> ImmutableSandboxe
     return _cached(json.dumps(dict(overrides or {}), sort_keys=True))
 
 
+@lru_cache(maxsize=4096)
 def exists(env: ImmutableSandboxedEnvironment, name: str) -> bool:
-    """True when the environment can load the template ``name`` (override or default)."""
+    """True when the environment can load the template ``name`` (override or default).
+
+    Remembered per environment: an environment's overrides never change (a new
+    tenant file makes a new one) and default templates change only with the code.
+    """
     from jinja2 import TemplateNotFound
 
     assert env.loader is not None

@@ -29,6 +29,8 @@ class RenderedEmail:
     subject: str
     preheader: str
     html: str
+    #: The rendered MJML the HTML was made from (the plain-text part is read from it).
+    source: str = ""
 
 
 def _reason(exc: Exception) -> str:
@@ -71,7 +73,7 @@ def render_email(env: ImmutableSandboxedEnvironment, name: str, variables: Mappi
         inlined = _INLINER.inline(rendered)
     except ValueError as exc:  # css_inline.InlineError is a ValueError
         raise TemplateError(f"template {name}: its CSS could not be inlined ({exc})") from exc
-    return RenderedEmail(subject=subject, preheader=preheader, html=inlined)
+    return RenderedEmail(subject=subject, preheader=preheader, html=inlined, source=source)
 
 
 def render_text(env: ImmutableSandboxedEnvironment, name: str, variables: Mapping[str, Any]) -> str:
