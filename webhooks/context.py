@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 from typing import Protocol
 
 from flask import current_app
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 
 from core.errors import RelanceError
 from core.store.db import make_engine
+from core.tracker import TrackerLimits
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,25 @@ class WebSettings(Protocol):
     def base_url(self) -> str: ...
     @property
     def secret_key(self) -> str: ...
+    @property
+    def tracker_limits(self) -> TrackerLimits:
+        """The tracker's rate limits where a tenant's file does not set them."""
+        ...
+
+    @property
+    def trusted_proxies(self) -> Sequence[IPv4Network | IPv6Network]:
+        """Reverse proxies whose X-Forwarded-For names the client."""
+        ...
+
+    @property
+    def metrics_token(self) -> str | None:
+        """The bearer token ``/metrics`` asks for (None: open)."""
+        ...
+
+    @property
+    def metrics_tenant_labels(self) -> bool:
+        """Whether ``/metrics`` labels series with the tenants' names."""
+        ...
 
 
 class WebRuntime(Protocol):
@@ -92,6 +113,8 @@ def intake_engine() -> Engine:
                 pool_pre_ping=False,
                 connect_args={"connect_timeout": DATABASE_CONNECT_TIMEOUT},
             )
+            # The same execution options as the runtime's engine: the keyring of the tenants' secrets among them.
+            engine.update_execution_options(**base.get_execution_options())
         else:
             engine = base
         state["engine"] = engine
