@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from flask import current_app
 from redis import Redis
@@ -26,6 +26,8 @@ from core.store.db import make_engine
 from core.tracker import TrackerLimits
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Largest body accepted on any endpoint; larger ones get 413.
 MAX_BODY_BYTES = 1024 * 1024
@@ -42,6 +44,11 @@ class WebSettings(Protocol):
     def base_url(self) -> str: ...
     @property
     def secret_key(self) -> str: ...
+    @property
+    def old_secret_keys(self) -> Sequence[str]:
+        """Former secret keys: links signed with them are still accepted while they are kept."""
+        ...
+
     @property
     def tracker_limits(self) -> TrackerLimits:
         """The tracker's rate limits where a tenant's file does not set them."""
@@ -146,3 +153,22 @@ def redis_failed(exc: BaseException) -> None:
     state = current_app.extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
     state["down_until"] = time.monotonic() + REDIS_RETRY_AFTER
     log.warning("Redis unavailable (%s); deliveries are stored and will be swept", type(exc).__name__)
+
+
+def with_any_key(read: Callable[[str], _T], refused: type[Exception] | tuple[type[Exception], ...]) -> _T:
+    """``read(key)`` with the install's secret key, then with each former one (RELANCE_OLD_SECRET_KEYS).
+
+    A link signed before the key was rotated keeps working while its key is
+    kept among the former ones. When no key reads it, the current key's
+    refusal (``refused``) is raised: it says why (changed, cut, expired).
+    """
+    settings = runtime().settings
+    try:
+        return read(settings.secret_key)
+    except refused as first:
+        for key in settings.old_secret_keys:
+            try:
+                return read(key)
+            except refused:
+                continue
+        raise first

@@ -59,3 +59,22 @@ def test_metrics_settings_are_read_from_the_environment():
         Settings.from_env({**base, "RELANCE_METRICS_TOKEN": "short"})
     with pytest.raises(ConfigError, match="RELANCE_METRICS_TENANT_LABELS must be true or false"):
         Settings.from_env({**base, "RELANCE_METRICS_TENANT_LABELS": "maybe"})
+
+
+def test_a_web_service_with_the_wrong_key_answers_503_and_logs_one_line(engine, shop, runtime, caplog):
+    from core.secrets import Keyring
+    from core.store.db import make_engine
+    from core.store.tenants import use_keyring
+
+    wrong = make_engine(str(engine.url.render_as_string(hide_password=False)))
+    use_keyring(wrong, Keyring("not-the-key-of-these-secrets"))
+    runtime.engine = wrong
+    try:
+        client = _client(runtime)
+        answer = post(client)
+    finally:
+        wrong.dispose()
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "60"
+    assert "RELANCE_SECRET_KEY" not in answer.get_data(as_text=True)  # the reason goes to the log, not the caller
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and "RELANCE_OLD_SECRET_KEYS" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is None
