@@ -29,6 +29,13 @@ CREDENTIAL_KEYS: dict[Platform, dict[str, bool]] = {
     Platform.PRESTASHOP: {"api_key": True, "language_id": False, "query_string_auth": False},
 }
 SECRET_KEYS = frozenset({"consumer_key", "consumer_secret", "access_token", "api_key", "webhook_secret", "password"})
+#: Endings of the other keys whose values are secrets (``messages.sms.auth_token``...).
+SECRET_SUFFIXES = ("_secret", "_token", "_password")
+
+
+def is_secret(key: Any) -> bool:
+    """Whether a tenant setting called ``key`` holds a secret: masked when shown, encrypted at rest."""
+    return isinstance(key, str) and (key in SECRET_KEYS or key.endswith(SECRET_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -307,6 +314,6 @@ def masked(data: Any, key: str | None = None) -> Any:
         return {k: masked(v, k) for k, v in data.items()}
     if isinstance(data, list):
         return [masked(v, key) for v in data]
-    if key in SECRET_KEYS or (key or "").endswith(("_secret", "_token", "_password")):
+    if is_secret(key):
         return mask_secret(data)
     return data

@@ -22,11 +22,13 @@ from redis.client import Pipeline
 from sqlalchemy import Engine
 
 from core.errors import RelanceError
+from core.secrets import Keyring
 from core.store.db import make_engine, migrate
+from core.store.tenants import use_keyring
 from jobs import duties, queues
 from jobs.inbound import hand_over as hand_over_delivery
 from relance import embedded_redis
-from relance.settings import Settings
+from relance.settings import Settings, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +95,23 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, migrate_schema: bool = True) -> Runtime:
-    """Create the engine (and bring the schema up to date unless told not to)."""
+    """Create the engine (and bring the schema up to date unless told not to).
+
+    The engine carries the keyring of the tenants' secrets (``core.secrets``),
+    derived from RELANCE_SECRET_KEY and RELANCE_OLD_SECRET_KEYS.
+    """
+    if settings.embedded_redis or settings.database_url.startswith(f"sqlite:///{settings.data_dir}"):
+        private_dir(settings.data_dir)  # 0700: the database, the embedded Redis, the secret key
     engine = make_engine(settings.database_url)
+    use_keyring(engine, keyring(settings))
     if migrate_schema:
         migrate(engine)
     return Runtime(settings=settings, engine=engine)
+
+
+def keyring(settings: Settings) -> Keyring:
+    """The keyring that encrypts the tenants' secrets: the secret key, then the former ones."""
+    return Keyring(settings.secret_key, settings.old_secret_keys)
 
 
 def connect_redis(settings: Settings) -> Redis:
@@ -121,6 +135,7 @@ def start_embedded_redis(settings: Settings) -> Redis:
     See ``relance.embedded_redis``; ``Runtime.close`` (or the process's end) lets it go.
     """
     try:
+        private_dir(settings.data_dir)
         client = embedded_redis.acquire(settings.data_dir)
         client.ping()
     except Exception as exc:

@@ -1,16 +1,23 @@
-"""``GET /healthz`` (database and Redis status) and ``GET /metrics`` (Prometheus)."""
+"""``GET /healthz`` (database and Redis status) and ``GET /metrics`` (Prometheus).
+
+``/metrics`` asks for ``Authorization: Bearer <RELANCE_METRICS_TOKEN>`` when
+the install sets a token (compared in constant time; 401 otherwise), and
+names no tenant unless ``RELANCE_METRICS_TENANT_LABELS`` is on: a tenant's
+name is a shop's, and an agency's list of them is its client list.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from core.store.tenants import list_tenants
+from core.store.tenants import tenant_names
 from inbound import metrics
 from inbound.deliveries import count_by_state
 from webhooks.context import app_redis, redis_failed, runtime
@@ -83,14 +90,19 @@ def _round(seconds: float | None) -> float | None:
 
 @bp.get("/metrics")
 def prometheus() -> Any:
-    """The Prometheus metrics (text exposition format 0.0.4)."""
+    """The Prometheus metrics (text exposition format 0.0.4); 401 without the install's metrics token."""
+    settings = runtime().settings
+    if settings.metrics_token and not _bearer_matches(settings.metrics_token):
+        response = jsonify({"error": "this endpoint needs Authorization: Bearer <RELANCE_METRICS_TOKEN>"})
+        response.headers["WWW-Authenticate"] = 'Bearer realm="relance metrics"'
+        return response, 401
     backlog: dict[tuple[str, str, str], int] = {}
     database = True
     try:
         with runtime().engine.connect() as conn:
-            for tenant in list_tenants(conn):
-                for (source, state), count in count_by_state(conn, tenant.id).items():
-                    backlog[(tenant.name, source, state)] = count
+            for tenant_id, name in tenant_names(conn).items():
+                for (source, state), count in count_by_state(conn, tenant_id).items():
+                    backlog[(name, source, state)] = count
     except DBAPIError:
         database = False
     redis = app_redis()
@@ -102,5 +114,18 @@ def prometheus() -> Any:
             redis_failed(exc)
             redis = None
     workers = _workers() if redis is not None else None
-    body = metrics.render(redis, backlog, depths, {"database": database, "redis": redis is not None}, workers=workers)
+    body = metrics.render(
+        redis,
+        backlog,
+        depths,
+        {"database": database, "redis": redis is not None},
+        workers=workers,
+        tenant_labels=settings.metrics_tenant_labels,
+    )
     return Response(body, mimetype="text/plain; version=0.0.4")
+
+
+def _bearer_matches(token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (constant-time comparison)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())

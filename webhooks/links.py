@@ -36,7 +36,7 @@ from core.model import Channel
 from core.store.tenants import Tenant, get_tenant, get_tenant_by_id
 from core.tenants import NAME_RE
 from transports import twilio
-from webhooks.context import runtime
+from webhooks.context import runtime, with_any_key
 from webhooks.errors import UnknownTenantError
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _record(tenant_id: int, message_id: int, kind: str, url: str | None = None) 
 @bp.get("/c/<token>")
 def click(token: str) -> Any:
     try:
-        found = links.read_click(runtime().settings.secret_key, token)
+        found = with_any_key(lambda key: links.read_click(key, token), LinkError)
     except LinkError as exc:
         return _invalid(exc)
     _record(found.tenant_id, found.message_id, "email_clicked", found.url)
@@ -88,7 +88,7 @@ def click(token: str) -> Any:
 def sms_link(token: str) -> Any:
     rt = runtime()
     try:
-        tenant_id, message_id, position = links.read_sms_link(rt.settings.secret_key, token)
+        tenant_id, message_id, position = with_any_key(lambda key: links.read_sms_link(key, token), LinkError)
     except LinkError as exc:
         return _invalid(exc)
     with rt.engine.connect() as conn:
@@ -104,7 +104,7 @@ def sms_link(token: str) -> Any:
 @bp.get("/o/<token>.gif")
 def pixel(token: str) -> Any:
     try:
-        tenant_id, message_id = links.read_open(runtime().settings.secret_key, token)
+        tenant_id, message_id = with_any_key(lambda key: links.read_open(key, token), LinkError)
     except LinkError:
         tenant_id = message_id = 0
     if message_id:
@@ -132,7 +132,7 @@ def _look(tenant: Tenant, identity: preferences.Identity) -> tuple[str, str, str
 def unsubscribe(token: str) -> Any:
     rt = runtime()
     try:
-        who = links.read_unsubscribe(rt.settings.secret_key, token)
+        who = with_any_key(lambda key: links.read_unsubscribe(key, token), LinkError)
         with rt.engine.begin() as conn:
             tenant, identity = _recipient(conn, who.tenant_id, who.contact_id)
             lang, shop, color = _look(tenant, identity)
@@ -160,7 +160,7 @@ def unsubscribe(token: str) -> Any:
 def confirm(token: str) -> Any:
     rt = runtime()
     try:
-        who = links.read_confirm(rt.settings.secret_key, token, rt.clock())
+        who = with_any_key(lambda key: links.read_confirm(key, token, rt.clock()), LinkError)
         with rt.engine.begin() as conn:
             tenant, identity = _recipient(conn, who.tenant_id, who.contact_id)
             lang, shop, color = _look(tenant, identity)

@@ -29,7 +29,7 @@ from core.messages.store.recipients import get_identity
 from core.model import ContactInfo
 from core.pipeline import ingest
 from core.store.tenants import get_tenant_by_id
-from webhooks.context import runtime
+from webhooks.context import runtime, with_any_key
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _invalid(reason: str) -> Response:
 def answer(token: str) -> Any:
     rt = runtime()
     try:
-        tenant_id, message_id, score = survey.read_survey(rt.settings.secret_key, token)
+        tenant_id, message_id, score = with_any_key(lambda key: survey.read_survey(key, token), SurveyLinkError)
     except SurveyLinkError as exc:
         return _invalid(str(exc))
     comment = (request.form.get("comment") or "").strip() if request.method == "POST" else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.payloads import delivery_headers, order, wp_json
@@ -32,7 +33,8 @@ def test_healthz_reports_database_and_redis(engine, shop, client):
     }
 
 
-def test_metrics_count_deliveries_by_tenant_source_and_outcome(engine, shop, client, work, clock):
+def test_metrics_count_deliveries_by_tenant_source_and_outcome(engine, shop, runtime, client, work, clock):
+    runtime.settings = replace(runtime.settings, metrics_tenant_labels=True)  # RELANCE_METRICS_TENANT_LABELS=on
     post(client)
     post(client, id=728, number="728")
     post(client, secret="wrong")
