@@ -50,7 +50,7 @@ def test_reference_data_is_read_once_per_run(shop: FakePrestaShop, make_connecto
     connector = make_connector(page_size=2)
     for resource in connector.resources():
         list(connector.fetch(resource, None, NOW))
-    for resource in ("countries", "currencies", "order_states", "languages", "genders", "groups"):
+    for resource in ("countries", "currencies", "order_states", "languages", "groups"):
         assert len(shop.calls_to(resource)) == 1, resource
     # products referred to by order rows are read by id once, and not at all when the product sync saw them
     assert [c["filter[id]"] for c in shop.calls_to("products") if "filter[id]" in c] == ["[99]"]
