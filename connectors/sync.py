@@ -321,6 +321,18 @@ def run_sync(
     return report
 
 
+def stop_message(tenant: str, resource: Resource, exc: ConnectorError) -> str:
+    """What stopped a resource, and what to do: one line for the log and the summary."""
+    text = str(exc).rstrip(".")
+    if "what to" in text or "; check" in text or "; run " in text:
+        return text  # the connector already says what to do
+    return (
+        f"{text}; the other resources went on and the next sync resumes {resource.value} where this one "
+        f"stopped: if this repeats, check that the shop answers and that its key may read {resource.value}, "
+        f"then run relance sync --tenant {tenant} --resource {resource.value}"
+    )
+
+
 def _sync_resource(
     engine: Engine,
     tenant: Tenant,
@@ -348,7 +360,7 @@ def _sync_resource(
     except ConnectorAuthError:
         raise
     except ConnectorError as exc:
-        stats.error = str(exc)
-        log.error("tenant %s: syncing %s stopped: %s", tenant.name, resource.value, exc)
+        stats.error = stop_message(tenant.name, resource, exc)
+        log.error("tenant %s: syncing %s stopped: %s", tenant.name, resource.value, stats.error)
     if progress is not None:
         progress(resource, stats, True)

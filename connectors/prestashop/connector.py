@@ -87,7 +87,10 @@ class PrestaShopConnector:
         if resource not in handlers:
             raise ConfigError(f"PrestaShop has no {resource.value} to sync")
         display, handle = handlers[resource]
-        position = Position.decode(cursor, self.tenant, resource.value)
+        # Each run reads the cursor's second again (date_upd from that second, from the first id): a
+        # record changed at that second after the last sync read it is not left behind. Within the run,
+        # ``Position`` moves past what it stored.
+        position = Position(Position.decode(cursor, self.tenant, resource.value).date_upd, 0, 0)
         if cursor is None and resource is Resource.CARTS:
             position = Position(shop_time(now - CART_LOOKBACK, self.ctx.timezone), 0, 0)
         until = shop_time(now, self.ctx.timezone)
