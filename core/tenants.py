@@ -57,6 +57,8 @@ class SyncSettings:
     brand_attribute: str | None = None
     #: Magento: the product URL suffix (None: ".html"; "" for none).
     product_url_suffix: str | None = None
+    #: WooCommerce: a plugin's own order status -> pending/paid/completed/cancelled/refunded/failed or cart.
+    order_statuses: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class TenantConfig:
                 "timeout_seconds": self.sync.timeout_seconds,
                 "brand_attribute": self.sync.brand_attribute,
                 "product_url_suffix": self.sync.product_url_suffix,
+                "order_statuses": dict(self.sync.order_statuses),
             },
             "flows": dict(self.flows),
             "segments": dict(self.segments),
@@ -221,6 +224,7 @@ def _sync(value: Any) -> SyncSettings:
             "timeout_seconds",
             "brand_attribute",
             "product_url_suffix",
+            "order_statuses",
         },
         "sync",
     )
@@ -241,7 +245,28 @@ def _sync(value: Any) -> SyncSettings:
         timeout_seconds=float(timeout),
         brand_attribute=_string(raw.get("brand_attribute"), "sync.brand_attribute"),
         product_url_suffix=suffix,
+        order_statuses=_order_statuses(raw.get("order_statuses")),
     )
+
+
+#: What ``sync.order_statuses`` may map a shop's own status to.
+ORDER_STATUS_TARGETS = ("pending", "paid", "completed", "cancelled", "refunded", "failed", "cart")
+
+
+def _order_statuses(value: Any) -> dict[str, str]:
+    raw = _require_mapping(value, "sync.order_statuses")
+    out: dict[str, str] = {}
+    for key, target in raw.items():
+        name = str(key).strip().lower()
+        name = name[3:] if name.startswith("wc-") else name
+        if not name or len(name) > 64:
+            raise ConfigError(f"sync.order_statuses: {key!r} is not a status name (the shop's slug, e.g. shipped)")
+        if target not in ORDER_STATUS_TARGETS:
+            raise ConfigError(
+                f"sync.order_statuses.{key}: must be one of {', '.join(ORDER_STATUS_TARGETS)} (what the status means)"
+            )
+        out[name] = target
+    return out
 
 
 SectionValidator = Callable[[Any, str], Mapping[str, Any]]
