@@ -26,6 +26,8 @@ class FlowSettings:
     #: Built-in flow name -> its typed settings (defaults applied).
     builtin: Mapping[str, Any] = field(default_factory=dict)
     custom: tuple[Definition, ...] = ()
+    #: Flow name -> the percentage of its contacts held out (``flows.<flow>.holdout_percent``; 0 when absent).
+    holdouts: Mapping[str, float] = field(default_factory=dict)
 
     def rank(self, flow: str) -> int:
         """Priority rank of a flow: 0 goes first; flows not listed come after, in name order."""
