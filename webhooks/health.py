@@ -10,6 +10,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from core.reports.metrics import render_messages
+from core.reports.store.outbox import message_counts
 from core.store.tenants import list_tenants
 from inbound import metrics
 from inbound.deliveries import count_by_state
@@ -58,12 +60,15 @@ def healthz() -> Any:
 def prometheus() -> Any:
     """The Prometheus metrics (text exposition format 0.0.4)."""
     backlog: dict[tuple[str, str, str], int] = {}
+    outbox: dict[tuple[str, str, str, str], int] = {}
     database = True
     try:
         with runtime().engine.connect() as conn:
             for tenant in list_tenants(conn):
                 for (source, state), count in count_by_state(conn, tenant.id).items():
                     backlog[(tenant.name, source, state)] = count
+                for (flow, channel, status), count in message_counts(conn, tenant.id).items():
+                    outbox[(tenant.name, flow, channel, status)] = count
     except DBAPIError:
         database = False
     redis = app_redis()
@@ -75,4 +80,6 @@ def prometheus() -> Any:
             redis_failed(exc)
             redis = None
     body = metrics.render(redis, backlog, depths, {"database": database, "redis": redis is not None})
+    # tenant names only when switched on (RELANCE_METRICS_TENANT_LABELS, a setting of the secure branch)
+    body += render_messages(outbox, bool(getattr(runtime().settings, "metrics_tenant_labels", False)))
     return Response(body, mimetype="text/plain; version=0.0.4")
