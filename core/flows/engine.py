@@ -238,7 +238,9 @@ class Evaluator:
         context = content(self.batch, definition, run, step, contact)
         if deadline is not None:
             context["expires_at"] = normalize.isoformat(deadline)
-        split = definition.split
+        split = definition.split or self.settings.splits.get(definition.name)
+        if split is not None and definition.split is None and "variant" not in run.context:
+            self._split(definition, run, split)  # a built-in flow's test: the variant is given at its first send
         variant = split.variant(run.context.get("variant")) if split else None
         if variant is not None:  # the sends after the split follow the run's variant
             step = variant_send(step, variant)

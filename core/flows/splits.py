@@ -25,10 +25,13 @@ def pick_variant(split: Split, tenant_id: int, flow: str, contact_id: int) -> Va
 
 
 def variant_send(step: Send, variant: Variant) -> Send:
-    """The send as the variant changes it (template, channel); the subject goes in the message's context."""
+    """The send as the variant changes it (template, ``{step}`` replaced by the send's number; channel).
+
+    The subject goes in the message's context instead.
+    """
     changes: dict[str, object] = {}
     if variant.template:
-        changes["template"] = variant.template
+        changes["template"] = variant.template.replace("{step}", str(step.number))
     if variant.channel is not None:
         changes["channel"] = variant.channel
     return dataclasses.replace(step, **changes) if changes else step

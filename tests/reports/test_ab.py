@@ -132,3 +132,28 @@ def test_the_report_gives_per_variant_results_with_significance(engine):
 
 def test_variant_delay_is_a_timedelta():
     assert parse_split(SPLIT, "s").variant("b").delay == timedelta(hours=2)
+
+
+def test_a_built_in_flow_splits_at_its_first_send_and_keeps_the_variant(engine):
+    from tests.flows.helpers import ONLY_CART, cart, item, outbox, run
+
+    split = {
+        "variants": {"a": {}, "b": {"subject": "B: {{ first_name or 'hello' }}", "template": "abandoned_cart/{step}"}}
+    }
+    tenant = flow_tenant(engine, {**ONLY_CART, "abandoned_cart": {"split": split}})
+    events = [cart(at(minutes=i), person(f"c{i}@example.fr"), [item("p1")], cart_id=f"c{i}") for i in range(16)]
+    run(engine, tenant, events)
+    rows = outbox(engine, tenant)
+    by_contact: dict[int, set[str]] = {}
+    for row in rows:
+        by_contact.setdefault(row.contact_id, set()).add(row.variant)
+        assert row.template == f"abandoned_cart/{row.step}"
+        assert (row.context.get("subject") is not None) == (row.variant == "b")
+    assert all(len(v) == 1 for v in by_contact.values()) and {*set().union(*by_contact.values())} == {"a", "b"}
+    parsed = parse_split(split, "s")
+    assert all(v == {pick_variant(parsed, tenant.id, "abandoned_cart", c).name} for c, v in by_contact.items())
+    with pytest.raises(ConfigError, match="not delay_hours"):
+        validate_tenant(
+            {"name": "s", "platform": "woocommerce", "url": "https://s.example",
+             "flows": {"abandoned_cart": {"split": {"variants": {"a": {}, "b": {"delay_hours": 1}}}}}}
+        )  # fmt: skip
