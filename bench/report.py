@@ -125,7 +125,7 @@ HAND_WRITTEN = {
                    max(CASE WHEN name IN ('email_opened', 'email_clicked') THEN 1 ELSE 0 END) AS o,
                    max(CASE WHEN name IN ('email_clicked', 'sms_clicked') THEN 1 ELSE 0 END) AS c,
                    max(CASE WHEN name = 'newsletter_unsubscribed' THEN 1 ELSE 0 END) AS u
-            FROM events WHERE tenant_id = :t
+            FROM events WHERE tenant_id = :t AND source = 'relance'
               AND name IN ('email_opened', 'email_clicked', 'sms_clicked', 'newsletter_unsubscribed')
             GROUP BY 1),
         s AS (SELECT DISTINCT message_id AS mid FROM message_suppressions

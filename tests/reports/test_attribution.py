@@ -145,3 +145,24 @@ def test_recompute_credits_history_after_a_change_of_windows(engine, shop):
     longer = make_tenant(engine, "results", currency="EUR", attribution={"click_days": 4})
     assert recompute(engine, longer, at(days=10)) == (1, 1)
     assert credit(engine, shop, placed)["message_id"] == sent.id
+
+
+def test_clicks_sent_by_another_tool_do_not_count_nor_break_anything(engine, shop):
+    from core.events import parse_event
+    from core.pipeline import ingest
+    from core.reports import build_report
+
+    who = contact(engine, shop, "ann@example.com")
+    message(engine, shop, who, "welcome", 1, at())
+    raw = {
+        "type": "track",
+        "event": "email_clicked",
+        "message_id": "klaviyo-1",
+        "timestamp": at(hours=1).isoformat(),
+        "contact": {"email": "ann@example.com"},
+        "properties": {"message_id": "01HX-not-ours", "url": "https://shop.example/a"},
+    }
+    with engine.begin() as conn:
+        ingest(conn, shop, parse_event(raw, default_source="klaviyo"), at(hours=1))
+    assert credit(engine, shop, order(engine, shop, "ann@example.com", "1", at(hours=2), "9.00")) is None
+    assert build_report(engine, shop.id)["totals"]["clicked"] == 0

@@ -16,6 +16,9 @@ from core.attribution.rules import CLICK, OPEN, Touch
 from core.attribution.store.schema import order_attributions
 from core.store.schema import events, messages, orders
 
+#: The source of the clicks and opens the link pages record (``core.messages.preferences``): their
+#: ``message_id`` property is an outbox id. Events of the same names from other tools are not ours.
+RECORDED_BY = "relance"
 #: Event name -> kind of touch.
 TOUCH_EVENTS = {"email_clicked": CLICK, "sms_clicked": CLICK, "email_opened": OPEN}
 
@@ -85,6 +88,7 @@ def get_touches(
         )
         .where(
             events.c.tenant_id == tenant_id,
+            events.c.source == RECORDED_BY,
             _among(conn, events.c.contact_id, list(contact_ids)),
             events.c.name.in_(list(TOUCH_EVENTS)),
             events.c.occurred_at >= since,

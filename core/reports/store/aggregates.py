@@ -27,6 +27,10 @@ HOLDOUT = "holdout"
 OPENS = ("email_opened", "email_clicked")
 CLICKS = ("email_clicked", "sms_clicked")
 UNSUBSCRIBES = ("newsletter_unsubscribed",)
+#: Opens, clicks and unsubscribes of Relance's own messages are recorded by the link pages with this source
+#: (``core.messages.preferences``), their ``message_id`` property an outbox id; the same event names sent by
+#: another tool through the Event API name messages that are not ours.
+RECORDED_BY = "relance"
 #: Money is summed in ten-thousandths on SQLite (it keeps NUMERIC as a float there) to stay exact.
 UNITS = 10000
 
@@ -89,7 +93,11 @@ def message_rows(conn: Connection, tenant_id: int, period: Period) -> Iterator[t
             _flag(events.c.name.in_(CLICKS)).label("clicked"),
             _flag(events.c.name.in_(UNSUBSCRIBES)).label("unsubscribed"),
         )
-        .where(events.c.tenant_id == tenant_id, events.c.name.in_(OPENS + CLICKS + UNSUBSCRIBES))
+        .where(
+            events.c.tenant_id == tenant_id,
+            events.c.name.in_(OPENS + CLICKS + UNSUBSCRIBES),
+            events.c.source == RECORDED_BY,
+        )
         .group_by(mid)
         .subquery()
     )

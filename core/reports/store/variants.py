@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from core.attribution.store.schema import order_attributions
-from core.reports.store.aggregates import CLICKS, SENT
+from core.reports.store.aggregates import CLICKS, RECORDED_BY, SENT
 from core.store.schema import events, messages
 
 
@@ -13,7 +13,7 @@ def variant_results(conn: Connection, tenant_id: int, flow: str) -> dict[str, tu
     """Variant -> (messages sent, messages clicked, orders credited that bring money) of the flow."""
     clicked = (
         select(events.c.properties["message_id"].as_integer().label("mid"))
-        .where(events.c.tenant_id == tenant_id, events.c.name.in_(CLICKS))
+        .where(events.c.tenant_id == tenant_id, events.c.name.in_(CLICKS), events.c.source == RECORDED_BY)
         .distinct()
         .subquery()
     )
