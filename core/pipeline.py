@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
+from core.attribution.attribute import react as attribution_react
 from core.flows.triggers import react as flows_react
 from core.messages.optin import react as double_opt_in
 from core.model import Event
@@ -24,8 +25,8 @@ from core.store.tenants import Tenant
 Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], list[Event]]
 
 #: The areas that react to stored events. Segments first: flows reacting to the same event then see
-#: the contact's current segments.
-REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in)
+#: the contact's current segments. The attribution credits an order to a message (and leads to no event).
+REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in, attribution_react)
 
 #: Follow-up events of follow-up events... stop here (a reaction never loops, but a bug must not hang).
 MAX_DEPTH = 4

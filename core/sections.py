@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import scoring, tracker
+from core.attribution import settings as attribution
 from core.flows import settings as flows
 from core.messages import checks as messages
 from core.segments import settings as segments
@@ -27,6 +28,7 @@ SECTIONS: Mapping[str, SectionValidator] = {
     "tracker": tracker.validate,
     "messages": messages.validate,
     "scoring": scoring.validate,
+    "attribution": attribution.validate,
 }
 
 

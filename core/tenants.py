@@ -3,7 +3,7 @@
 A tenant file (YAML) is read by the CLI and handed here as a dict. Validation
 names the bad key and what is allowed; nothing is written until it passes.
 Sections that belong to other areas (``flows``, ``segments``, ``tracker``,
-``messages``, ``scoring``) are validated by those areas' own ``validate``
+``messages``, ``scoring``, ``attribution``) are validated by those areas' own ``validate``
 functions, handed in by the caller: ``core.sections`` registers them (this
 module imports no area).
 """
@@ -78,6 +78,7 @@ class TenantConfig:
     tracker: Mapping[str, Any] = field(default_factory=dict)
     messages: Mapping[str, Any] = field(default_factory=dict)
     scoring: Mapping[str, Any] = field(default_factory=dict)
+    attribution: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the tenant as the mapping a tenant file holds (round-trips through validate)."""
@@ -107,6 +108,7 @@ class TenantConfig:
             "tracker": dict(self.tracker),
             "messages": dict(self.messages),
             "scoring": dict(self.scoring),
+            "attribution": dict(self.attribution),
         }
         return out
 
@@ -276,7 +278,7 @@ BASE_KEYS = frozenset(
     {"name", "platform", "url", "credentials", "webhook_secret", "timezone", "locale", "currency", "sender", "sync"}
 )
 #: The sections other areas own (validated by the validators handed to ``validate_config``).
-SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring")
+SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring", "attribution")
 
 
 def validate_config(raw: Any, sections: Mapping[str, SectionValidator]) -> TenantConfig:

@@ -19,10 +19,12 @@ from click.exceptions import NoArgsIsHelpError
 from core.errors import DatabaseUnavailableError, RelanceError, UserError
 from relance import __version__
 from relance.commands import (
+    attribution,
     data,
     deliveries,
     demo,
     preview,
+    report,
     secrets,
     segments,
     serve,
@@ -35,7 +37,21 @@ from relance.invocation import State
 from relance.wiring import RedisUnavailableError
 
 #: Modules whose ``register(cli)`` adds their commands.
-COMMAND_MODULES = (tenant, data, demo, worker, sync, serve, deliveries, simulate, preview, segments, secrets)
+COMMAND_MODULES = (
+    tenant,
+    data,
+    demo,
+    worker,
+    sync,
+    serve,
+    deliveries,
+    simulate,
+    preview,
+    segments,
+    report,
+    attribution,
+    secrets,
+)
 
 EXIT_USER_ERROR = 2
 EXIT_UNAVAILABLE = 3

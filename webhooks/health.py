@@ -17,6 +17,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from core.reports.metrics import render_messages
+from core.reports.store.outbox import message_counts
 from core.store.tenants import tenant_names
 from inbound import metrics
 from inbound.deliveries import count_by_state
@@ -97,12 +99,15 @@ def prometheus() -> Any:
         response.headers["WWW-Authenticate"] = 'Bearer realm="relance metrics"'
         return response, 401
     backlog: dict[tuple[str, str, str], int] = {}
+    outbox: dict[tuple[str, str, str, str], int] = {}
     database = True
     try:
         with runtime().engine.connect() as conn:
             for tenant_id, name in tenant_names(conn).items():
                 for (source, state), count in count_by_state(conn, tenant_id).items():
                     backlog[(name, source, state)] = count
+                for (flow, channel, status), count in message_counts(conn, tenant_id).items():
+                    outbox[(name, flow, channel, status)] = count
     except DBAPIError:
         database = False
     redis = app_redis()
@@ -122,6 +127,7 @@ def prometheus() -> Any:
         workers=workers,
         tenant_labels=settings.metrics_tenant_labels,
     )
+    body += render_messages(outbox, settings.metrics_tenant_labels)
     return Response(body, mimetype="text/plain; version=0.0.4")
 
 

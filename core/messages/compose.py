@@ -315,7 +315,7 @@ def _compose_email(
     return ComposedMessage(
         channel=Channel.EMAIL.value,
         to=to,
-        subject=rendered.subject,
+        subject=_variant_subject(env, draft, values) or rendered.subject,
         html=html,
         text=text,
         headers=headers,
@@ -326,6 +326,17 @@ def _compose_email(
         reply_to=sender.reply_to if sender else None,
         preheader=rendered.preheader or None,
     )
+
+
+def _variant_subject(env: ImmutableSandboxedEnvironment, draft: MessageDraft, values: dict[str, Any]) -> str | None:
+    """An A/B variant's own subject (``subject`` in the message's context), rendered in the sandbox."""
+    text = draft.context.get("subject")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return " ".join(env.from_string(text).render(values).split()) or None
+    except Exception as exc:  # noqa: BLE001 - any template error is the variant's, reported as such
+        raise TemplateError(f"the A/B variant's subject {text[:60]!r}: {exc}") from exc
 
 
 def _compose_sms(

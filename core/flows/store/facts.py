@@ -63,6 +63,7 @@ class RunRow:
     state: str = RunState.WAITING.value
     end_reason: str | None = None
     changed: bool = False
+    context_changed: bool = False
 
 
 def _chunks(ids: Sequence[int], size: int = 2000) -> list[Sequence[int]]:
