@@ -11,147 +11,18 @@ it has some.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 import click
-from sqlalchemy import Connection, select
 
-from core.errors import NotFoundError, UserError
-from core.messages.compose import ComposedMessage, MessageDraft, compose_content
-from core.messages.content import Content
-from core.messages.errors import TemplateError
+from core.console.previews import render_preview
+from core.messages.compose import ComposedMessage
 from core.messages.mime import build_email
-from core.messages.samples import sample_content
-from core.messages.store.content import get_products, load
-from core.model import REVENUE_STATUSES, Channel
-from core.store.contacts import find_contact_id
-from core.store.schema import carts, order_items, orders, products
-from core.store.tenants import Tenant, get_tenant
+from core.model import Channel
+from core.store.tenants import get_tenant
 from relance.invocation import get_runtime
-
-DOUBLE_OPT_IN = "double_opt_in"
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(preview)
-
-
-def flow_context(conn: Connection, tenant: Tenant, contact_id: int, flow: str) -> dict[str, Any]:
-    """The outbox context a flow would give this contact: their latest cart or order."""
-    if flow == "abandoned_cart":
-        cart = conn.execute(
-            select(carts.c.external_id)
-            .where(carts.c.tenant_id == tenant.id, carts.c.contact_id == contact_id, carts.c.item_count > 0)
-            .order_by(carts.c.updated_at.desc())
-        ).first()
-        return {"cart_id": cart.external_id} if cart else {}
-    if flow in ("cross_sell", "replenishment"):
-        order = conn.execute(
-            select(orders.c.id, orders.c.external_id)
-            .where(orders.c.tenant_id == tenant.id, orders.c.contact_id == contact_id)
-            .where(orders.c.status.in_(REVENUE_STATUSES))
-            .order_by(orders.c.created_at.desc())
-        ).first()
-        if order is None:  # no paid order yet: show the shop's first products
-            first = conn.execute(
-                select(products.c.external_id).where(products.c.tenant_id == tenant.id).order_by(products.c.id).limit(3)
-            ).scalars()
-            return {"products": list(first)[: 1 if flow == "replenishment" else 3]}
-        bought = list(
-            conn.execute(
-                select(order_items.c.product_id)
-                .where(order_items.c.order_id == order.id)
-                .order_by(order_items.c.position)
-            ).scalars()
-        )
-        if flow == "replenishment":
-            return {"order_id": order.external_id, "products": bought[:1]}
-        others = conn.execute(
-            select(products.c.external_id)
-            .where(products.c.tenant_id == tenant.id, products.c.external_id.not_in(bought or [""]))
-            .order_by(products.c.external_id)
-            .limit(3)
-        ).scalars()
-        return {"order_id": order.external_id, "products": list(others)}
-    return {}
-
-
-def _sample_with_shop_products(conn: Connection, tenant: Tenant, lang: str | None) -> Content:
-    content = sample_content(tenant.config, lang or tenant.config.locale.split("_")[0])
-    ids = conn.execute(
-        select(products.c.external_id).where(products.c.tenant_id == tenant.id).order_by(products.c.id).limit(2)
-    ).scalars()
-    found = get_products(conn, tenant.id, list(ids), tenant.config.platform.value)
-    if found:
-        content = Content(
-            contact=content.contact,
-            products=tuple(found),
-            cart=content.cart,
-            order=content.order,
-            coupon=content.coupon,
-        )
-    return content
-
-
-def render_preview(
-    conn: Connection,
-    tenant: Tenant,
-    flow: str,
-    step: int,
-    channel: str,
-    email: str | None,
-    lang: str | None,
-    base_url: str,
-    secret_key: str,
-    now: datetime,
-) -> ComposedMessage:
-    """Compose the message ``flow``/``step`` for the contact with ``email`` (or a sample one)."""
-    contact_id = 0
-    content: Content | None = None
-    if email:
-        contact_id = find_contact_id(conn, tenant.id, email) or 0
-        if not contact_id:
-            raise NotFoundError(
-                f"no contact with the email {email!r} in tenant {tenant.name!r}; leave --contact out for sample data"
-            )
-        context = flow_context(conn, tenant, contact_id, flow)
-        content = load(conn, tenant.id, tenant.config.platform.value, contact_id, context)
-        if content is not None and not content.products:
-            sample = _sample_with_shop_products(conn, tenant, lang)
-            content = Content(
-                contact=content.contact,
-                products=sample.products,
-                cart=sample.cart,
-                order=sample.order,
-                coupon=sample.coupon,
-            )
-    if content is None:
-        content = _sample_with_shop_products(conn, tenant, lang)
-    if lang:
-        locale = {"fr": "fr_FR", "en": "en_IE"}.get(lang, lang)
-        content = Content(
-            **{**content.__dict__, "contact": type(content.contact)(**{**content.contact.__dict__, "locale": locale})}
-        )
-    coupon = content.coupon if step > 1 or flow == "birthday" else None
-    content = Content(**{**content.__dict__, "coupon": coupon})
-    draft = MessageDraft(
-        id=0,
-        tenant_id=tenant.id,
-        contact_id=contact_id,
-        flow=flow,
-        step=step,
-        channel=channel,
-        marketing=flow != DOUBLE_OPT_IN,
-        template=f"{flow}/{step}",
-        context={},
-        dedupe_key=f"preview:{flow}:{step}",
-        due_at=now,
-    )
-    try:
-        return compose_content(tenant.config, draft, content, base_url, secret_key)
-    except TemplateError as exc:
-        raise UserError(str(exc)) from exc
 
 
 @click.command()
