@@ -158,6 +158,9 @@ def flow_preview(tenant: str, flow: str, step: int) -> Any:
     """The HTML of one email step, for the sandboxed iframe of the flow's page."""
     found = tenant_for(tenant)
     _builtin_or_404(flow)
+    row = next(item for item in flow_rows(found) if item["name"] == flow)
+    if not any(send.number == step and send.channel is Channel.EMAIL for send in row["sends"]):
+        abort(404)
     rt = runtime()
     try:
         with rt.engine.connect() as conn:
