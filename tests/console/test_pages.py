@@ -29,11 +29,13 @@ def _tenant(stage, name="alpha"):
 
 
 def test_the_dashboard_shows_the_funnel_revenue_chart_and_segments(stage):
-    seed_contact(stage["engine"], stage["alpha"], "marie@example.fr")
+    marie = seed_contact(stage["engine"], stage["alpha"], "marie@example.fr")
     seed_contact(stage["engine"], stage["alpha"], "jean@example.fr", days_ago=40)  # outside the 30 days
     with stage["engine"].begin() as conn:
         conn.execute(
-            segment_members.insert().values(tenant_id=stage["alpha"].id, segment="vip", contact_id=1, entered_at=NOW)
+            segment_members.insert().values(
+                tenant_id=stage["alpha"].id, segment="vip", contact_id=marie, entered_at=NOW
+            )
         )
     client = sign_in(stage["app"], "owner-a")
     html = client.get("/console/t/alpha/").get_data(as_text=True)
