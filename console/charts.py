@@ -41,7 +41,8 @@ def _frame(title: str, body: list[str], top: float, days: Sequence[date]) -> Mar
         for index in (0, len(days) // 2, len(days) - 1):
             x = PAD_LEFT + (WIDTH - PAD_LEFT) * (index + 0.5) / len(days)
             label = days[index].strftime("%d/%m")
-            parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle">{label}</text>')
+            anchor = "start" if index == 0 else "end" if index == len(days) - 1 else "middle"
+            parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">{label}</text>')
     parts.extend(body)
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every label above went through escape()

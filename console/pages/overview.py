@@ -48,6 +48,7 @@ def home() -> Any:
         depths=queue_depths(),
         chart=charts.bars(t("sent_30"), per_day(total_per_day, now, DAYS)),
         now=now,
+        choices=tenants,
     )
 
 
