@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Date, cast, func, select
+from sqlalchemy import Connection, Date, cast, func, select, text
 
 from core.model import REVENUE_STATUSES
 from core.segments.store.dialect import days_between
@@ -105,18 +105,30 @@ def tenant_health(conn: Connection, tenant_ids: list[int], now: datetime, days: 
         else:
             health.bounced += int(count)
     touched = _attributed_orders(conn, tenant_ids, since, now).subquery()
-    revenue = (
-        select(touched.c.tenant_id, func.sum(touched.c.total))
-        .where(touched.c.flow.is_not(None))
-        .group_by(touched.c.tenant_id)
+    # grouped by flow too (NULL: no message before the order), so that the subquery is computed once per order
+    revenue = select(touched.c.tenant_id, touched.c.flow, func.sum(touched.c.total)).group_by(
+        touched.c.tenant_id, touched.c.flow
     )
-    for tenant_id, total in conn.execute(revenue):
-        found[tenant_id].revenue = Decimal(str(total or 0))
+    for tenant_id, flow, total in conn.execute(revenue):
+        if flow is not None:
+            found[tenant_id].revenue += Decimal(str(total or 0))
     return found
+
+
+def _without_jit(conn: Connection) -> None:
+    """Turn PostgreSQL's JIT off for this transaction.
+
+    The attribution's per-order lookups are cheap index probes, but their
+    summed cost estimate passes ``jit_above_cost``: compiling the plan then
+    takes seconds, ten times the query itself (bench/console.py).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL jit = off"))
 
 
 def _attributed_orders(conn: Connection, tenant_ids: list[int], since: datetime, until: datetime) -> Any:
     """Paid orders of the window with the flow of their contact's last message before them (or NULL)."""
+    _without_jit(conn)
     dialect = conn.dialect.name
     last_flow = (
         select(messages.c.flow)
@@ -192,12 +204,12 @@ def flow_figures(conn: Connection, tenant_id: int, now: datetime, days: int = 30
         else:
             figures(flow).clicked += int(count)
     touched = _attributed_orders(conn, [tenant_id], since, now).subquery()
-    revenue = (
-        select(touched.c.flow, touched.c.day, func.count(), func.sum(touched.c.total))
-        .where(touched.c.flow.is_not(None))
-        .group_by(touched.c.flow, touched.c.day)
+    revenue = select(touched.c.flow, touched.c.day, func.count(), func.sum(touched.c.total)).group_by(
+        touched.c.flow, touched.c.day
     )
     for flow, day, count, total in conn.execute(revenue):
+        if flow is None:  # no message in the days before the order
+            continue
         item = figures(flow)
         amount = Decimal(str(total or 0))
         item.ordered += int(count)
