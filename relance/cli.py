@@ -20,6 +20,7 @@ from core.errors import DatabaseUnavailableError, RelanceError, UserError
 from relance import __version__
 from relance.commands import (
     attribution,
+    contact,
     data,
     deliveries,
     demo,
@@ -31,6 +32,7 @@ from relance.commands import (
     simulate,
     sync,
     tenant,
+    user,
     worker,
 )
 from relance.invocation import State
@@ -51,6 +53,8 @@ COMMAND_MODULES = (
     report,
     attribution,
     secrets,
+    user,
+    contact,
 )
 
 EXIT_USER_ERROR = 2

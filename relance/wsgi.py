@@ -12,16 +12,24 @@ from typing import Any
 
 from flask import Flask
 
+from console.app import install as install_console
 from relance.settings import Settings
-from relance.wiring import build_runtime
+from relance.wiring import Runtime, build_runtime
 from webhooks.app import create_app
 
 _app: Flask | None = None
 
 
+def web_app(runtime: Runtime, **config: Any) -> Flask:
+    """The web service with ``runtime``: the webhooks' app with the console under ``/console``."""
+    app = create_app(runtime, **config)
+    install_console(app)
+    return app
+
+
 def make_app(**config: Any) -> Flask:
     """A new web app with a runtime built from the environment; ``config`` overrides Flask settings."""
-    return create_app(build_runtime(Settings.from_env(), migrate_schema=False), **config)
+    return web_app(build_runtime(Settings.from_env(), migrate_schema=False), **config)
 
 
 def __getattr__(name: str) -> Any:

@@ -5,9 +5,9 @@ functions included, and a string that names a module, such as a dotted job
 name or a module loaded with ``importlib``; ``if TYPE_CHECKING:`` imports
 excepted: they are types, not dependencies at run time) and checks:
 
-1. layers only point down: ``relance`` > ``webhooks``, ``jobs`` > ``inbound`` >
+1. layers only point down: ``relance`` > ``webhooks``, ``jobs``, ``console`` > ``inbound`` >
    ``transports``, ``connectors`` > ``core``; packages of one layer never
-   import each other (``webhooks`` and ``jobs``, ``transports`` and
+   import each other (``webhooks``, ``jobs`` and ``console``, ``transports`` and
    ``connectors``), and nothing imports ``relance`` but ``relance``;
 2. no import circle between modules, in any package;
 3. I/O libraries stay out of the lower layers (no Flask, RQ, Redis, requests or
@@ -31,7 +31,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Package -> layer; a package imports only packages of a lower layer (and itself).
-LAYERS = {"relance": 4, "webhooks": 3, "jobs": 3, "inbound": 2, "transports": 1, "connectors": 1, "core": 0}
+LAYERS = {
+    "relance": 4,
+    "webhooks": 3,
+    "jobs": 3,
+    "console": 3,
+    "inbound": 2,
+    "transports": 1,
+    "connectors": 1,
+    "core": 0,
+}
 #: Libraries a package must not import (I/O it must leave to the layers above).
 FORBIDDEN_LIBRARIES = {
     "core": {
@@ -51,6 +60,7 @@ FORBIDDEN_LIBRARIES = {
     "inbound": {"flask", "werkzeug", "rq", "click", "gunicorn", "smtplib"},
     "jobs": {"flask", "werkzeug", "click", "gunicorn"},
     "webhooks": {"rq", "click", "smtplib"},
+    "console": {"rq", "click", "smtplib"},
 }
 #: What a core module outside a store package may take from SQLAlchemy.
 SQL_TYPES = {"Connection", "Engine"}

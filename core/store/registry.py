@@ -19,6 +19,7 @@ SCHEMA_MODULES = (
     "core.messages.store.schema",
     "core.coupons.store.schema",
     "core.attribution.store.schema",
+    "core.console.store.schema",
 )
 
 

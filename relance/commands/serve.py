@@ -27,13 +27,14 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     Receives WooCommerce webhooks at /hooks/<tenant>/woocommerce, Event API
     posts at /events/<tenant>, the tracker at /t/<tenant>.js and
-    /collect/<tenant>; /healthz and /metrics for monitoring. Run 'relance
+    /collect/<tenant>; /healthz and /metrics for monitoring; the console at /console. Run 'relance
     worker' as well: it processes what the service stores.
     """
-    from webhooks.app import create_app
+    from relance.wsgi import web_app
 
     runtime = get_runtime(ctx)
     logging.getLogger().setLevel(runtime.settings.log_level)
-    app = create_app(runtime)
+    app = web_app(runtime)
     click.echo(f"relance: serving on http://{host}:{port} (public address {runtime.settings.base_url})")
+    click.echo(f"relance: the console is at {runtime.settings.base_url}/console/ (users: 'relance user add')")
     app.run(host=host, port=port, threaded=True, debug=False, use_reloader=False)

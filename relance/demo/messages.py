@@ -12,12 +12,12 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
+from core.messages.previews import DOUBLE_OPT_IN, flow_context
 from core.messages.sending import SendConfig, send_messages
 from core.model import Channel
 from core.store.db import upsert
 from core.store.schema import carts, contacts, messages
 from core.store.tenants import Tenant
-from relance.commands.preview import DOUBLE_OPT_IN, flow_context
 from relance.wiring import Runtime
 from transports.files import FileTransport
 

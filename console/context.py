@@ -1,0 +1,46 @@
+"""What the console's pages reach: the runtime the web app was handed (``app.extensions["relance"]``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from flask import current_app
+from sqlalchemy import Engine
+
+
+class ConsoleSettings(Protocol):
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def secret_key(self) -> str: ...
+
+
+class ConsoleRuntime(Protocol):
+    """What the console needs of its process (``relance.wiring.Runtime`` provides it)."""
+
+    @property
+    def settings(self) -> ConsoleSettings: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def web_redis(self) -> Any: ...
+
+    def queue_depths(self, redis: Any) -> dict[str, int]: ...
+
+
+def runtime() -> ConsoleRuntime:
+    """The runtime of the app handling the current request."""
+    return current_app.extensions["relance"]
+
+
+def queue_depths() -> dict[str, int] | None:
+    """Jobs waiting in each queue, or None when Redis does not answer (the page says so)."""
+    try:
+        rt = runtime()
+        return rt.queue_depths(rt.web_redis())
+    except Exception:  # noqa: BLE001 - Redis down only hides the figure; the page still renders
+        return None

@@ -1,0 +1,57 @@
+"""A tenant's dashboard: revenue per flow over time, the funnel per flow, segments with their counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, request
+
+from console import charts
+from console.auth import current_user, tenant_for
+from console.blueprint import bp
+from console.context import runtime
+from console.i18n import t
+from core.console.store.figures import days_of, flow_figures, segment_counts
+from core.store.tenants import list_tenants
+
+PERIODS = (7, 30, 90)
+
+
+def tenant_choices() -> list[Any]:
+    """The tenants the signed-in user may switch to (every one for an agency admin)."""
+    user = current_user()
+    if not user.is_admin:
+        return []
+    with runtime().engine.connect() as conn:
+        return list_tenants(conn)
+
+
+@bp.get("/t/<tenant>/")
+def dashboard(tenant: str) -> Any:
+    found = tenant_for(tenant)
+    days = request.args.get("days", 30, type=int)
+    if days not in PERIODS:
+        days = 30
+    rt = runtime()
+    now = rt.clock()
+    with rt.engine.connect() as conn:
+        flows = flow_figures(conn, found.id, now, days)
+        segments = segment_counts(conn, found.id)
+    window = days_of(now, days)
+    series = {
+        name: [figures.revenue_per_day.get(day, 0) for day in window]
+        for name, figures in flows.items()
+        if figures.revenue
+    }
+    chart = charts.lines(t("revenue_per_flow"), window, series) if series else None
+    return render_template(
+        "console/dashboard.html",
+        tenant=found,
+        flows=flows,
+        segments=segments,
+        chart=chart,
+        days=days,
+        periods=PERIODS,
+        choices=tenant_choices(),
+        section="dashboard",
+    )
