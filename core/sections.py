@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import scoring, tracker
+from core.campaigns import settings as campaigns
 from core.flows import settings as flows
 from core.messages import checks as messages
 from core.segments import settings as segments
@@ -27,6 +28,7 @@ SECTIONS: Mapping[str, SectionValidator] = {
     "tracker": tracker.validate,
     "messages": messages.validate,
     "scoring": scoring.validate,
+    "campaigns": campaigns.validate,
 }
 
 
@@ -35,4 +37,6 @@ def validate_tenant(raw: Any) -> TenantConfig:
 
     Raises ConfigError naming the first bad key and what is allowed.
     """
-    return validate_config(raw, SECTIONS)
+    config = validate_config(raw, SECTIONS)
+    campaigns.check_config(config)  # what campaigns name must exist in the other sections
+    return config

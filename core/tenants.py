@@ -69,6 +69,7 @@ class TenantConfig:
     tracker: Mapping[str, Any] = field(default_factory=dict)
     messages: Mapping[str, Any] = field(default_factory=dict)
     scoring: Mapping[str, Any] = field(default_factory=dict)
+    campaigns: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the tenant as the mapping a tenant file holds (round-trips through validate)."""
@@ -97,6 +98,7 @@ class TenantConfig:
             "tracker": dict(self.tracker),
             "messages": dict(self.messages),
             "scoring": dict(self.scoring),
+            "campaigns": dict(self.campaigns),
         }
         return out
 
@@ -244,7 +246,7 @@ BASE_KEYS = frozenset(
     {"name", "platform", "url", "credentials", "webhook_secret", "timezone", "locale", "currency", "sender", "sync"}
 )
 #: The sections other areas own (validated by the validators handed to ``validate_config``).
-SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring")
+SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring", "campaigns")
 
 
 def validate_config(raw: Any, sections: Mapping[str, SectionValidator]) -> TenantConfig:

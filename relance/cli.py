@@ -18,12 +18,12 @@ from click.exceptions import NoArgsIsHelpError
 
 from core.errors import DatabaseUnavailableError, RelanceError, UserError
 from relance import __version__
-from relance.commands import data, deliveries, demo, preview, segments, serve, simulate, sync, tenant, worker
+from relance.commands import campaign, data, deliveries, demo, preview, segments, serve, simulate, sync, tenant, worker
 from relance.invocation import State
 from relance.wiring import RedisUnavailableError
 
 #: Modules whose ``register(cli)`` adds their commands.
-COMMAND_MODULES = (tenant, data, demo, worker, sync, serve, deliveries, simulate, preview, segments)
+COMMAND_MODULES = (tenant, data, demo, worker, sync, serve, deliveries, simulate, preview, segments, campaign)
 
 EXIT_USER_ERROR = 2
 EXIT_UNAVAILABLE = 3

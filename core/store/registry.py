@@ -18,6 +18,7 @@ SCHEMA_MODULES = (
     "core.segments.store.schema",
     "core.messages.store.schema",
     "core.coupons.store.schema",
+    "core.campaigns.store.schema",
 )
 
 
