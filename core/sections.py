@@ -16,6 +16,7 @@ from typing import Any
 
 from core import scoring, tracker
 from core.attribution import settings as attribution
+from core.campaigns import settings as campaigns
 from core.flows import settings as flows
 from core.messages import checks as messages
 from core.segments import settings as segments
@@ -29,6 +30,7 @@ SECTIONS: Mapping[str, SectionValidator] = {
     "messages": messages.validate,
     "scoring": scoring.validate,
     "attribution": attribution.validate,
+    "campaigns": campaigns.validate,
 }
 
 
@@ -37,4 +39,6 @@ def validate_tenant(raw: Any) -> TenantConfig:
 
     Raises ConfigError naming the first bad key and what is allowed.
     """
-    return validate_config(raw, SECTIONS)
+    config = validate_config(raw, SECTIONS)
+    campaigns.check_config(config)  # what campaigns name must exist in the other sections
+    return config

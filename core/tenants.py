@@ -79,6 +79,7 @@ class TenantConfig:
     messages: Mapping[str, Any] = field(default_factory=dict)
     scoring: Mapping[str, Any] = field(default_factory=dict)
     attribution: Mapping[str, Any] = field(default_factory=dict)
+    campaigns: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the tenant as the mapping a tenant file holds (round-trips through validate)."""
@@ -109,6 +110,7 @@ class TenantConfig:
             "messages": dict(self.messages),
             "scoring": dict(self.scoring),
             "attribution": dict(self.attribution),
+            "campaigns": dict(self.campaigns),
         }
         return out
 
@@ -278,7 +280,7 @@ BASE_KEYS = frozenset(
     {"name", "platform", "url", "credentials", "webhook_secret", "timezone", "locale", "currency", "sender", "sync"}
 )
 #: The sections other areas own (validated by the validators handed to ``validate_config``).
-SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring", "attribution")
+SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring", "attribution", "campaigns")
 
 
 def validate_config(raw: Any, sections: Mapping[str, SectionValidator]) -> TenantConfig:

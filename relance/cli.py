@@ -20,6 +20,7 @@ from core.errors import DatabaseUnavailableError, RelanceError, UserError
 from relance import __version__
 from relance.commands import (
     attribution,
+    campaign,
     contact,
     data,
     deliveries,
@@ -55,6 +56,7 @@ COMMAND_MODULES = (
     secrets,
     user,
     contact,
+    campaign,
 )
 
 EXIT_USER_ERROR = 2

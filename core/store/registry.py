@@ -20,6 +20,7 @@ SCHEMA_MODULES = (
     "core.coupons.store.schema",
     "core.attribution.store.schema",
     "core.console.store.schema",
+    "core.campaigns.store.schema",
 )
 
 
