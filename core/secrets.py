@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -32,6 +33,8 @@ PREFIX = "enc:v1:"
 #: HKDF's context: a key derived for secrets at rest is never the key that signs links.
 _INFO = b"relance/secrets-at-rest/v1"
 _SALT = b"relance"
+#: Decrypted values a keyring remembers (a few secrets per tenant, for thousands of tenants).
+OPENED_CACHE = 16384
 
 
 def _fernet(secret_key: str) -> Fernet:
@@ -50,6 +53,12 @@ class Keyring:
     def __init__(self, current: str, former: Sequence[str] = ()) -> None:
         self._current = _fernet(current)
         self._all = MultiFernet([self._current, *(_fernet(key) for key in former if key != current)])
+        # A stored value is decrypted once per process: every token is unique, and the clear
+        # text is in memory anyway as soon as a tenant is read (refusals are not cached).
+        self._opened = lru_cache(maxsize=OPENED_CACHE)(self._decrypt)
+
+    def _decrypt(self, sealed: str) -> str:
+        return self._all.decrypt(sealed[len(PREFIX) :].encode("ascii")).decode("utf-8")
 
     def seal(self, clear: str) -> str:
         """``clear`` encrypted with the current key, as stored (``enc:v1:...``)."""
@@ -58,7 +67,7 @@ class Keyring:
     def unseal(self, sealed: str) -> str:
         """The clear text of a stored value; raise SecretKeyError when no key of the ring opens it."""
         try:
-            return self._all.decrypt(sealed[len(PREFIX) :].encode("ascii")).decode("utf-8")
+            return self._opened(sealed)
         except (InvalidToken, UnicodeError, ValueError):
             raise SecretKeyError(
                 "a stored secret cannot be decrypted with RELANCE_SECRET_KEY: set it to the key the secrets "

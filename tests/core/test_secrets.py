@@ -165,6 +165,10 @@ def test_rotating_the_secret_key(run, engine, tmp_path: Path):
     assert refused.exit_code == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("relance: error: ") and "RELANCE_OLD_SECRET_KEYS" in lines[0]
+    before = _stored_text(engine)
+    stopped = run("secrets", "rotate", env={"RELANCE_SECRET_KEY": new_key})  # the old key not given
+    assert stopped.exit_code == 2 and len(stopped.stderr.strip().splitlines()) == 1
+    assert "RELANCE_OLD_SECRET_KEYS" in stopped.stderr and _stored_text(engine) == before  # nothing written
     both = {"RELANCE_SECRET_KEY": new_key, "RELANCE_OLD_SECRET_KEYS": f" short-but-not-{'x' * 3}, {TEST_SECRET_KEY}"}
     too_short = run("secrets", "status", env={**both, "RELANCE_OLD_SECRET_KEYS": "abc"})
     assert too_short.exit_code == 2 and "RELANCE_OLD_SECRET_KEYS: key 1 is too short" in too_short.stderr
