@@ -111,5 +111,5 @@ def results_section(runtime: Runtime, tenant: Tenant, echo: Echo) -> None:
         f"10% holdouts on {', '.join(HELD_OUT)}; opens and clicks drawn, orders the shop's own):"
     )
     for line in to_table(report, steps=False).splitlines():
-        echo(f"             {line}")
+        echo(f"             {line}" if line else "")
     echo("             relance report --tenant NAME [--format json|csv] gives the same for a real shop")
