@@ -58,6 +58,22 @@ def test_a_first_sync_equals_the_shop(stores: Stores) -> None:
             assert products[str(product["id"])]["in_stock"] is (product["stock_status"] == "instock")
 
 
+def test_the_shops_currency_and_time_zone_are_read_and_a_tenant_that_differs_is_told(stores: Stores) -> None:
+    tenants = (stores.rs_dir / "tenants.yaml").read_text().split("---")[0]
+    other = stores.rs_dir / "woo-usd.yaml"
+    other.write_text(
+        tenants.replace("name: woo", "name: woo-usd")
+        .replace("currency: EUR", "currency: USD")
+        .replace("timezone: Europe/Paris", "timezone: UTC")
+    )
+    stores.relance("tenant", "apply", str(other))
+    done = stores.relance("sync", "--tenant", "woo-usd", "--resource", "products")
+    assert "the shop's currency is EUR but the tenant's is USD" in done.stderr, done.stderr
+    assert "the shop's timezone is Europe/Paris but the tenant's is UTC" in done.stderr
+    agrees = stores.relance("sync", "--tenant", "woo", "--resource", "products")
+    assert "warning:" not in agrees.stderr, agrees.stderr
+
+
 def test_a_second_sync_changes_nothing(stores: Stores) -> None:
     done = stores.relance("sync", "--tenant", "woo")
     table = summary(done.stdout)
