@@ -34,6 +34,8 @@ from core.model import (
 )
 
 CART_EVENTS = frozenset({"cart_updated", "checkout_started"})
+#: The contact attribute set on a phone kept although libphonenumber does not know it as valid.
+PHONE_UNVERIFIED = "phone_unverified"
 ORDER_EVENTS = frozenset({"order_placed", "order_updated"})
 PRODUCT_EVENTS = frozenset({"product_updated"})
 #: Events about the shop, not about a person: they need no contact.
@@ -238,14 +240,18 @@ def _parse_contact(raw: Any) -> ContactInfo:
     if "email" in raw:
         value = _string(raw["email"], "contact.email", "an email address (a string)")
         values["email"] = _convert("contact.email", normalize.email, value)
+    unverified_phone = False
     if "phone" in raw:
         region = country if isinstance(country, str) else None
         try:
             values["phone"] = normalize.phone(raw["phone"], region)
         except ValueError:
-            # A mistyped phone must not cost us the order or the signup that carries it:
-            # it is left out, and the contact keeps the phone it had.
-            pass
+            # A mistyped phone must not cost us the order or the signup that carries it: it is left
+            # out, and the contact keeps the phone it had. One of the right length that
+            # libphonenumber does not know as valid is kept, flagged (attribute phone_unverified).
+            possible = normalize.possible_phone(raw["phone"], region)
+            if possible is not None:
+                values["phone"], unverified_phone = possible, True
     if "birthday" in raw:
         value = raw["birthday"]
         if not isinstance(value, date):
@@ -277,7 +283,10 @@ def _parse_contact(raw: Any) -> ContactInfo:
     if not isinstance(attributes, Mapping):
         raise _fail("contact.attributes", "must be an object")
     _json(attributes, "contact.attributes")
-    return ContactInfo(consent=consent, attributes=dict(attributes), **values)
+    attributes = dict(attributes)
+    if unverified_phone:
+        attributes[PHONE_UNVERIFIED] = True
+    return ContactInfo(consent=consent, attributes=attributes, **values)
 
 
 def _quantity(value: Any, path: str) -> int:

@@ -79,6 +79,21 @@ def phone(value: Any, country: str | None = None) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def possible_phone(value: Any, country: str | None = None) -> str | None:
+    """The phone in E.164 when libphonenumber finds it possible (the right length) although not valid
+    (a range it does not know, e.g. ``+33 7 11 22 33 44``), else None: kept rather than lost, flagged."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, (country or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def money(value: Any) -> Decimal:
     """Return an exact Decimal from a string, int, float or Decimal.
 

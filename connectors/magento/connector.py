@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +25,14 @@ import requests
 
 from connectors.base import Page, Resource, Skipped
 from connectors.errors import ConnectorAuthError, ConnectorError
+from connectors.http import decode_json
 from connectors.magento import mapping, products
 from connectors.magento.client import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Filter, MagentoClient
 from connectors.magento.mapping import ProductRefs
 from connectors.magento.paging import SORT, Keyset, settled_until
 from connectors.magento.products import CatalogRefs
 from connectors.magento.values import MagentoContext, MappingError, modified_at
+from connectors.settings import ShopSettings
 from core.errors import ConfigError
 from core.model import Event, Platform
 from core.tenants import TenantConfig
@@ -179,6 +181,19 @@ class MagentoConnector:
         self.client = client
         self.ctx = ctx
         self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+
+    def shop_settings(self) -> ShopSettings:
+        """The store's base currency, time zone and locale (``store/storeConfigs``; the first store
+        view, or the one the tenant's scope names). Raises ConnectorError."""
+        data = decode_json(replace(self.client.http, max_tries=1).get("store/storeConfigs"))  # a check: one try
+        configs = [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
+        if not configs:
+            return ShopSettings()
+        scope = getattr(self.ctx, "scope", None)
+        chosen = next((c for c in configs if scope and c.get("code") == scope), configs[0])
+        return ShopSettings.parsed(
+            currency=chosen.get("base_currency_code"), timezone=chosen.get("timezone"), locale=chosen.get("locale")
+        )
 
     def resources(self) -> tuple[Resource, ...]:
         return RESOURCES

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ from connectors.prestashop.lookups import ShopContext
 from connectors.prestashop.paging import Position
 from connectors.prestashop.reference import ADDRESS_FIELDS, CUSTOMER_FIELDS, ShopData
 from connectors.prestashop.values import RecordError, ident, shop_time
+from connectors.settings import ShopSettings
 from core.errors import ConfigError, EventError
 from core.model import Event, Platform
 from core.tenants import TenantConfig
@@ -104,6 +106,23 @@ class PrestaShopConnector:
             yield Page(events=events, cursor=position.encode(), fetched=len(fresh), skipped=skipped, groups=groups)
             if len(records) < self.page_size:
                 return
+
+    def shop_settings(self) -> ShopSettings:
+        """The shop's default currency, time zone and default language, from its ``configurations``
+        (the key needs View on ``configurations``, ``currencies`` and ``languages``). Raises
+        ConnectorError (ConnectorAuthError when the key may not read them)."""
+        names = "[PS_CURRENCY_DEFAULT|PS_TIMEZONE|PS_LANG_DEFAULT]"
+        found = replace(self.client.http, max_tries=1).get_json(
+            "configurations", {"display": "[name,value]", "filter[name]": names}
+        )[0]
+        rows = found.get("configurations", []) if isinstance(found, Mapping) else []
+        values = {r.get("name"): r.get("value") for r in rows if isinstance(r, Mapping)}
+        self.shop.ensure("currencies", "languages")
+        return ShopSettings.parsed(
+            currency=self.shop.currencies.get(str(values.get("PS_CURRENCY_DEFAULT") or "")),
+            timezone=values.get("PS_TIMEZONE"),
+            locale=self.shop.languages.get(str(values.get("PS_LANG_DEFAULT") or "")),
+        )
 
     # --- one handler per resource: map a page of fresh records -----------------
 

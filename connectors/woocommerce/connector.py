@@ -37,6 +37,7 @@ from typing import Any
 import requests
 
 from connectors.base import Page, Resource, Skipped
+from connectors.settings import ShopSettings
 from connectors.woocommerce import mapping
 from connectors.woocommerce.client import MAX_PAGE_SIZE, ListPage, WooClient
 from connectors.woocommerce.mapping import MappingError, WooContext
@@ -161,6 +162,19 @@ class WooConnector:
         if resource is Resource.CUSTOMERS:
             return self._fetch_customers(cursor, now)
         raise ConfigError(f"WooCommerce cannot sync {resource.value} (it has no cart API; carts come from the tracker)")
+
+    def shop_settings(self) -> ShopSettings:
+        """The shop's currency (WooCommerce's general settings) and time zone (WordPress's public REST
+        index: ``timezone_string``, empty when the site is set to a UTC offset). WordPress does not
+        say its locale to an API key. Raises ConnectorError when the shop cannot be read."""
+        http = replace(self.client.http, max_tries=1)  # a check, not worth retrying
+        data, _ = http.get_json("settings/general")
+        values = {i.get("id"): i.get("value") for i in data if isinstance(i, dict)} if isinstance(data, list) else {}
+        site = http.base_url.rsplit("/wp-json/", 1)[0]
+        index_client = replace(http, base_url=site + "/wp-json", auth=None, base_params={})
+        index, _ = index_client.get_json("")
+        timezone = index.get("timezone_string") if isinstance(index, dict) else None
+        return ShopSettings.parsed(currency=values.get("woocommerce_currency"), timezone=timezone)
 
     # --- orders and products ------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import islice
@@ -17,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from core.errors import ConfigError, DatabaseUnavailableError
-from core.events import BadLine, read_numbered_events
+from core.events import ORDER_EVENTS, BadLine, read_numbered_events
 from core.model import Event
 from core.pipeline import BatchReport, ingest
 from core.store import export as exporter
@@ -130,6 +131,7 @@ def import_command(ctx: click.Context, tenant_name: str, file: str) -> None:
         tenant = get_tenant(conn, tenant_name)
     handle = _open_events(file)
     bad: list[BadLine] = []
+    currencies: Counter[str] = Counter()  # orders in another currency than the tenant's
 
     def good_events() -> Iterator[tuple[int, Event]]:
         for line, item in read_numbered_events(handle):
@@ -137,6 +139,9 @@ def import_command(ctx: click.Context, tenant_name: str, file: str) -> None:
                 bad.append(item)
                 click.echo(f"{file}: line {item.line}: {item.reason}", err=True)
             else:
+                currency = item.properties.get("currency") if item.name in ORDER_EVENTS else None
+                if currency and currency != tenant.config.currency:
+                    currencies[str(currency)] += 1
                 yield line, item
 
     importer = _Importer(runtime.engine, tenant, runtime.clock, file)
@@ -153,6 +158,13 @@ def import_command(ctx: click.Context, tenant_name: str, file: str) -> None:
         f"({total.duplicates} already known, {total.stale} older than what we had, {skipped} bad lines skipped)",
         err=True,
     )
+    for currency, count in currencies.most_common():
+        click.echo(
+            f"warning: {count} orders are in {currency}, not in the tenant's currency {tenant.config.currency}: "
+            f"they do not count in totals spent; if the shop sells in {currency}, set currency: {currency} "
+            f"in the tenant file of {tenant.name} and apply it",
+            err=True,
+        )
     if skipped and not total.stored and not total.duplicates:
         sys.exit(1)
 

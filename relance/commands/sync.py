@@ -11,6 +11,7 @@ import click
 from connectors.base import Resource
 from connectors.errors import ConnectorError
 from connectors.registry import connector_for
+from connectors.settings import check_settings
 from connectors.sync import ResourceStats, SyncReport, run_sync
 from core import normalize
 from core.errors import ConfigError
@@ -129,5 +130,7 @@ def sync(ctx: click.Context, tenant_name: str, full: bool, since: str | None, re
         progress=_Progress(live=sys.stderr.isatty()),
     )
     echo_report(report, time.perf_counter() - started)
+    for line in check_settings(connector, tenant.config):  # the shop's currency, time zone, locale
+        click.echo(f"warning: {line}", err=True)
     if not report.ok:
         sys.exit(1)

@@ -194,3 +194,13 @@ def test_a_checkout_draft_starts_the_abandoned_cart_flow_and_the_order_it_become
     [(state, reason)] = [(r.state, r.end_reason) for r in runs(engine, other)]
     assert state == "exited" and reason in ("ordered", "converted")
     assert Decimal(event_to_dict(map_order(placed, ctx))["properties"]["total"]) == Decimal("12.50")
+
+
+def test_a_possible_but_not_valid_phone_is_kept_and_flagged() -> None:
+    # issue 11: "+33 7 11 22 33 44" (a range libphonenumber does not know) was stored as phone: null
+    paul = next(o for o in real("orders") if o["billing"]["phone"] == "+33 7 11 22 33 44")
+    contact = event_to_dict(map_order(paul, WooContext(store_url=SHOP_URL)))["contact"]
+    assert contact["phone"] == "+33711223344" and contact["attributes"] == {"phone_unverified": True}
+    marie = next(o for o in real("orders") if o["billing"]["phone"] == "06 12 34 56 78")
+    contact = event_to_dict(map_order(marie, WooContext(store_url=SHOP_URL)))["contact"]
+    assert contact["phone"] == "+33612345678" and "phone_unverified" not in (contact.get("attributes") or {})

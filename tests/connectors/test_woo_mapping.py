@@ -19,6 +19,7 @@ from connectors.woocommerce.mapping import (
     parse_birthday,
     unit_price,
 )
+from core.errors import ConfigError
 from core.events import event_to_dict, order_of
 from core.model import OrderStatus
 from core.sections import validate_tenant
@@ -342,3 +343,14 @@ def test_customer_falls_back_to_the_billing_email_when_the_account_email_is_unus
     customer["email"] = "lea.martin@"
     customer["billing"]["email"] = "Lea.Billing@Example.net"
     assert event_to_dict(map_customer(customer, CTX))["contact"]["email"] == "lea.billing@example.net"
+
+
+def test_the_tenants_order_statuses_are_validated_and_reach_the_mapping():
+    raw = {"name": "s", "platform": "woocommerce", "url": "https://s.example"}
+    config = validate_tenant({**raw, "sync": {"order_statuses": {"wc-Shipped": "completed", "quote": "cart"}}})
+    assert dict(config.sync.order_statuses) == {"shipped": "completed", "quote": "cart"}
+    assert WooContext.from_tenant(config).order_statuses == {"shipped": "completed", "quote": "cart"}
+    with pytest.raises(ConfigError, match=r"sync.order_statuses.shipped: must be one of pending, paid, .* cart"):
+        validate_tenant({**raw, "sync": {"order_statuses": {"shipped": "sent"}}})
+    with pytest.raises(ConfigError, match="sync.order_statuses: must be a mapping"):
+        validate_tenant({**raw, "sync": {"order_statuses": ["shipped"]}})

@@ -135,3 +135,15 @@ def test_import_from_stdin(run):
     run("tenant", "add", "t", "--platform", "woocommerce", "--url", "https://t.example")
     result = run("import", "--tenant", "t", "-", input=json.dumps(ORDER) + "\n")
     assert result.exit_code == 0 and "imported 1 events" in result.stderr
+
+
+def test_import_of_orders_in_another_currency_than_the_tenants_says_so(run):
+    # issue 11: a tenant added without currency is EUR; USD orders left every total_spent at 0.00 in silence
+    run("tenant", "add", "t", "--platform", "woocommerce", "--url", "https://t.example")
+    usd = {**ORDER, "properties": {**ORDER["properties"], "currency": "USD"}}
+    result = run("import", "--tenant", "t", "-", input=json.dumps(usd) + "\n")
+    assert result.exit_code == 0 and "imported 1 events" in result.stderr
+    assert "warning: 1 orders are in USD, not in the tenant's currency EUR" in result.stderr
+    assert "set currency: USD in the tenant file of t" in result.stderr
+    same = run("import", "--tenant", "t", "-", input=json.dumps({**ORDER, "message_id": "eur-1"}) + "\n")
+    assert "warning" not in same.stderr
