@@ -215,6 +215,32 @@ def main() -> None:
         stderr=subprocess.STDOUT,
     )
     workers = {"A": start_worker(env, tmp, "A", "--fork"), "B": start_worker(env, tmp, "B")}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        run(args, tmp, engine, pg, redis, env, port, workers)
+    finally:
+        for process in [*workers.values(), web]:
+            process.send_signal(signal.SIGTERM)
+        for process in [*workers.values(), web]:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        redis.kill()
+        engine.dispose()
+        pg.remove()
+
+
+def run(
+    args: argparse.Namespace,
+    tmp: Path,
+    engine: sa.Engine,
+    pg: PgCluster,
+    redis: RedisServer,
+    env: dict[str, str],
+    port: int,
+    workers: dict[str, subprocess.Popen[bytes]],
+) -> None:
     exited_by_themselves: list[str] = []
     left_children: list[int] = []
     at_kill: list[int] = []
@@ -320,17 +346,6 @@ def main() -> None:
     print(f"children of the SIGKILLed worker left alive: {len(left_children)} (of {len(at_kill)} at the kill)")
     print(f"backlog drained at t={drained_at:.0f} s; logs in {tmp}")
     print("messages: not part of this run (sent/duplicated/stranded not measured)")
-
-    for process in [*workers.values(), web]:
-        process.send_signal(signal.SIGTERM)
-    for process in [*workers.values(), web]:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    redis.kill()
-    engine.dispose()
-    pg.remove()
 
 
 if __name__ == "__main__":

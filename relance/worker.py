@@ -137,6 +137,13 @@ class _WithRuntime:
             )
             self._wait_for_redis(exc)
 
+    def _pubsub_exception_handler(self, exc: Exception, pubsub: Any, pubsub_thread: Any) -> None:
+        # RQ logs an error every 2 s of an outage from its pubsub thread; the work loop already logs it once.
+        if isinstance(exc, REDIS_DOWN):
+            time.sleep(2.0)
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)  # type: ignore[misc]
+
     def _ride_out(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``call``; while it fails for want of Redis, wait for Redis (backoff) and call it again."""
         while True:
