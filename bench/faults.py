@@ -1,6 +1,6 @@
 """Fault run: production's shape under a steady load while Redis, PostgreSQL and a worker are killed.
 
-Run: .venv/bin/python bench/faults.py [--rate 15] [--duration 180] [--drain 480]
+Run: .venv/bin/python bench/faults.py [--rate 10] [--duration 180] [--drain 900]
 
 Starts its own PostgreSQL cluster (initdb/pg_ctl of /usr/lib/postgresql/*/bin,
 as the ``postgres`` user when run as root) and its own redis-server, gunicorn
@@ -22,7 +22,8 @@ Then it waits (up to ``--drain`` seconds) for every acknowledged delivery to
 be processed by the workers and the sweeps (a delivery claimed by the
 SIGKILLed worker is taken over by the sweep after ``CLAIM_TIMEOUT``, 5 min),
 and prints: sent, acknowledged, stored, processed, lost (acknowledged and
-not stored as an order), duplicated (an order stored twice), the workers
+stored neither as a delivery nor as an order), not processed (acknowledged
+and not an order when the wait ends), duplicated (an order stored twice), the workers
 that exited by themselves and the children the SIGKILLed worker left. The
 run is its own baseline: every figure is compared with what the sender
 counted in the same run. Messages (sending) are not part of this run.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import signal
 import subprocess
@@ -167,11 +169,20 @@ def order_ids(engine: sa.Engine) -> set[int]:
         return {int(row[0]) for row in conn.execute(sa.select(orders.c.external_id))}
 
 
+def delivered_ids(engine: sa.Engine, state: str | None = None) -> set[int]:
+    """The order ids of the stored deliveries (of one state, or all)."""
+    query = sa.select(deliveries.c.body)
+    if state is not None:
+        query = query.where(deliveries.c.state == state)
+    with engine.connect() as conn:
+        return {int(json.loads(bytes(row[0]))["id"]) for row in conn.execute(query)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=15.0, help="deliveries per second")
+    parser.add_argument("--rate", type=float, default=10.0, help="deliveries per second")
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of load")
-    parser.add_argument("--drain", type=float, default=480.0, help="longest wait (s) for the backlog after the load")
+    parser.add_argument("--drain", type=float, default=900.0, help="longest wait (s) for the backlog after the load")
     args = parser.parse_args()
     bin_dir = _pg_bin()
     if bin_dir is None:
@@ -204,6 +215,32 @@ def main() -> None:
         stderr=subprocess.STDOUT,
     )
     workers = {"A": start_worker(env, tmp, "A", "--fork"), "B": start_worker(env, tmp, "B")}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        run(args, tmp, engine, pg, redis, env, port, workers)
+    finally:
+        for process in [*workers.values(), web]:
+            process.send_signal(signal.SIGTERM)
+        for process in [*workers.values(), web]:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        redis.kill()
+        engine.dispose()
+        pg.remove()
+
+
+def run(
+    args: argparse.Namespace,
+    tmp: Path,
+    engine: sa.Engine,
+    pg: PgCluster,
+    redis: RedisServer,
+    env: dict[str, str],
+    port: int,
+    workers: dict[str, subprocess.Popen[bytes]],
+) -> None:
     exited_by_themselves: list[str] = []
     left_children: list[int] = []
     at_kill: list[int] = []
@@ -278,6 +315,8 @@ def main() -> None:
     drained_at = time.monotonic() - t0
     figures = count(engine)
     missing = sender.acked - order_ids(engine)
+    lost = missing - delivered_ids(engine)  # acknowledged, yet neither stored as an order nor as a delivery
+    stranded = missing & delivered_ids(engine, "pending")
     for name, process in workers.items():
         if process.poll() is not None:
             exited_by_themselves.append(f"{name} ({process.returncode})")
@@ -296,7 +335,10 @@ def main() -> None:
         f"processed        {figures['processed'] + figures['ignored']:6d}  (pending {figures['pending']}, failed {figures['failed']})"
     )
     print(f"orders stored    {figures['orders']:6d}")
-    print(f"lost             {len(missing):6d}  acknowledged, not stored as an order")
+    print(f"lost             {len(lost):6d}  acknowledged, stored neither as a delivery nor as an order")
+    print(
+        f"not processed    {len(missing):6d}  acknowledged, not stored as an order at the end ({len(stranded)} pending)"
+    )
     print(f"duplicated       {figures['twice']:6d}  orders stored twice")
     print(
         f"workers exited by themselves: {len(exited_by_themselves)} {exited_by_themselves or ''}; 'quitting' in logs: {quitting}"
@@ -304,17 +346,6 @@ def main() -> None:
     print(f"children of the SIGKILLed worker left alive: {len(left_children)} (of {len(at_kill)} at the kill)")
     print(f"backlog drained at t={drained_at:.0f} s; logs in {tmp}")
     print("messages: not part of this run (sent/duplicated/stranded not measured)")
-
-    for process in [*workers.values(), web]:
-        process.send_signal(signal.SIGTERM)
-    for process in [*workers.values(), web]:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    redis.kill()
-    engine.dispose()
-    pg.remove()
 
 
 if __name__ == "__main__":

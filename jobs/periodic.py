@@ -1,8 +1,10 @@
-"""Periodic jobs: what the cron scheduler of ``relance worker`` enqueues, and how often.
+"""Periodic jobs: what every worker's duties enqueue (``jobs.duties``), and how often.
 
-Each entry is idempotent (it claims due work in the database), so several
-schedulers on several machines may run at once without doing anything twice.
-``rq cron jobs/cron_config.py`` runs the same schedule without ``relance worker``.
+Each entry is idempotent (it claims due work in the database); on top of
+that, ``jobs.duties`` leases each entry in Redis, so that however many
+workers run, an entry is enqueued once per interval per install.
+``rq cron jobs/cron_config.py`` runs the same schedule without leases (run
+one at most), for installs that use plain ``rq worker`` with another class.
 """
 
 from __future__ import annotations
@@ -12,9 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-
-from redis import Redis
-from rq.cron import CronScheduler
 
 from core.flows.registry import periodic_work
 from jobs import queues
@@ -54,11 +53,3 @@ PERIODIC: tuple[Periodic, ...] = (
 def resolve(dotted: str) -> Callable[..., Any]:
     module, _, name = dotted.rpartition(".")
     return getattr(importlib.import_module(module), name)
-
-
-def build_cron(redis: Redis, logging_level: str = "INFO") -> CronScheduler:
-    """Return a CronScheduler with every periodic job registered."""
-    scheduler = CronScheduler(connection=redis, logging_level=logging_level, name="")
-    for entry in PERIODIC:
-        scheduler.register(resolve(entry.func), entry.queue, args=entry.args, interval=entry.interval_seconds)
-    return scheduler

@@ -52,14 +52,17 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux); exit now if it already has."""
-    parent = os.getppid()
+def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux); exit now if it already has.
+
+    ``parent`` is the pid the parent had before the fork (the check after the
+    ``prctl`` closes the race with a parent dying in between).
+    """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:  # pragma: no cover - never fails on Linux
             log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-    if parent == 1 or os.getppid() != parent:
+    if os.getppid() != parent:
         os._exit(1)
 
 
@@ -134,6 +137,13 @@ class _WithRuntime:
             )
             self._wait_for_redis(exc)
 
+    def _pubsub_exception_handler(self, exc: Exception, pubsub: Any, pubsub_thread: Any) -> None:
+        # RQ logs an error every 2 s of an outage from its pubsub thread; the work loop already logs it once.
+        if isinstance(exc, REDIS_DOWN):
+            time.sleep(2.0)
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)  # type: ignore[misc]
+
     def _ride_out(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``call``; while it fails for want of Redis, wait for Redis (backoff) and call it again."""
         while True:
@@ -178,8 +188,12 @@ class RelanceWorker(_WithRuntime, SimpleWorker):
 class ForkingRelanceWorker(_WithRuntime, Worker):
     """An RQ worker that forks a child per job (isolated), with Relance's runtime; the child dies with it."""
 
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        self._parent_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
     def main_work_horse(self, job: Job, queue: Queue) -> None:
-        die_with_parent()
+        die_with_parent(self._parent_pid)
         super().main_work_horse(job, queue)
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:

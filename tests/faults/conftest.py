@@ -203,6 +203,12 @@ def pid_alive(pid: int) -> bool:
 
 
 @pytest.fixture
+def db_url(pg_url: str) -> str:
+    """Fault tests run the production shape only: PostgreSQL (the suite's server), not SQLite as well."""
+    return pg_url
+
+
+@pytest.fixture
 def worker_env(cli_env: dict[str, str], redis_server: RedisServer) -> dict[str, str]:
     """The environment of a ``relance worker`` subprocess: the test's database and its own Redis."""
     return {**os.environ, **cli_env, "RELANCE_REDIS_URL": redis_server.url, "RELANCE_LOG_LEVEL": "INFO"}

@@ -120,8 +120,10 @@ def test_two_workers_run_each_periodic_job_once(redis_server, start_worker, tena
 def test_a_sigkilled_forking_worker_leaves_no_child_behind(redis_server, start_worker, tenant_id):
     worker = start_worker("--fork")
     wait_until(lambda: Worker.count(connection=redis_server.client()) == 1, what="the worker to register")
-    assert children(worker.pid) == []  # no cron, no scheduler process: the duties are a thread
-    _enqueue(redis_server, tenant_id, 3, seconds=60)
+    # No cron, no scheduler process (the duties are a thread): once the first periodic jobs' children are done, none.
+    wait_until(lambda: children(worker.pid) == [], 60, what="no child between jobs")
+    slow = _enqueue(redis_server, tenant_id, 3, seconds=60)
+    wait_until(lambda: slow.get_status(refresh=True) == "started", 60, what="the slow job to start")
     horse = wait_until(lambda: children(worker.pid), what="the work horse")[0]
 
     os.kill(worker.pid, signal.SIGKILL)
