@@ -50,8 +50,7 @@ from core.messages.errors import (
     UnknownOutcomeError,
 )
 from core.messages.settings import MessageSettings, message_settings
-from core.messages.store.content import get_recipient
-from core.messages.store.outbox import claim_next, fail_stuck, save_links, update_message
+from core.messages.store.outbox import Claimed, claim_for_sending, fail_stuck, save_links, update_message
 from core.messages.store.suppression import suppress
 from core.model import Channel
 from core.store.tenants import Tenant, get_tenant_by_id
@@ -121,12 +120,11 @@ def mark_interrupted(conn: Connection, now: datetime) -> list[int]:
     )
 
 
-def _check(conn: Connection, tenant: Tenant, row: Any) -> ContactView | str:
+def _check(claimed: Claimed) -> ContactView | str:
     """The contact of a claimed message, or why the message may not go now."""
-    found = get_recipient(conn, tenant.id, row.contact_id, row.channel, row.to_address)
-    if found is None:
+    row, contact = claimed.row, claimed.contact
+    if contact is None:
         return "contact_gone"
-    contact, suppressed = found
     address = (contact.phone if row.channel == Channel.SMS.value else contact.email) or row.to_address
     if not address:
         return "no_address"
@@ -135,7 +133,7 @@ def _check(conn: Connection, tenant: Tenant, row: Any) -> ContactView | str:
     consent = contact.sms_consent if row.channel == Channel.SMS.value else contact.email_consent
     if consent is not True:
         return "unsubscribed" if consent is False else "no_consent"
-    return f"suppressed:{suppressed}" if suppressed else contact
+    return f"suppressed:{claimed.suppressed}" if claimed.suppressed else contact
 
 
 class _Batch:
@@ -172,11 +170,10 @@ class _Batch:
         self.transports.clear()
 
 
-def _prepare(
-    conn: Connection, row: Any, tenant: Tenant, settings: MessageSettings, config: SendConfig, now: datetime
-) -> Any:
-    """Check and compose a claimed row; return the message, or the status values to save instead."""
-    contact = _check(conn, tenant, row)
+def _prepare(conn: Connection, claimed: Claimed, tenant: Tenant, settings: MessageSettings, config: SendConfig) -> Any:
+    """Check and compose a claimed message; return the message, or the status values to save instead."""
+    row = claimed.row
+    contact = _check(claimed)
     if isinstance(contact, str):
         return {"status": "suppressed", "reason": contact}
     try:
@@ -215,17 +212,19 @@ def _claim(
     config: SendConfig,
     batch: _Batch,
     report: SendReport,
+    sent: _Sent | None,
 ) -> tuple[Any, Tenant, ComposedMessage | None] | None:
-    """Claim the next due message among ``candidates``, check and compose it (None: none left).
+    """Record ``sent``, claim the next due message among ``candidates``, check and compose it (None: none left).
 
     Returns the row, its tenant and the message to send; the message is None
     when it may not go (suppressed, or its template failed): that is recorded here.
     """
-    row = claim_next(conn, candidates, now)
-    if row is None:
+    claimed = claim_for_sending(conn, candidates, now, None if sent is None else (sent.row.id, _sent_values(sent)))
+    if claimed is None:
         return None
+    row = claimed.row
     tenant = batch.tenant(conn, row.tenant_id)
-    prepared = _prepare(conn, row, tenant, batch.settings[tenant.id], config, now)
+    prepared = _prepare(conn, claimed, tenant, batch.settings[tenant.id], config)
     if isinstance(prepared, dict):
         update_message(conn, row.id, now, **prepared)
         getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(row.id)
@@ -239,18 +238,15 @@ def _addressed(message: ComposedMessage) -> dict[str, Any]:
     return {"to_address": message.to, "subject": (message.subject or "")[:500] or None}
 
 
-def _record_sent(conn: Connection, sent: _Sent) -> None:
-    result = sent.result
-    update_message(
-        conn,
-        sent.row.id,
-        sent.at,
-        status="sent",
-        sent_at=sent.at,
-        provider_id=result.provider_id[:200],
-        error=None,
+def _sent_values(sent: _Sent) -> dict[str, Any]:
+    """What is recorded of a message the transport took."""
+    return {
+        "status": "sent",
+        "sent_at": sent.at,
+        "provider_id": sent.result.provider_id[:200],
+        "error": None,
         **_addressed(sent.message),
-    )
+    }
 
 
 def _report_sent(sent: _Sent, report: SendReport) -> None:
@@ -338,13 +334,11 @@ def send_messages(
                 window = pending[:CLAIM_WINDOW]
                 try:
                     with conn.begin():
-                        if unrecorded is not None:
-                            _record_sent(conn, unrecorded)
-                        claimed = _claim(conn, window, clock(), config, batch, report) if window else None
+                        claimed = _claim(conn, window, clock(), config, batch, report, unrecorded)
                 except Exception:
                     if unrecorded is not None:  # the next message's failure must not undo this one's record
                         with conn.begin():
-                            _record_sent(conn, unrecorded)
+                            update_message(conn, unrecorded.row.id, clock(), **_sent_values(unrecorded))
                         _report_sent(unrecorded, report)
                     raise
                 if unrecorded is not None:

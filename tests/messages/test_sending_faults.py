@@ -216,10 +216,10 @@ def test_a_message_that_breaks_does_not_undo_the_record_of_the_one_sent_before(e
         first, second = sorted(fill_outbox(engine, tenant, 2))
         real_prepare = sending._prepare
 
-        def prepare(conn, row, *args):
-            if row.id == second:
+        def prepare(conn, claimed, *args):
+            if claimed.row.id == second:
                 raise RuntimeError("a bug while composing")
-            return real_prepare(conn, row, *args)
+            return real_prepare(conn, claimed, *args)
 
         monkeypatch.setattr(sending, "_prepare", prepare)
         with pytest.raises(RuntimeError, match="a bug"):

@@ -19,7 +19,23 @@ from core.store.schema import cart_items, carts, contacts, order_items, orders, 
 
 def get_contact(conn: Connection, tenant_id: int, contact_id: int) -> ContactView | None:
     row = conn.execute(select(contacts).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)).first()
-    return None if row is None else _contact_view(row)
+    return None if row is None else contact_view(row)
+
+
+#: ContactView's fields and the ``contacts`` columns they come from.
+_VIEW_COLUMNS = {
+    "contact_id": "id",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "locale": "locale",
+    "timezone": "timezone",
+    "country": "country",
+    "city": "city",
+    "email_consent": "email_consent",
+    "sms_consent": "sms_consent",
+}
 
 
 def get_recipient(
@@ -39,10 +55,13 @@ def get_recipient(
         .select_from(contacts.outerjoin(suppressions, suppressed))
         .where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
     ).first()
-    return None if row is None else (_contact_view(row), row.suppressed_because)
+    return None if row is None else (contact_view(row), row.suppressed_because)
 
 
-def _contact_view(row: Any) -> ContactView:
+def contact_view(row: Any, prefix: str = "") -> ContactView:
+    """A ContactView from a row of ``contacts`` (its columns named ``<prefix><column>``)."""
+    if prefix:
+        return ContactView(**{field: getattr(row, prefix + column) for field, column in _VIEW_COLUMNS.items()})
     return ContactView(
         contact_id=row.id,
         first_name=row.first_name,
