@@ -7,14 +7,14 @@
 2. For marketing messages, consent and suppressions are checked again at send
    time (the contact may have unsubscribed since the flow decided); a message
    that may not go is ``suppressed`` with the reason.
-3. The message is composed (its SMS short links saved) in the claim's
-   transaction, then sent outside any transaction, through the transport the
+3. The message is composed (its SMS short links saved), then sent outside any
+   transaction, through the transport the
    caller hands in (``transports.registry`` builds them from the tenant's
    settings, once per batch, and an SMTP connection serves the whole batch;
    this module does no network or file I/O of its own).
 4. The outcome is recorded with the recipient and subject: ``sent`` (with the
-   provider's id) in the same transaction that claims the next message (one
-   commit per message), ``scheduled`` again with a later ``due_at`` for a
+   provider's id) by the statement that claims the next message (on
+   PostgreSQL one round trip per message: record, claim, read the recipient), ``scheduled`` again with a later ``due_at`` for a
    temporary failure (up to MAX_ATTEMPTS), ``bounced`` (the address is
    suppressed for marketing) or ``failed``.
 
@@ -224,7 +224,11 @@ def _claim(
         return None
     row = claimed.row
     tenant = batch.tenant(conn, row.tenant_id)
-    prepared = _prepare(conn, claimed, tenant, batch.settings[tenant.id], config)
+    try:
+        prepared = _prepare(conn, claimed, tenant, batch.settings[tenant.id], config)
+    except Exception:
+        update_message(conn, row.id, now, status="scheduled")  # never handed over: a retry of the job takes it
+        raise
     if isinstance(prepared, dict):
         update_message(conn, row.id, now, **prepared)
         getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(row.id)
@@ -320,7 +324,7 @@ def send_messages(
 
     Returns what happened to each. Messages another worker claims first are
     left to it; those not yet due are left for later. One connection serves
-    the batch, and one transaction per message both records the message just
+    the batch, and one statement per message both records the message just
     sent and claims the next: a worker that dies leaves at most one message
     in ``sending`` (the one sent but not recorded, or claimed but not sent).
     """
@@ -329,7 +333,10 @@ def send_messages(
     batch = _Batch(transports)
     unrecorded: _Sent | None = None
     try:
-        with engine.connect() as conn:
+        # Autocommit: each statement commits on its own, so the claim (on PostgreSQL one statement that also
+        # records the message sent before) costs one round trip, no BEGIN and COMMIT. Nothing here needs two
+        # statements to commit together: a crash between two leaves a message in ``sending``, never resent.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             while True:
                 window = pending[:CLAIM_WINDOW]
                 try:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, and_, any_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.flows.store.sql import among
 from core.messages.content import ContactView
@@ -77,9 +79,28 @@ def claim_for_sending(
             return None
         found = get_recipient(conn, row.tenant_id, row.contact_id, row.channel, row.to_address)
         return Claimed(row, *(found or (None, None)))
+    params: dict[str, Any] = {"ids": list(message_ids), "now": now}
+    if record is not None:
+        params["record_id"] = record[0]
+        params.update({f"record_{key}": value for key, value in record[1].items()})
+    row = conn.execute(_claim_statement(tuple(sorted(record[1])) if record is not None else ()), params).first()
+    if row is None:
+        return None
+    contact = None if getattr(row, f"{_RECIPIENT}id") is None else contact_view(row, _RECIPIENT)
+    return Claimed(row, contact, row.suppressed_because)
+
+
+@lru_cache(maxsize=8)
+def _claim_statement(recorded: tuple[str, ...]) -> Any:
+    """``claim_for_sending``'s PostgreSQL statement, built once (building it cost more than running it)."""
+    now = bindparam("now", type_=messages.c.updated_at.type)
     pick = (
         select(messages.c.id)
-        .where(among(conn, messages.c.id, message_ids), messages.c.status == "scheduled", messages.c.due_at <= now)
+        .where(
+            messages.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger()))),
+            messages.c.status == "scheduled",
+            messages.c.due_at <= now,
+        )
         .order_by(messages.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -111,14 +132,15 @@ def claim_for_sending(
             ),
         )
     )
-    if record is not None:
-        recorded = update(messages).where(messages.c.id == record[0]).values(updated_at=now, **record[1])
-        query = query.add_cte(recorded.cte("recorded"))
-    row = conn.execute(query).first()
-    if row is None:
-        return None
-    contact = None if getattr(row, f"{_RECIPIENT}id") is None else contact_view(row, _RECIPIENT)
-    return Claimed(row, contact, row.suppressed_because)
+    if recorded:
+        values = {key: bindparam(f"record_{key}", type_=messages.c[key].type) for key in recorded}
+        recording = (
+            update(messages)
+            .where(messages.c.id == bindparam("record_id", type_=BigInteger()))
+            .values(updated_at=now, **values)
+        )
+        query = query.add_cte(recording.cte("recorded"))
+    return query
 
 
 _RECIPIENT = "recipient_"
