@@ -8,15 +8,16 @@
    time (the contact may have unsubscribed since the flow decided); a message
    that may not go is ``suppressed`` with the reason.
 3. The message is composed (its SMS short links saved), then sent outside any
-   transaction, through the transport the
-   caller hands in (``transports.registry`` builds them from the tenant's
-   settings, once per batch, and an SMTP connection serves the whole batch;
-   this module does no network or file I/O of its own).
+   transaction, through the transport the caller hands in
+   (``transports.registry`` builds them from the tenant's settings, once per
+   batch, and an SMTP connection serves the whole batch; this module does no
+   network or file I/O of its own).
 4. The outcome is recorded with the recipient and subject: ``sent`` (with the
    provider's id) by the statement that claims the next message (on
-   PostgreSQL one round trip per message: record, claim, read the recipient), ``scheduled`` again with a later ``due_at`` for a
-   temporary failure (up to MAX_ATTEMPTS), ``bounced`` (the address is
-   suppressed for marketing) or ``failed``.
+   PostgreSQL one round trip per message: record, claim, read the
+   recipient), ``scheduled`` again with a later ``due_at`` for a temporary
+   failure (up to MAX_ATTEMPTS), ``bounced`` (the address is suppressed for
+   marketing) or ``failed``.
 
 The in-doubt rule: a crash between claiming a message and recording its
 outcome leaves that one row in ``sending``; it may or may not have reached
