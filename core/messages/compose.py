@@ -391,8 +391,9 @@ def compose(
     base_url: str,
     secret_key: str,
     settings: MessageSettings | None = None,
+    contact: ContactView | None = None,
 ) -> ComposedMessage:
-    """Compose the outbox message ``message_row`` for ``tenant``.
+    """Compose the outbox message ``message_row`` for ``tenant`` (``contact``: its contact, already read).
 
     Raises TemplateError when its template fails and MessageNotFoundError when
     its contact no longer exists.
@@ -400,7 +401,7 @@ def compose(
     from core.messages.errors import MessageNotFoundError
 
     draft = draft_of(message_row)
-    content = load(conn, tenant.id, tenant.config.platform.value, draft.contact_id, draft.context)
+    content = load(conn, tenant.id, tenant.config.platform.value, draft.contact_id, draft.context, contact)
     if content is None:
         raise MessageNotFoundError(f"message {draft.id}: its contact {draft.contact_id} no longer exists")
     channel_address = content.contact.phone if draft.channel == Channel.SMS.value else content.contact.email

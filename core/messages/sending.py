@@ -7,18 +7,21 @@
 2. For marketing messages, consent and suppressions are checked again at send
    time (the contact may have unsubscribed since the flow decided); a message
    that may not go is ``suppressed`` with the reason.
-3. The message is composed and its recipient, subject and SMS links saved in
-   the claim's transaction, then sent outside any transaction, through the
-   transport the caller hands in (``transports.registry`` builds them from the
-   tenant's settings, once per batch, and an SMTP connection serves the whole
-   batch; this module does no network or file I/O of its own).
-4. The outcome is recorded: ``sent`` (with the provider's id), ``scheduled``
-   again with a later ``due_at`` for a temporary failure (up to MAX_ATTEMPTS),
-   ``bounced`` (the address is suppressed for marketing) or ``failed``.
+3. The message is composed (its SMS short links saved), then sent outside any
+   transaction, through the transport the caller hands in
+   (``transports.registry`` builds them from the tenant's settings, once per
+   batch, and an SMTP connection serves the whole batch; this module does no
+   network or file I/O of its own).
+4. The outcome is recorded with the recipient and subject: ``sent`` (with the
+   provider's id) by the statement that claims the next message (on
+   PostgreSQL one round trip per message: record, claim, read the
+   recipient), ``scheduled`` again with a later ``due_at`` for a temporary
+   failure (up to MAX_ATTEMPTS), ``bounced`` (the address is suppressed for
+   marketing) or ``failed``.
 
-The in-doubt rule: a crash between claiming and recording leaves that one row
-in ``sending``; it may or may not have reached the provider (SMTP has no
-idempotency). Relance prefers a rare loss to a duplicate: ``mark_interrupted``
+The in-doubt rule: a crash between claiming a message and recording its
+outcome leaves that one row in ``sending``; it may or may not have reached
+the provider (SMTP has no idempotency). Relance prefers a rare loss to a duplicate: ``mark_interrupted``
 turns rows stuck in ``sending`` into ``failed`` with reason ``interrupted``,
 recorded for a human to check, and never sends them again. Because claims are
 one at a time, a killed worker leaves at most that one message in doubt.
@@ -39,6 +42,7 @@ from sqlalchemy import Connection, Engine
 
 from core.messages import preferences
 from core.messages.compose import ComposedMessage, compose
+from core.messages.content import ContactView
 from core.messages.errors import (
     BouncedError,
     MessageNotFoundError,
@@ -47,8 +51,8 @@ from core.messages.errors import (
     UnknownOutcomeError,
 )
 from core.messages.settings import MessageSettings, message_settings
-from core.messages.store.outbox import claim_next, fail_stuck, save_links, update_message
-from core.messages.store.suppression import suppress, suppression_of
+from core.messages.store.outbox import Claimed, claim_for_sending, fail_stuck, save_links, update_message
+from core.messages.store.suppression import suppress
 from core.model import Channel
 from core.store.tenants import Tenant, get_tenant_by_id
 
@@ -117,22 +121,20 @@ def mark_interrupted(conn: Connection, now: datetime) -> list[int]:
     )
 
 
-def _check(conn: Connection, tenant: Tenant, row: Any) -> str | None:
-    """Why a claimed message may not go now, or None."""
-    identity = preferences.get_identity(conn, tenant.id, row.contact_id)
-    if identity is None:
+def _check(claimed: Claimed) -> ContactView | str:
+    """The contact of a claimed message, or why the message may not go now."""
+    row, contact = claimed.row, claimed.contact
+    if contact is None:
         return "contact_gone"
-    address = identity.phone if row.channel == Channel.SMS.value else identity.email
-    address = address or row.to_address
+    address = (contact.phone if row.channel == Channel.SMS.value else contact.email) or row.to_address
     if not address:
         return "no_address"
     if not row.marketing:
-        return None
-    consent = identity.sms_consent if row.channel == Channel.SMS.value else identity.email_consent
+        return contact
+    consent = contact.sms_consent if row.channel == Channel.SMS.value else contact.email_consent
     if consent is not True:
         return "unsubscribed" if consent is False else "no_consent"
-    reason = suppression_of(conn, tenant.id, row.channel, address)
-    return f"suppressed:{reason}" if reason else None
+    return f"suppressed:{claimed.suppressed}" if claimed.suppressed else contact
 
 
 class _Batch:
@@ -169,22 +171,20 @@ class _Batch:
         self.transports.clear()
 
 
-def _prepare(
-    conn: Connection, row: Any, tenant: Tenant, settings: MessageSettings, config: SendConfig, now: datetime
-) -> Any:
-    """Check and compose a claimed row; return the message, or the status values to save instead."""
-    reason = _check(conn, tenant, row)
-    if reason is not None:
-        return {"status": "suppressed", "reason": reason}
+def _prepare(conn: Connection, claimed: Claimed, tenant: Tenant, settings: MessageSettings, config: SendConfig) -> Any:
+    """Check and compose a claimed message; return the message, or the status values to save instead."""
+    row = claimed.row
+    contact = _check(claimed)
+    if isinstance(contact, str):
+        return {"status": "suppressed", "reason": contact}
     try:
-        composed = compose(conn, tenant, row, config.base_url, config.secret_key, settings=settings)
+        composed = compose(conn, tenant, row, config.base_url, config.secret_key, settings=settings, contact=contact)
     except TemplateError as exc:
         return {"status": "failed", "reason": "template", "error": str(exc)[:2000]}
     except MessageNotFoundError:
         return {"status": "suppressed", "reason": "contact_gone"}
     if composed.links:
-        save_links(conn, tenant.id, row.id, composed.links)
-    update_message(conn, row.id, now, to_address=composed.to, subject=(composed.subject or "")[:500] or None)
+        save_links(conn, tenant.id, row.id, composed.links)  # before sending: the SMS's short links must work
     return composed
 
 
@@ -196,47 +196,74 @@ def _send(
     return transport.send_email(composed, message_id, now)
 
 
-def _send_next(
-    engine: Engine,
+@dataclass(frozen=True)
+class _Sent:
+    """A message the transport took, whose record waits for the next transaction (the next claim's)."""
+
+    row: Any
+    message: ComposedMessage
+    result: SendResult
+    at: datetime
+
+
+def _claim(
+    conn: Connection,
     candidates: Sequence[int],
-    clock: Callable[[], datetime],
+    now: datetime,
     config: SendConfig,
     batch: _Batch,
     report: SendReport,
-) -> int | None:
-    """Claim, compose and send the next due message among ``candidates``; return its id (None: none left)."""
-    now = clock()
-    with engine.begin() as conn:
-        row = claim_next(conn, candidates, now)
-        if row is None:
-            return None
-        tenant = batch.tenant(conn, row.tenant_id)
-        prepared = _prepare(conn, row, tenant, batch.settings[tenant.id], config, now)
-        if isinstance(prepared, dict):
-            update_message(conn, row.id, now, **prepared)
-            getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(row.id)
-            log.info("message %s: %s (%s)", row.id, prepared["status"], prepared.get("reason"))
-            return int(row.id)
-    # From here until the outcome is recorded, this one message is in doubt if the worker dies.
-    callback = f"{config.base_url}/m/sms/twilio/{tenant.name}/status"
+    sent: _Sent | None,
+) -> tuple[Any, Tenant, ComposedMessage | None] | None:
+    """Record ``sent``, claim the next due message among ``candidates``, check and compose it (None: none left).
+
+    Returns the row, its tenant and the message to send; the message is None
+    when it may not go (suppressed, or its template failed): that is recorded here.
+    """
+    claimed = claim_for_sending(conn, candidates, now, None if sent is None else (sent.row.id, _sent_values(sent)))
+    if claimed is None:
+        return None
+    row = claimed.row
+    tenant = batch.tenant(conn, row.tenant_id)
     try:
-        result = _send(batch.transport(tenant, row.channel), prepared, row.id, clock(), callback)
-    except SendError as exc:
-        _failed(engine, tenant, row, prepared, exc, clock(), report)
-        return int(row.id)
-    with engine.begin() as conn:
-        update_message(
-            conn, row.id, clock(), status="sent", sent_at=clock(), provider_id=result.provider_id[:200], error=None
-        )
+        prepared = _prepare(conn, claimed, tenant, batch.settings[tenant.id], config)
+    except Exception:
+        update_message(conn, row.id, now, status="scheduled")  # never handed over: a retry of the job takes it
+        raise
+    if isinstance(prepared, dict):
+        update_message(conn, row.id, now, **prepared)
+        getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(row.id)
+        log.info("message %s: %s (%s)", row.id, prepared["status"], prepared.get("reason"))
+        return row, tenant, None
+    return row, tenant, prepared
+
+
+def _addressed(message: ComposedMessage) -> dict[str, Any]:
+    """The recipient and subject a message went to (recorded with its outcome)."""
+    return {"to_address": message.to, "subject": (message.subject or "")[:500] or None}
+
+
+def _sent_values(sent: _Sent) -> dict[str, Any]:
+    """What is recorded of a message the transport took."""
+    return {
+        "status": "sent",
+        "sent_at": sent.at,
+        "provider_id": sent.result.provider_id[:200],
+        "error": None,
+        **_addressed(sent.message),
+    }
+
+
+def _report_sent(sent: _Sent, report: SendReport) -> None:
+    row, result = sent.row, sent.result
     report.sent.append(row.id)
     if result.provider_id.startswith("file:") and result.detail:
         report.files.append(result.detail)
     log.info("message %s: sent (%s, %s/%s)", row.id, row.channel, row.flow, row.step)
-    return int(row.id)
 
 
 def _failed(
-    engine: Engine,
+    conn: Connection,
     tenant: Tenant,
     row: Any,
     composed: ComposedMessage,
@@ -245,10 +272,18 @@ def _failed(
     report: SendReport,
 ) -> None:
     error = str(exc)[:2000]
-    with engine.begin() as conn:
+    with conn.begin():
         if not exc.permanent and row.attempts < MAX_ATTEMPTS:
             delay = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS)) - 1]
-            update_message(conn, row.id, now, status="scheduled", due_at=now + timedelta(seconds=delay), error=error)
+            update_message(
+                conn,
+                row.id,
+                now,
+                status="scheduled",
+                due_at=now + timedelta(seconds=delay),
+                error=error,
+                **_addressed(composed),
+            )
             report.retry.append(row.id)
             log.warning("message %s: temporary failure, retry in %s s: %s", row.id, delay, error)
             return
@@ -264,7 +299,7 @@ def _failed(
                     preferences.unsubscribe(
                         conn, tenant, identity, [Channel.SMS], now, "opted out at the SMS provider (STOP)", row.id
                     )
-            update_message(conn, row.id, now, status="bounced", reason=reason, error=error)
+            update_message(conn, row.id, now, status="bounced", reason=reason, error=error, **_addressed(composed))
             report.bounced.append(row.id)
         else:
             reason = (
@@ -274,7 +309,7 @@ def _failed(
                 if not exc.permanent
                 else "refused"
             )
-            update_message(conn, row.id, now, status="failed", reason=reason, error=error)
+            update_message(conn, row.id, now, status="failed", reason=reason, error=error, **_addressed(composed))
             report.failed.append(row.id)
         log.warning("message %s: %s: %s", row.id, reason, error)
 
@@ -289,17 +324,52 @@ def send_messages(
     """Send the due messages among ``message_ids`` through ``transports``, claiming each just before it goes.
 
     Returns what happened to each. Messages another worker claims first are
-    left to it; those not yet due are left for later.
+    left to it; those not yet due are left for later. One connection serves
+    the batch, and one statement per message both records the message just
+    sent and claims the next: a worker that dies leaves at most one message
+    in ``sending`` (the one sent but not recorded, or claimed but not sent).
     """
     report = SendReport()
     pending = sorted({int(i) for i in message_ids})
     batch = _Batch(transports)
+    unrecorded: _Sent | None = None
     try:
-        while pending:
-            window = pending[:CLAIM_WINDOW]
-            done = _send_next(engine, window, clock, config, batch, report)
-            # Ids below the one just claimed were taken by another worker, or are not due: both are left alone.
-            pending = pending[len(window) :] if done is None else pending[bisect.bisect_right(pending, done) :]
+        # Autocommit: each statement commits on its own, so the claim (on PostgreSQL one statement that also
+        # records the message sent before) costs one round trip, no BEGIN and COMMIT. Nothing here needs two
+        # statements to commit together: a crash between two leaves a message in ``sending``, never resent.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            while True:
+                window = pending[:CLAIM_WINDOW]
+                try:
+                    with conn.begin():
+                        claimed = _claim(conn, window, clock(), config, batch, report, unrecorded)
+                except Exception:
+                    if unrecorded is not None:  # the next message's failure must not undo this one's record
+                        with conn.begin():
+                            update_message(conn, unrecorded.row.id, clock(), **_sent_values(unrecorded))
+                        _report_sent(unrecorded, report)
+                    raise
+                if unrecorded is not None:
+                    _report_sent(unrecorded, report)
+                    unrecorded = None
+                if not window:
+                    break
+                if claimed is None:  # none of these is due or free any more: the next ones
+                    pending = pending[len(window) :]
+                    continue
+                row, tenant, message = claimed
+                # Ids below the one claimed were taken by another worker, or are not due: both are left alone.
+                pending = pending[bisect.bisect_right(pending, row.id) :]
+                if message is None:
+                    continue
+                # From here until its record commits, this one message is in doubt if the worker dies.
+                callback = f"{config.base_url}/m/sms/twilio/{tenant.name}/status"
+                try:
+                    result = _send(batch.transport(tenant, row.channel), message, row.id, clock(), callback)
+                except SendError as exc:
+                    _failed(conn, tenant, row, message, exc, clock(), report)
+                    continue
+                unrecorded = _Sent(row, message, result, clock())
     finally:
         batch.close()
     return report

@@ -74,3 +74,37 @@ def test_a_forged_or_foreign_token_is_refused():
         links.read_open(SECRET, token)  # a click token is no open token
     with pytest.raises(LinkError):
         links.read_click(SECRET, token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+
+
+def test_the_mime_email_parses_back_to_the_composed_message():
+    from datetime import UTC, datetime
+    from email import message_from_bytes, policy
+
+    from core.messages.mime import build_email
+
+    message = compose("abandoned_cart/1")
+    long_subject = "Marie, votre panier vous attend — ça c'est long " * 4
+    message = type(message)(**{**message.__dict__, "subject": long_subject})
+    raw = build_email(message, datetime(2026, 1, 15, 10, 0, tzinfo=UTC)).as_bytes()
+    assert b"\n" not in raw.replace(b"\r\n", b"") and max(len(line) for line in raw.split(b"\r\n")) <= 998
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert not parsed.defects and parsed.get_content_type() == "multipart/alternative"
+    assert parsed["Subject"] == long_subject and parsed["From"].addresses[0].display_name == "Maison Lumière"
+    assert parsed["List-Unsubscribe"] == message.headers["List-Unsubscribe"]  # on one line
+    assert parsed["Message-ID"] == message.headers["Message-ID"]
+    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n").strip() == message.text.strip()
+    assert parsed.get_body(("html",)).get_content().replace("\r\n", "\n").strip() == message.html.strip()
+
+
+def test_a_line_break_in_a_header_is_refused():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from core.messages.errors import PermanentSendError
+    from core.messages.mime import build_email
+
+    message = compose("abandoned_cart/1")
+    forged = type(message)(**{**message.__dict__, "sender_name": "Shop\r\nBcc: victim@example.com"})
+    with pytest.raises(PermanentSendError, match="line break"):
+        build_email(forged, datetime(2026, 1, 15, 10, 0, tzinfo=UTC))

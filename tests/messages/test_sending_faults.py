@@ -204,3 +204,28 @@ def test_smtp_down_mid_batch_is_retried_and_nothing_is_sent_twice(engine, tmp_pa
     assert count_sent(engine) == 10
     assert sorted(sink.per_recipient) == sorted(recipients.values())
     assert set(sink.per_recipient.values()) == {1}
+
+
+def test_a_message_that_breaks_does_not_undo_the_record_of_the_one_sent_before(engine, tmp_path, monkeypatch):
+    from core.messages import sending
+
+    sink = Sink()
+    controller = start_sink(sink)
+    try:
+        tenant = smtp_shop(engine, controller.port)
+        first, second = sorted(fill_outbox(engine, tenant, 2))
+        real_prepare = sending._prepare
+
+        def prepare(conn, claimed, *args):
+            if claimed.row.id == second:
+                raise RuntimeError("a bug while composing")
+            return real_prepare(conn, claimed, *args)
+
+        monkeypatch.setattr(sending, "_prepare", prepare)
+        with pytest.raises(RuntimeError, match="a bug"):
+            send_messages(engine, [first, second], Clock(NOW), CONFIG, tenant_transports(tmp_path))
+    finally:
+        controller.stop()
+    final = statuses(engine)
+    assert final[first] == "sent" and final[second] == "scheduled"  # sent and recorded; the other left for a retry
+    assert sink.total == 1

@@ -10,16 +10,58 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, func, select
 
 from core.messages.content import MAX_PRODUCTS, CartView, ContactView, Content, OrderView, ProductView
+from core.messages.store.schema import suppressions
 from core.store.schema import cart_items, carts, contacts, order_items, orders, products
 
 
 def get_contact(conn: Connection, tenant_id: int, contact_id: int) -> ContactView | None:
     row = conn.execute(select(contacts).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)).first()
-    if row is None:
-        return None
+    return None if row is None else contact_view(row)
+
+
+#: ContactView's fields and the ``contacts`` columns they come from.
+_VIEW_COLUMNS = {
+    "contact_id": "id",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "locale": "locale",
+    "timezone": "timezone",
+    "country": "country",
+    "city": "city",
+    "email_consent": "email_consent",
+    "sms_consent": "sms_consent",
+}
+
+
+def get_recipient(
+    conn: Connection, tenant_id: int, contact_id: int, channel: str, fallback: str | None
+) -> tuple[ContactView, str | None] | None:
+    """The contact of a message about to be sent and the reason its address is suppressed (or None), in one
+    query; None when the contact no longer exists. The address is the contact's email (or phone for
+    ``sms``), else ``fallback`` (the address the message was written for)."""
+    own = contacts.c.phone if channel == "sms" else contacts.c.email
+    suppressed = and_(
+        suppressions.c.tenant_id == contacts.c.tenant_id,
+        suppressions.c.channel == channel,
+        suppressions.c.address == func.coalesce(own, fallback),
+    )
+    row = conn.execute(
+        select(contacts, suppressions.c.reason.label("suppressed_because"))
+        .select_from(contacts.outerjoin(suppressions, suppressed))
+        .where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
+    ).first()
+    return None if row is None else (contact_view(row), row.suppressed_because)
+
+
+def contact_view(row: Any, prefix: str = "") -> ContactView:
+    """A ContactView from a row of ``contacts`` (its columns named ``<prefix><column>``)."""
+    if prefix:
+        return ContactView(**{field: getattr(row, prefix + column) for field, column in _VIEW_COLUMNS.items()})
     return ContactView(
         contact_id=row.id,
         first_name=row.first_name,
@@ -94,10 +136,18 @@ def _items(
 
 
 def load(
-    conn: Connection, tenant_id: int, platform: str, contact_id: int, context: Mapping[str, Any]
+    conn: Connection,
+    tenant_id: int,
+    platform: str,
+    contact_id: int,
+    context: Mapping[str, Any],
+    contact: ContactView | None = None,
 ) -> Content | None:
-    """Everything an outbox row's template needs, or None when its contact no longer exists."""
-    contact = get_contact(conn, tenant_id, contact_id)
+    """Everything an outbox row's template needs, or None when its contact no longer exists.
+
+    ``contact``: the contact already read (``get_recipient``), not read again.
+    """
+    contact = contact or get_contact(conn, tenant_id, contact_id)
     if contact is None:
         return None
     cart = order = None
