@@ -111,6 +111,15 @@ def test_a_shop_user_changes_nothing_of_another_tenant(stage, contacts):
         assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 2
 
 
+def test_a_search_never_reaches_another_tenant(stage, contacts):
+    client = sign_in(stage["app"], "viewer-a")
+    mine = client.post("/console/t/alpha/contacts", data={"q": "example", "csrf_token": client.csrf})
+    assert mine.status_code == 200
+    assert b"marie@example.fr" in mine.data and b"paul@example.com" not in mine.data
+    other = client.post("/console/t/beta/contacts", data={"q": "example", "csrf_token": client.csrf})
+    assert other.status_code == 404 and b"paul@example.com" not in other.data
+
+
 def test_a_viewer_sees_but_changes_nothing(stage, contacts):
     client = sign_in(stage["app"], "viewer-a")
     before = _tenant_config(stage, "alpha")

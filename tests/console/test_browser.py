@@ -116,6 +116,8 @@ def test_an_agency_admin_works_through_the_console(site):
     page.click("nav.tabs >> text=Contacts")
     page.fill("input[name=q]", "marie@")
     page.click("form[role=search] button")
+    page.wait_for_load_state()
+    assert "jean@example.fr" not in page.inner_text("table.contacts")
     page.click("text=marie@example.fr")
     assert "email_opened" in page.locator(".timeline").last.inner_text()
     page.fill("#erase-confirm", "ERASE")
