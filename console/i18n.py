@@ -59,6 +59,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "revenue": ("Revenue", "Chiffre d'affaires"),
     "segments": ("Segments", "Segments"),
     "members": ("Members", "Membres"),
+    "segment_trend": (
+        "members now; entered / left over the period",
+        "membres aujourd'hui ; entrés / sortis sur la période",
+    ),
     "attribution_note": (
         "Revenue: paid orders credited to the last message sent in the 5 days before them.",
         "Chiffre d'affaires : commandes payées créditées au dernier message envoyé dans les 5 jours précédents.",

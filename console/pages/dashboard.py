@@ -11,7 +11,7 @@ from console.auth import current_user, tenant_for
 from console.blueprint import bp
 from console.context import runtime
 from console.i18n import t
-from core.console.store.figures import days_of, flow_figures, segment_counts
+from core.console.store.figures import days_of, flow_figures, segment_counts, segment_trends
 from core.store.tenants import list_tenants
 
 PERIODS = (7, 30, 90)
@@ -37,6 +37,7 @@ def dashboard(tenant: str) -> Any:
     with rt.engine.connect() as conn:
         flows = flow_figures(conn, found.id, now, days)
         segments = segment_counts(conn, found.id)
+        trends = segment_trends(conn, found.id, now, days)
     window = days_of(now, days)
     series = {
         name: [figures.revenue_per_day.get(day, 0) for day in window]
@@ -49,6 +50,7 @@ def dashboard(tenant: str) -> Any:
         tenant=found,
         flows=flows,
         segments=segments,
+        trends=trends,
         chart=chart,
         days=days,
         periods=PERIODS,

@@ -17,7 +17,7 @@ from core.flows.store.schema import flow_runs, flow_webhooks
 from core.messages.store.schema import message_links
 from core.segments.store.schema import contact_metrics, segment_members
 from core.store.deliveries import deliveries
-from core.store.schema import carts, contacts, messages, orders
+from core.store.schema import carts, contacts, events, messages, orders
 from core.store.tenants import get_tenant
 from inbound.deliveries import store_delivery
 from tests.console.conftest import NOW, csrf_of, seed_contact, sign_in
@@ -37,13 +37,22 @@ def test_the_dashboard_shows_the_funnel_revenue_chart_and_segments(stage):
                 tenant_id=stage["alpha"].id, segment="vip", contact_id=marie, entered_at=NOW
             )
         )
+        for number, name in enumerate(("segment_entered", "segment_entered", "segment_exited")):
+            conn.execute(
+                events.insert().values(
+                    tenant_id=stage["alpha"].id, message_id=f"seg-{number}", type="track", name=name,
+                    contact_id=marie, occurred_at=NOW - timedelta(days=number + 1), received_at=NOW,
+                    source="relance", properties={"segment": "vip"},
+                )
+            )  # fmt: skip
     client = sign_in(stage["app"], "owner-a")
     html = client.get("/console/t/alpha/").get_data(as_text=True)
     row = html.split('<td data-label="Flow">abandoned_cart</td>')[1].split("</tr>")[0]
     cells = [cell.split(">", 1)[1].split("<")[0].strip() for cell in row.split("<td")[1:]]
     assert cells == ["1", "1", "1", "1", "59.90 EUR"]  # sent, opened, clicked, ordered, revenue
     assert '<polyline class="line series-0"' in html
-    assert "vip" in html
+    segments = html.split('class="counts segments"')[1].split("</ul>")[0]
+    assert "<span>vip</span> <strong>1</strong>" in segments and "+2 / −1" in segments
     wide = client.get("/console/t/alpha/?days=90").get_data(as_text=True)
     assert "119.80 EUR" in wide  # both orders within 90 days
 

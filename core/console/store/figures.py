@@ -229,6 +229,26 @@ def segment_counts(conn: Connection, tenant_id: int) -> dict[str, int]:
     return {segment: int(count) for segment, count in conn.execute(query)}
 
 
+def segment_trends(conn: Connection, tenant_id: int, now: datetime, days: int = 30) -> dict[str, tuple[int, int]]:
+    """Contacts who entered and who left each segment over the last ``days`` (its ``segment_*`` events)."""
+    segment = events.c.properties["segment"].as_string()
+    query = (
+        select(events.c.name, segment, func.count())
+        .where(
+            events.c.tenant_id == tenant_id,
+            events.c.name.in_(("segment_entered", "segment_exited")),
+            events.c.occurred_at >= now - timedelta(days=days),
+        )
+        .group_by(events.c.name, segment)
+    )
+    found: dict[str, list[int]] = {}
+    for name, segment_name, count in conn.execute(query):
+        if segment_name is None:
+            continue
+        found.setdefault(segment_name, [0, 0])[0 if name == "segment_entered" else 1] += int(count)
+    return {name: (entered, left) for name, (entered, left) in found.items()}
+
+
 def days_of(now: datetime, days: int) -> list[date]:
     """The calendar days (UTC) of the window ending today, oldest first."""
     today = now.date()
