@@ -36,6 +36,7 @@ TENANT_CHANGES = (
 #: Console routes that are not a tenant's (tested on their own below).
 OTHER_ROUTES = {
     "/console/",
+    "/console/audit",
     "/console/login",
     "/console/logout",
     "/console/lang/<code>",
@@ -128,6 +129,16 @@ def test_a_viewer_sees_but_changes_nothing(stage, contacts):
         assert client.post(url.format(t="alpha", c=contacts["alpha"]), data=body).status_code == 403, url
     assert client.get(f"/console/t/alpha/contacts/{contacts['alpha']}/export.json").status_code == 403
     assert _tenant_config(stage, "alpha") == before
+
+
+def test_the_whole_audit_log_is_for_agency_admins_only(stage, contacts):
+    admin = sign_in(stage["app"], "admin")
+    sign_in(stage["app"], "owner-b")
+    page = admin.get("/console/audit").get_data(as_text=True)
+    assert "owner-b" in page and "login" in page
+    for name in ("owner-a", "viewer-a"):
+        assert sign_in(stage["app"], name).get("/console/audit").status_code == 404
+    assert stage["app"].test_client().get("/console/audit").status_code == 302
 
 
 def test_an_agency_admin_sees_every_tenant(stage, contacts):
