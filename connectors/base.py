@@ -42,12 +42,18 @@ class Page:
 
     ``cursor`` is opaque to the sync (each connector encodes its own position);
     None means "no progress to save" (e.g. a full re-read of open carts).
+    ``fetched`` counts records read (each once); ``skipped`` the ones that
+    could not be mapped. ``groups`` says how many consecutive ``events`` each
+    mapped record gave (0 for a record with nothing to store, such as a
+    variation), so that the summary counts records, not events: fetched =
+    created + updated + unchanged + skipped. None: one event per record.
     """
 
     events: list[Event]
     cursor: str | None
     fetched: int
     skipped: list[Skipped] = field(default_factory=list)
+    groups: list[int] | None = None
 
 
 class Connector(Protocol):

@@ -101,14 +101,15 @@ class SyncReport:
 #: ``progress(resource, stats, done)``: called after every stored page and once when a resource is done.
 Progress = Callable[[Resource, ResourceStats, bool], None]
 
+# A WooCommerce checkout draft is read with the orders but stored as a cart.
 _CREATED = {
-    Resource.ORDERS: "order_created",
-    Resource.CARTS: "cart_created",
-    Resource.PRODUCTS: "product_created",
-    Resource.CUSTOMERS: "contact_created",
+    Resource.ORDERS: frozenset({"order_created", "cart_created"}),
+    Resource.CARTS: frozenset({"cart_created"}),
+    Resource.PRODUCTS: frozenset({"product_created"}),
+    Resource.CUSTOMERS: frozenset({"contact_created"}),
 }
 _UPDATED = {
-    Resource.ORDERS: frozenset({"order_changed"}),
+    Resource.ORDERS: frozenset({"order_changed", "cart_changed"}),
     Resource.CARTS: frozenset({"cart_changed"}),
     Resource.PRODUCTS: frozenset({"product_changed"}),
     Resource.CUSTOMERS: frozenset({"profile", "consent", "contact_merged"}),
@@ -120,7 +121,7 @@ def count_result(stats: ResourceStats, resource: Resource, result: Ingested) -> 
     effects = result.effects
     if result.outcome == "duplicate" or "stale" in effects:
         stats.unchanged += 1
-    elif _CREATED[resource] in effects:
+    elif effects & _CREATED[resource]:
         stats.created += 1
     elif effects & _UPDATED[resource]:
         stats.updated += 1
@@ -128,8 +129,39 @@ def count_result(stats: ResourceStats, resource: Resource, result: Ingested) -> 
         stats.unchanged += 1
 
 
-def _skip(tenant: Tenant, stats: ResourceStats, skipped: Skipped) -> None:
-    stats.skipped += 1
+def _rank(resource: Resource, result: Ingested) -> int:
+    """0 unchanged, 1 updated, 2 created: what one event did (see ``count_result``)."""
+    probe = ResourceStats()
+    count_result(probe, resource, result)
+    return 2 if probe.created else 1 if probe.updated else 0
+
+
+def count_page(stats: ResourceStats, resource: Resource, page: Page, results: list[Ingested | None]) -> None:
+    """Count each record of a stored page once: created if one of its events created something,
+    else updated if one changed something, else unchanged; skipped if the store refused one of its
+    events. ``results`` is aligned with ``page.events`` (None: refused by the store)."""
+    groups = page.groups if page.groups is not None else [1] * len(page.events)
+    position = 0
+    for size in groups:
+        chunk = results[position : position + size]
+        position += size
+        if any(result is None for result in chunk):
+            stats.skipped += 1
+            continue
+        rank = max((_rank(resource, result) for result in chunk if result is not None), default=0)
+        if rank == 2:
+            stats.created += 1
+        elif rank == 1:
+            stats.updated += 1
+        else:
+            stats.unchanged += 1
+    # records read but not mapped nor skipped (none today) still count once
+    stats.unchanged += max(0, page.fetched - len(page.skipped) - len(groups))
+
+
+def _skip(tenant: Tenant, stats: ResourceStats, skipped: Skipped, count: bool = True) -> None:
+    if count:
+        stats.skipped += 1
     if len(stats.skipped_ids) < MAX_SKIPPED_IDS:
         stats.skipped_ids.append(skipped.record_id)
     log.warning("tenant %s: %s %s skipped: %s", tenant.name, skipped.resource.value, skipped.record_id, skipped.reason)
@@ -173,10 +205,9 @@ class _Store:
                 type(exc).__name__,
             )
             results = self._one_by_one(resource, page, stats)
-        for result in results:
-            count_result(stats, resource, result)
+        count_page(stats, resource, page, results)
 
-    def _in_one_transaction(self, resource: Resource, page: Page) -> list[Ingested]:
+    def _in_one_transaction(self, resource: Resource, page: Page) -> list[Ingested | None]:
         with self.engine.begin() as conn:
             renew_lease(conn, self.tenant.id, self.tenant.name, self.owner, self.clock(), self.lease)
             known = _stored_message_ids(conn, self.tenant.id, page.events)
@@ -188,8 +219,8 @@ class _Store:
                 save_cursor(conn, self.tenant.id, resource, page.cursor, self.clock())
         return results
 
-    def _one_by_one(self, resource: Resource, page: Page, stats: ResourceStats) -> list[Ingested]:
-        results: list[Ingested] = []
+    def _one_by_one(self, resource: Resource, page: Page, stats: ResourceStats) -> list[Ingested | None]:
+        results: list[Ingested | None] = []
         for event in page.events:
             try:
                 with self.engine.begin() as conn:
@@ -201,7 +232,10 @@ class _Store:
                 if not _record_specific(exc):
                     raise
                 reason = f"the store refused it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                _skip(self.tenant, stats, Skipped(resource, event.message_id, reason))
+                _skip(
+                    self.tenant, stats, Skipped(resource, event.message_id, reason), count=False
+                )  # counted per record
+                results.append(None)
         if page.cursor is not None:
             with self.engine.begin() as conn:
                 renew_lease(conn, self.tenant.id, self.tenant.name, self.owner, self.clock(), self.lease)
@@ -287,6 +321,18 @@ def run_sync(
     return report
 
 
+def stop_message(tenant: str, resource: Resource, exc: ConnectorError) -> str:
+    """What stopped a resource, and what to do: one line for the log and the summary."""
+    text = str(exc).rstrip(".")
+    if "what to" in text or "; check" in text or "; run " in text:
+        return text  # the connector already says what to do
+    return (
+        f"{text}; the other resources went on and the next sync resumes {resource.value} where this one "
+        f"stopped: if this repeats, check that the shop answers and that its key may read {resource.value}, "
+        f"then run relance sync --tenant {tenant} --resource {resource.value}"
+    )
+
+
 def _sync_resource(
     engine: Engine,
     tenant: Tenant,
@@ -314,7 +360,7 @@ def _sync_resource(
     except ConnectorAuthError:
         raise
     except ConnectorError as exc:
-        stats.error = str(exc)
-        log.error("tenant %s: syncing %s stopped: %s", tenant.name, resource.value, exc)
+        stats.error = stop_message(tenant.name, resource, exc)
+        log.error("tenant %s: syncing %s stopped: %s", tenant.name, resource.value, stats.error)
     if progress is not None:
         progress(resource, stats, True)

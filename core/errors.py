@@ -15,6 +15,10 @@ class ConfigError(UserError):
     """A tenant file or a setting is invalid."""
 
 
+class SecretKeyError(ConfigError):
+    """A stored secret cannot be decrypted: the secret key is missing or is not the one it was encrypted with."""
+
+
 class EventError(UserError):
     """An event does not follow the Event API v1."""
 

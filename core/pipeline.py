@@ -12,11 +12,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
+from core.attribution.attribute import react as attribution_react
 from core.flows.triggers import react as flows_react
 from core.messages.optin import react as double_opt_in
 from core.model import Event
 from core.segments.reaction import react as segments_react
-from core.store.ingest import Ingested, ingest_event
+from core.store.ingest import Ingested, ingest_events
 from core.store.tenants import Tenant
 
 #: A reaction runs in the same transaction as the event it reacts to, and returns the events
@@ -24,20 +25,43 @@ from core.store.tenants import Tenant
 Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], list[Event]]
 
 #: The areas that react to stored events. Segments first: flows reacting to the same event then see
-#: the contact's current segments.
-REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in)
+#: the contact's current segments. The attribution credits an order to a message (and leads to no event).
+REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in, attribution_react)
 
 #: Follow-up events of follow-up events... stop here (a reaction never loops, but a bug must not hang).
 MAX_DEPTH = 4
 
 
 def ingest(conn: Connection, tenant: Tenant, event: Event, now: datetime) -> Ingested:
-    """Store one event and run every reaction to it, then the events they lead to; a duplicate changes nothing."""
-    result = ingest_event(conn, tenant.id, tenant.config.platform.value, event, now)
-    if result.outcome == "stored":
-        follow = [e for react in REACTIONS for e in react(conn, tenant, event, result, now)]
+    """Store one event and run every reaction to it, then the events they lead to; a duplicate changes nothing.
+
+    A page of one (``ingest_page``).
+    """
+    return ingest_page(conn, tenant, [event], now)[0]
+
+
+def ingest_page(conn: Connection, tenant: Tenant, page: Iterable[Event], now: datetime) -> list[Ingested]:
+    """Store a page of events set-based (``core.store.ingest.ingest_events``), then run every reaction to each
+    stored event in order, then the events they lead to; return what each event did, in order.
+
+    Reactions see the store as the whole page left it.
+    """
+    batch = list(page)
+    results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
+    follow = _react(conn, tenant, batch, results, now)
+    if follow:
         apply(conn, tenant, follow, now, depth=1)
-    return result
+    return results
+
+
+def _react(conn: Connection, tenant: Tenant, batch: list[Event], results: list[Ingested], now: datetime) -> list[Event]:
+    return [
+        follow
+        for event, result in zip(batch, results, strict=True)
+        if result.outcome == "stored"
+        for react in REACTIONS
+        for follow in react(conn, tenant, event, result, now)
+    ]
 
 
 def apply(conn: Connection, tenant: Tenant, events: Iterable[Event], now: datetime, depth: int = 0) -> int:
@@ -45,15 +69,13 @@ def apply(conn: Connection, tenant: Tenant, events: Iterable[Event], now: dateti
 
     Callers of work that returns follow-up events (``refresh_tenant``) hand them here.
     """
-    stored = 0
-    for event in events:
-        result = ingest_event(conn, tenant.id, tenant.config.platform.value, event, now)
-        if result.outcome != "stored":
-            continue
-        stored += 1
-        if depth < MAX_DEPTH:
-            follow = [e for react in REACTIONS for e in react(conn, tenant, event, result, now)]
-            stored += apply(conn, tenant, follow, now, depth + 1)
+    batch = list(events)
+    if not batch:
+        return 0
+    results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
+    stored = sum(1 for result in results if result.outcome == "stored")
+    if depth < MAX_DEPTH:
+        stored += apply(conn, tenant, _react(conn, tenant, batch, results, now), now, depth + 1)
     return stored
 
 
@@ -94,8 +116,8 @@ def ingest_batch(engine: Engine, tenant: Tenant, batch: Iterable[Event], clock: 
     report = BatchReport()
     try:
         with engine.begin() as conn:
-            for event in events:
-                report.add(ingest(conn, tenant, event, clock()))
+            for result in ingest_page(conn, tenant, events, clock()):
+                report.add(result)
         return report
     except Exception:  # noqa: BLE001 - retried one by one below, then re-raised
         if len(events) == 1:

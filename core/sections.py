@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import scoring, tracker
+from core.attribution import settings as attribution
+from core.campaigns import settings as campaigns
 from core.flows import settings as flows
 from core.messages import checks as messages
 from core.segments import settings as segments
@@ -27,6 +29,8 @@ SECTIONS: Mapping[str, SectionValidator] = {
     "tracker": tracker.validate,
     "messages": messages.validate,
     "scoring": scoring.validate,
+    "attribution": attribution.validate,
+    "campaigns": campaigns.validate,
 }
 
 
@@ -35,4 +39,6 @@ def validate_tenant(raw: Any) -> TenantConfig:
 
     Raises ConfigError naming the first bad key and what is allowed.
     """
-    return validate_config(raw, SECTIONS)
+    config = validate_config(raw, SECTIONS)
+    campaigns.check_config(config)  # what campaigns name must exist in the other sections
+    return config

@@ -3,7 +3,7 @@
 A tenant file (YAML) is read by the CLI and handed here as a dict. Validation
 names the bad key and what is allowed; nothing is written until it passes.
 Sections that belong to other areas (``flows``, ``segments``, ``tracker``,
-``messages``, ``scoring``) are validated by those areas' own ``validate``
+``messages``, ``scoring``, ``attribution``) are validated by those areas' own ``validate``
 functions, handed in by the caller: ``core.sections`` registers them (this
 module imports no area).
 """
@@ -29,6 +29,13 @@ CREDENTIAL_KEYS: dict[Platform, dict[str, bool]] = {
     Platform.PRESTASHOP: {"api_key": True, "language_id": False, "query_string_auth": False},
 }
 SECRET_KEYS = frozenset({"consumer_key", "consumer_secret", "access_token", "api_key", "webhook_secret", "password"})
+#: Endings of the other keys whose values are secrets (``messages.sms.auth_token``...).
+SECRET_SUFFIXES = ("_secret", "_token", "_password")
+
+
+def is_secret(key: Any) -> bool:
+    """Whether a tenant setting called ``key`` holds a secret: masked when shown, encrypted at rest."""
+    return isinstance(key, str) and (key in SECRET_KEYS or key.endswith(SECRET_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class SyncSettings:
     brand_attribute: str | None = None
     #: Magento: the product URL suffix (None: ".html"; "" for none).
     product_url_suffix: str | None = None
+    #: WooCommerce: a plugin's own order status -> pending/paid/completed/cancelled/refunded/failed or cart.
+    order_statuses: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,8 @@ class TenantConfig:
     tracker: Mapping[str, Any] = field(default_factory=dict)
     messages: Mapping[str, Any] = field(default_factory=dict)
     scoring: Mapping[str, Any] = field(default_factory=dict)
+    attribution: Mapping[str, Any] = field(default_factory=dict)
+    campaigns: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the tenant as the mapping a tenant file holds (round-trips through validate)."""
@@ -91,12 +102,15 @@ class TenantConfig:
                 "timeout_seconds": self.sync.timeout_seconds,
                 "brand_attribute": self.sync.brand_attribute,
                 "product_url_suffix": self.sync.product_url_suffix,
+                "order_statuses": dict(self.sync.order_statuses),
             },
             "flows": dict(self.flows),
             "segments": dict(self.segments),
             "tracker": dict(self.tracker),
             "messages": dict(self.messages),
             "scoring": dict(self.scoring),
+            "attribution": dict(self.attribution),
+            "campaigns": dict(self.campaigns),
         }
         return out
 
@@ -214,6 +228,7 @@ def _sync(value: Any) -> SyncSettings:
             "timeout_seconds",
             "brand_attribute",
             "product_url_suffix",
+            "order_statuses",
         },
         "sync",
     )
@@ -234,7 +249,28 @@ def _sync(value: Any) -> SyncSettings:
         timeout_seconds=float(timeout),
         brand_attribute=_string(raw.get("brand_attribute"), "sync.brand_attribute"),
         product_url_suffix=suffix,
+        order_statuses=_order_statuses(raw.get("order_statuses")),
     )
+
+
+#: What ``sync.order_statuses`` may map a shop's own status to.
+ORDER_STATUS_TARGETS = ("pending", "paid", "completed", "cancelled", "refunded", "failed", "cart")
+
+
+def _order_statuses(value: Any) -> dict[str, str]:
+    raw = _require_mapping(value, "sync.order_statuses")
+    out: dict[str, str] = {}
+    for key, target in raw.items():
+        name = str(key).strip().lower()
+        name = name[3:] if name.startswith("wc-") else name
+        if not name or len(name) > 64:
+            raise ConfigError(f"sync.order_statuses: {key!r} is not a status name (the shop's slug, e.g. shipped)")
+        if target not in ORDER_STATUS_TARGETS:
+            raise ConfigError(
+                f"sync.order_statuses.{key}: must be one of {', '.join(ORDER_STATUS_TARGETS)} (what the status means)"
+            )
+        out[name] = target
+    return out
 
 
 SectionValidator = Callable[[Any, str], Mapping[str, Any]]
@@ -244,7 +280,7 @@ BASE_KEYS = frozenset(
     {"name", "platform", "url", "credentials", "webhook_secret", "timezone", "locale", "currency", "sender", "sync"}
 )
 #: The sections other areas own (validated by the validators handed to ``validate_config``).
-SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring")
+SECTION_KEYS = ("flows", "segments", "tracker", "messages", "scoring", "attribution", "campaigns")
 
 
 def validate_config(raw: Any, sections: Mapping[str, SectionValidator]) -> TenantConfig:
@@ -307,6 +343,6 @@ def masked(data: Any, key: str | None = None) -> Any:
         return {k: masked(v, k) for k, v in data.items()}
     if isinstance(data, list):
         return [masked(v, key) for v in data]
-    if key in SECRET_KEYS or (key or "").endswith(("_secret", "_token", "_password")):
+    if is_secret(key):
         return mask_secret(data)
     return data

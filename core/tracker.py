@@ -11,15 +11,19 @@
         batches_per_tenant: 6000/minute   # tracker batches for the whole shop
         signups_per_address: 5/hour       # batches carrying a newsletter signup, from one client address
         signups_per_tenant: 300/hour      # ... for the whole shop (each may send a double opt-in email)
+        signups_per_origin: 100/hour      # ... from one of the shop's origins (the Origin header)
 
-The web service (``webhooks.collect``) and ``inbound.tracker`` apply them.
+The defaults of ``limits`` are the install's (``RELANCE_TRACKER_LIMITS``,
+read by ``relance.settings`` with ``parse_limits``), else the ones below; a
+tenant file overrides each one. The web service (``webhooks.collect``) and
+``inbound.tracker`` apply them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +56,7 @@ class TrackerLimits:
     batches_per_tenant: Rate = Rate(6000, 60)
     signups_per_address: Rate = Rate(5, 3600)
     signups_per_tenant: Rate = Rate(300, 3600)
+    signups_per_origin: Rate = Rate(100, 3600)
 
 
 LIMIT_KEYS = tuple(TrackerLimits.__dataclass_fields__)
@@ -82,6 +87,26 @@ def _validate_limits(value: Any, path: str) -> dict[str, str]:
     if unknown:
         raise ConfigError(f"{path}.{unknown[0]}: unknown limit (allowed: {', '.join(LIMIT_KEYS)})")
     return {key: str(parse_rate(rate, f"{path}.{key}")) for key, rate in value.items()}
+
+
+def parse_limits(value: str, path: str) -> TrackerLimits:
+    """Limits written ``name=rate,name=rate`` (an install's defaults); the others keep the built-in defaults.
+
+    Raises ConfigError naming ``path`` and the bad item.
+    """
+    given: dict[str, Rate] = {}
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        name, sep, rate = item.partition("=")
+        name = name.strip()
+        if not sep or name not in LIMIT_KEYS:
+            raise ConfigError(
+                f"{path}: {item[:60]!r} is not name=rate with a name among {', '.join(LIMIT_KEYS)} "
+                "(e.g. batches_per_address=120/minute,signups_per_address=5/hour)"
+            )
+        given[name] = parse_rate(rate, f"{path}: {name}")
+    return TrackerLimits(**given)
 
 
 def normalize_origin(value: str) -> str | None:
@@ -149,8 +174,11 @@ def validate(value: Any, path: str) -> Mapping[str, Any]:
     return out
 
 
-def tracker_config(raw: Mapping[str, Any]) -> TrackerConfig | None:
-    """The tracker settings from a tenant's (validated) ``tracker`` section; None when not set up or disabled."""
+def tracker_config(raw: Mapping[str, Any], defaults: TrackerLimits | None = None) -> TrackerConfig | None:
+    """The tracker settings from a tenant's (validated) ``tracker`` section; None when not set up or disabled.
+
+    Limits the section does not set are taken from ``defaults`` (the install's), else the built-in ones.
+    """
     if not raw or not raw.get("public_key") or raw.get("enabled") is False:
         return None
     return TrackerConfig(
@@ -159,5 +187,8 @@ def tracker_config(raw: Mapping[str, Any]) -> TrackerConfig | None:
         respect_dnt=raw.get("respect_dnt", True),
         require_consent=raw.get("require_consent", False),
         cookie_days=raw.get("cookie_days", 395),
-        limits=TrackerLimits(**{key: parse_rate(rate, key) for key, rate in (raw.get("limits") or {}).items()}),
+        limits=replace(
+            defaults or TrackerLimits(),
+            **{key: parse_rate(rate, key) for key, rate in (raw.get("limits") or {}).items()},
+        ),
     )

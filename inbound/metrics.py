@@ -103,14 +103,31 @@ def render(
     backlog: Mapping[tuple[str, str, str], int],
     queue_depths: Mapping[str, int],
     up: Mapping[str, bool],
+    workers: Mapping[str, Any] | None = None,
+    tenant_labels: bool = False,
 ) -> str:
     """The Prometheus text exposition of every metric.
 
     ``backlog`` maps (tenant, source, state) to a number of stored deliveries;
     ``queue_depths`` maps an RQ queue name to its length; ``up`` says whether
-    the database and Redis answer.
+    the database and Redis answer; ``workers`` is ``jobs.duties.status`` (the
+    workers' and periodic jobs' heartbeats), when Redis answered. Without ``tenant_labels`` the series are
+    summed over tenants and carry no ``tenant`` label: the tenants' names
+    (an agency's client list) are not published.
     """
     lines: list[str] = []
+
+    def by_tenant(samples: Iterable[tuple[tuple[str, ...], float]]) -> list[tuple[tuple[str, ...], float]]:
+        """The samples as they are with tenant labels, else summed over their first label (the tenant)."""
+        if tenant_labels:
+            return list(samples)
+        summed: dict[tuple[str, ...], float] = {}
+        for labels, value in samples:
+            summed[labels[1:]] = summed.get(labels[1:], 0) + value
+        return sorted(summed.items())
+
+    def named(names: tuple[str, ...], labels: tuple[str, ...]) -> dict[str, str]:
+        return dict(zip(names if tenant_labels else names[1:], labels, strict=True))
 
     def family(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, Any]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
@@ -128,29 +145,29 @@ def render(
     family(
         "relance_webhook_requests_total",
         "counter",
-        "Requests to the webhook, Event API and tracker endpoints, by tenant, source and outcome.",
+        "Requests to the webhook, Event API and tracker endpoints, by source and outcome (and tenant, when shown).",
         (
-            (f"relance_webhook_requests_total{_labels(tenant=t, source=s, outcome=o)}", v)
-            for (t, s, o), v in _split(counters, 3)
+            (f"relance_webhook_requests_total{_labels(**named(('tenant', 'source', 'outcome'), labels))}", v)
+            for labels, v in by_tenant(_split(counters, 3))
         ),
     )
     processed = _safe(lambda: _hash(redis, PROCESSED_KEY))
     family(
         "relance_deliveries_processed_total",
         "counter",
-        "Stored deliveries processed by the workers, by tenant, source and outcome (processed, ignored, failed).",
+        "Stored deliveries processed by the workers, by source and outcome (processed, ignored, failed).",
         (
-            (f"relance_deliveries_processed_total{_labels(tenant=t, source=s, outcome=o)}", v)
-            for (t, s, o), v in _split(processed, 3)
+            (f"relance_deliveries_processed_total{_labels(**named(('tenant', 'source', 'outcome'), labels))}", v)
+            for labels, v in by_tenant(_split(processed, 3))
         ),
     )
     family(
         "relance_deliveries",
         "gauge",
-        "Deliveries kept in the database, by tenant, source and state (pending, processed, ignored, failed).",
+        "Deliveries kept in the database, by source and state (pending, processed, ignored, failed).",
         (
-            (f"relance_deliveries{_labels(tenant=t, source=s, state=st)}", n)
-            for (t, s, st), n in sorted(backlog.items())
+            (f"relance_deliveries{_labels(**named(('tenant', 'source', 'state'), labels))}", n)
+            for labels, n in by_tenant(sorted((key, float(n)) for key, n in backlog.items()))
         ),
     )
     latency = _safe(lambda: _hash(redis, LATENCY_KEY))
@@ -173,7 +190,34 @@ def render(
         "Jobs waiting in each RQ queue.",
         ((f"relance_queue_depth{_labels(queue=name)}", n) for name, n in sorted(queue_depths.items())),
     )
+    if workers is not None:
+        _worker_families(family, workers)
     return "\n".join(lines) + "\n"
+
+
+def _worker_families(family: Any, workers: Mapping[str, Any]) -> None:
+    family(
+        "relance_workers_alive",
+        "gauge",
+        "Workers whose heartbeat is less than a minute old.",
+        [("relance_workers_alive", workers["workers"])],
+    )
+    if workers.get("last_worker_heartbeat_age") is not None:
+        family(
+            "relance_worker_heartbeat_age_seconds",
+            "gauge",
+            "Seconds since the most recent heartbeat of any worker.",
+            [("relance_worker_heartbeat_age_seconds", round(workers["last_worker_heartbeat_age"], 3))],
+        )
+    family(
+        "relance_periodic_last_run_age_seconds",
+        "gauge",
+        "Seconds since each periodic job was last enqueued (by any worker).",
+        (
+            (f"relance_periodic_last_run_age_seconds{_labels(job=name)}", round(age, 3))
+            for name, age in sorted(workers.get("periodic", {}).items())
+        ),
+    )
 
 
 def _safe(read: Any) -> dict[str, float]:

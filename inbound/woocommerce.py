@@ -4,7 +4,8 @@ The payload mapping belongs to the connector (``connectors.woocommerce.mapping``
 this module adds what only webhooks have:
 
 - ``*.created`` / ``*.updated`` carry the resource as it is when sent: mapped
-  as they are. Events are keyed on (resource, id, ``date_modified_gmt``), so a
+  as they are (a ``checkout-draft`` order, which the block checkout sends as
+  ``order.updated``, is a cart: ``cart_updated``, never an order). Events are keyed on (resource, id, ``date_modified_gmt``), so a
   redelivery is a duplicate, and the store keeps the newest state whatever the
   arrival order.
 - ``*.deleted`` carries only ``{"id": N}``. An order deleted (WooCommerce moves
@@ -71,8 +72,10 @@ def events_for_delivery(engine: Engine, tenant: Tenant, delivery: Delivery) -> l
             record_id = _deleted_id(payload, resource)
             return [e for e in [_DELETED[resource](conn, tenant.id, record_id, delivery.received_at)] if e]
         if resource == "order":
+            # a block checkout's checkout-draft (sent as order.updated) maps to a cart_updated event
             event = map_order(payload, ctx)
-            return [_restored_order(conn, tenant.id, event) if action == "restored" else event]
+            restored = action == "restored" and event.name != "cart_updated"
+            return [_restored_order(conn, tenant.id, event) if restored else event]
         if resource == "customer":
             event = map_customer(payload, ctx)
             return [_restored_customer(event) if action == "restored" else event]

@@ -46,6 +46,7 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("jobs.send.run_sweep", 30),
     Periodic("jobs.coupons.run_coupons", 60),
     Periodic("jobs.hooks.run_hooks", 60),
+    Periodic("jobs.campaigns.run_campaigns", 60),
     Periodic("jobs.segments.run_refresh_all", 3600),
 )
 

@@ -76,13 +76,18 @@ def run_sync_tenant(
     result = report.as_dict()
     result["outcome"] = "ok" if report.ok else "failed"
     totals = report.totals()
-    log.info(
-        "tenant %s: synced: %d fetched, %d created, %d updated, %d skipped",
+    stopped = [f"{r.value} ({s.error})" for r, s in report.resources.items() if s.error]
+    log.log(
+        logging.WARNING if stopped else logging.INFO,
+        "tenant %s: synced%s: %d fetched, %d created, %d updated, %d unchanged, %d skipped%s",
         tenant.name,
+        " with errors" if stopped else "",
         totals.fetched,
         totals.created,
         totals.updated,
+        totals.unchanged,
         totals.skipped,
+        "; STOPPED: " + "; ".join(stopped) if stopped else "",
     )
     return result
 

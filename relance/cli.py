@@ -19,11 +19,15 @@ from click.exceptions import NoArgsIsHelpError
 from core.errors import DatabaseUnavailableError, RelanceError, UserError
 from relance import __version__
 from relance.commands import (
+    attribution,
+    campaign,
     contact,
     data,
     deliveries,
     demo,
     preview,
+    report,
+    secrets,
     segments,
     serve,
     simulate,
@@ -36,7 +40,24 @@ from relance.invocation import State
 from relance.wiring import RedisUnavailableError
 
 #: Modules whose ``register(cli)`` adds their commands.
-COMMAND_MODULES = (tenant, data, demo, worker, sync, serve, deliveries, simulate, preview, segments, user, contact)
+COMMAND_MODULES = (
+    tenant,
+    data,
+    demo,
+    worker,
+    sync,
+    serve,
+    deliveries,
+    simulate,
+    preview,
+    segments,
+    report,
+    attribution,
+    secrets,
+    user,
+    contact,
+    campaign,
+)
 
 EXIT_USER_ERROR = 2
 EXIT_UNAVAILABLE = 3
@@ -89,6 +110,7 @@ def _usage_error(exc: click.UsageError) -> None:
 def cli(ctx: click.Context) -> None:
     """Relance: marketing automation for WooCommerce, Magento 2 and PrestaShop shops."""
     ctx.obj = State()
+    ctx.call_on_close(ctx.obj.close)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

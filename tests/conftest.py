@@ -17,15 +17,18 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from core.secrets import Keyring
 from core.sections import validate_tenant
 from core.store.db import make_engine, migrate
 from core.store.registry import all_metadata
-from core.store.tenants import Tenant, upsert_tenant
+from core.store.tenants import Tenant, upsert_tenant, use_keyring
 
 PG_ADMIN_URL = os.environ.get("RELANCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).parent / "fixtures"
+#: The RELANCE_SECRET_KEY of the tests' commands (``cli_env``); the tests' engines encrypt secrets with it too.
+TEST_SECRET_KEY = "test-secret-key-0123456789"  # noqa: S105 - a test key
 
 
 def _pg_reason() -> str | None:
@@ -67,6 +70,7 @@ _engines: dict[str, Engine] = {}
 def _migrated_engine(url: str) -> Engine:
     if url not in _engines:
         engine = make_engine(url)
+        use_keyring(engine, Keyring(TEST_SECRET_KEY))
         migrate(engine)
         _engines[url] = engine
     return _engines[url]
@@ -172,7 +176,7 @@ def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     env = {
         "RELANCE_DATABASE_URL": db_url,
         "RELANCE_DATA_DIR": str(tmp_path / "data"),
-        "RELANCE_SECRET_KEY": "test-secret-key-0123456789",
+        "RELANCE_SECRET_KEY": TEST_SECRET_KEY,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -28,7 +28,11 @@ def sms_transport(settings: MessageSettings, default_dir: Path) -> SmsTransport:
 
 
 def tenant_transports(outbox_dir: Path) -> TransportProvider:
-    """Each tenant's transports from its settings; file transports without a directory write under ``outbox_dir/<tenant>``."""
+    """Each tenant's transports from its settings; file transports without a directory write under ``outbox_dir/<tenant>``.
+
+    The sending code asks once per tenant and channel in a batch and closes
+    what it was given (``close``, where a transport has one) at the end.
+    """
 
     def provider(tenant: Tenant, channel: str) -> EmailTransport | SmsTransport:
         settings = message_settings(tenant.config)

@@ -1,6 +1,6 @@
 """Access logs without secrets: the signed tokens of ``/m/...`` links and signature parameters are cut out.
 
-A click, open, unsubscribe or confirmation token is a bearer credential for
+A click, open, unsubscribe, confirmation or survey (``/survey/...``) token is a bearer credential for
 a contact's preferences, and an access log is read by more people than the
 database. ``redact`` rewrites any text that may hold a request target (the
 request line, the path, the query string, a Referer); ``AccessLogFilter``
@@ -15,6 +15,7 @@ import logging
 import re
 from typing import Any
 
+from core.flows.survey import PREFIX as SURVEY_PREFIX
 from core.messages.links import PREFIX
 
 REDACTED = "[redacted]"
@@ -34,7 +35,9 @@ SECRET_PARAMETERS = (
     "signature",
     "token",
 )
-_TOKEN_PATH = re.compile(rf"({re.escape(PREFIX)}/(?:{'|'.join(TOKEN_KINDS)})/)[^\s\"'?#&]+")
+_TOKEN_PATH = re.compile(
+    rf"((?:{re.escape(PREFIX)}/(?:{'|'.join(TOKEN_KINDS)})|{re.escape(SURVEY_PREFIX)})/)[^\s\"'?#&]+"
+)
 _SECRET_QUERY = re.compile(rf"([?&;](?:{'|'.join(SECRET_PARAMETERS)})=)[^&;\s\"'#]*", re.IGNORECASE)
 # A percent-encoded query (a Referer quoting a URL): %3F ? and %26 &
 _SECRET_QUERY_ENCODED = re.compile(
@@ -44,7 +47,7 @@ _SECRET_QUERY_ENCODED = re.compile(
 
 def redact(text: str) -> str:
     """``text`` with link tokens and secret query parameters replaced by ``[redacted]``."""
-    if PREFIX not in text and "=" not in text and "%3" not in text.upper():
+    if PREFIX not in text and SURVEY_PREFIX not in text and "=" not in text and "%3" not in text.upper():
         return text
     text = _TOKEN_PATH.sub(rf"\1{REDACTED}", text)
     text = _SECRET_QUERY.sub(rf"\1{REDACTED}", text)

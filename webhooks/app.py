@@ -18,7 +18,7 @@ from flask import Flask, jsonify, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import DatabaseUnavailableError
+from core.errors import DatabaseUnavailableError, SecretKeyError
 from webhooks.accesslog import install_werkzeug_filter
 from webhooks.context import MAX_BODY_BYTES, WebRuntime
 from webhooks.errors import REFUSALS, status_of
@@ -76,6 +76,14 @@ def _register_error_handlers(app: Flask) -> None:
         log.error("database unavailable: %s", type(exc).__name__)
         response = jsonify(error="the database is unavailable; retry later")
         response.headers["Retry-After"] = "30"
+        return response, 503
+
+    @app.errorhandler(SecretKeyError)
+    def _wrong_key(exc: SecretKeyError) -> Any:
+        # The install's key does not open the tenants' secrets: a setting to fix, so the sender retries later.
+        log.error("%s", exc)
+        response = jsonify(error="the service cannot read its settings; retry later")
+        response.headers["Retry-After"] = "60"
         return response, 503
 
     @app.errorhandler(HTTPException)

@@ -75,7 +75,7 @@ def _allowed_origin(config: TrackerConfig) -> str | None:
 
 
 def _config(tenant: Recipient) -> TrackerConfig:
-    config = tracker_config(tenant.tracker)
+    config = tracker_config(tenant.tracker, runtime().settings.tracker_limits)
     if config is None:
         raise UnknownTenantError(
             f"the tracker is not set up for {tenant.name!r}; add a tracker section to its tenant file"
@@ -105,14 +105,18 @@ def _inspect(tenant: Recipient, body: bytes) -> Verdict:
         raise SignatureError("the tracker key is not this tenant's public key; paste the script again")
     signups = any(isinstance(item, dict) and item.get("event") == SIGNUP_EVENT for item in batch)
     rt = runtime()
-    limits.check(app_redis(), _limits(tenant, config, signups), rt.clock(), fail_closed=signups)
+    limits.check(app_redis(), _limits(tenant, config, signups, origin), rt.clock(), fail_closed=signups)
     headers = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
     return Verdict(outcome="accepted", respond=_no_content, topic=TOPIC, headers=headers)
 
 
-def _limits(tenant: Recipient, config: TrackerConfig, signups: bool) -> Sequence[limits.Limit]:
+def _limits(tenant: Recipient, config: TrackerConfig, signups: bool, origin: str) -> Sequence[limits.Limit]:
     """The counters a batch from this request counts against."""
-    address = limits.address_key(request.remote_addr, runtime().settings.secret_key)
+    settings = runtime().settings
+    client = limits.client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), settings.trusted_proxies
+    )
+    address = limits.address_key(client, settings.secret_key)
     rates = config.limits
     out = [
         limits.Limit(
@@ -145,6 +149,13 @@ def _limits(tenant: Recipient, config: TrackerConfig, signups: bool) -> Sequence
                 rates.signups_per_tenant,
                 f"newsletter signups for {tenant.name}",
                 "tracker.limits.signups_per_tenant",
+            ),
+            limits.Limit(
+                "signups-origin",
+                f"{tenant.id}:{limits.address_key(origin, settings.secret_key)}",
+                rates.signups_per_origin,
+                f"newsletter signups from {origin}",
+                "tracker.limits.signups_per_origin",
             ),
         ]
     return out

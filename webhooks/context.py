@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from ipaddress import IPv4Network, IPv6Network
+from typing import Any, Protocol, TypeVar
 
 from flask import current_app
 from redis import Redis
@@ -22,8 +23,11 @@ from sqlalchemy import Engine
 
 from core.errors import RelanceError
 from core.store.db import make_engine
+from core.tracker import TrackerLimits
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Largest body accepted on any endpoint; larger ones get 413.
 MAX_BODY_BYTES = 1024 * 1024
@@ -40,6 +44,30 @@ class WebSettings(Protocol):
     def base_url(self) -> str: ...
     @property
     def secret_key(self) -> str: ...
+    @property
+    def old_secret_keys(self) -> Sequence[str]:
+        """Former secret keys: links signed with them are still accepted while they are kept."""
+        ...
+
+    @property
+    def tracker_limits(self) -> TrackerLimits:
+        """The tracker's rate limits where a tenant's file does not set them."""
+        ...
+
+    @property
+    def trusted_proxies(self) -> Sequence[IPv4Network | IPv6Network]:
+        """Reverse proxies whose X-Forwarded-For names the client."""
+        ...
+
+    @property
+    def metrics_token(self) -> str | None:
+        """The bearer token ``/metrics`` asks for (None: open)."""
+        ...
+
+    @property
+    def metrics_tenant_labels(self) -> bool:
+        """Whether ``/metrics`` labels series with the tenants' names."""
+        ...
 
 
 class WebRuntime(Protocol):
@@ -67,6 +95,10 @@ class WebRuntime(Protocol):
         """Jobs waiting in each queue."""
         ...
 
+    def worker_status(self, redis: Redis) -> dict[str, Any]:
+        """Workers alive and the periodic jobs' last runs (ages in seconds, from their heartbeats)."""
+        ...
+
 
 def runtime() -> WebRuntime:
     """The runtime of the app handling the current request."""
@@ -92,6 +124,8 @@ def intake_engine() -> Engine:
                 pool_pre_ping=False,
                 connect_args={"connect_timeout": DATABASE_CONNECT_TIMEOUT},
             )
+            # The same execution options as the runtime's engine: the keyring of the tenants' secrets among them.
+            engine.update_execution_options(**base.get_execution_options())
         else:
             engine = base
         state["engine"] = engine
@@ -123,3 +157,22 @@ def redis_failed(exc: BaseException) -> None:
     state = current_app.extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
     state["down_until"] = time.monotonic() + REDIS_RETRY_AFTER
     log.warning("Redis unavailable (%s); deliveries are stored and will be swept", type(exc).__name__)
+
+
+def with_any_key(read: Callable[[str], _T], refused: type[Exception] | tuple[type[Exception], ...]) -> _T:
+    """``read(key)`` with the install's secret key, then with each former one (RELANCE_OLD_SECRET_KEYS).
+
+    A link signed before the key was rotated keeps working while its key is
+    kept among the former ones. When no key reads it, the current key's
+    refusal (``refused``) is raised: it says why (changed, cut, expired).
+    """
+    settings = runtime().settings
+    try:
+        return read(settings.secret_key)
+    except refused as first:
+        for key in settings.old_secret_keys:
+            try:
+                return read(key)
+            except refused:
+                continue
+        raise first

@@ -37,7 +37,9 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import DatabaseUnavailableError, RelanceError, SignatureError
+from core.secrets import unseal_value
 from core.store.schema import tenants
+from core.store.tenants import keyring_of
 from core.tenants import NAME_RE
 from inbound import metrics
 from inbound.deliveries import store_delivery
@@ -125,7 +127,7 @@ def find_tenant(conn: Connection, name: str) -> Recipient:
         id=row.id,
         name=name,
         platform=config.get("platform") or "",
-        webhook_secret=config.get("webhook_secret") or None,
+        webhook_secret=unseal_value(config.get("webhook_secret"), keyring_of(conn)) or None,
         tracker=config.get("tracker") or {},
     )
 

@@ -13,13 +13,18 @@ email to an address typed into a form (a newsletter signup, which sends a
 double opt-in confirmation) fail closed with 503 and ``Retry-After``.
 
 Client addresses are never written to Redis as they are: a counter is named
-by an HMAC of the address with the install's secret key.
+by an HMAC of the address with the install's secret key. The client address
+is the TCP peer's, or, when the peer is one of the install's trusted reverse
+proxies (``RELANCE_TRUSTED_PROXIES``), the nearest address of
+``X-Forwarded-For`` that is not a trusted proxy (``client_address``): a
+header a client writes itself is never believed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +39,47 @@ from webhooks.errors import LimiterUnavailableError, RateLimitedError
 log = logging.getLogger(__name__)
 
 PREFIX = "relance:limit:"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class _Outage:
+    """Whether the counters' unavailability was already logged (once per outage, per process)."""
+
+    logged = False
+
+
+def _ip(text: str | None) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: IPAddress, proxies: Sequence[IPNetwork]) -> bool:
+    return any(address.version == network.version and address in network for network in proxies)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequence[IPNetwork]) -> str | None:
+    """The client's address: the peer's, or behind trusted ``proxies`` the nearest untrusted X-Forwarded-For hop.
+
+    ``X-Forwarded-For`` is read from the right (each proxy appends the
+    address it received the request from); hops that are trusted proxies are
+    passed, the first other one is the client. A hop that is not an address
+    stops the walk at the last address a trusted proxy vouched for.
+    """
+    current = _ip(peer)
+    if current is None or not proxies or not forwarded_for or not _trusted(current, proxies):
+        return peer
+    for hop in reversed(forwarded_for.split(",")):
+        address = _ip(hop)
+        if address is None:
+            break
+        current = address
+        if not _trusted(address, proxies):
+            break
+    return str(current)
 
 
 @dataclass(frozen=True)
@@ -81,13 +127,21 @@ def check(redis: Redis | None, limits: Sequence[Limit], now: datetime, fail_clos
             windows.append(window)
         counts = pipe.execute()[::2]
     except (RedisError, OSError) as exc:
+        if not _Outage.logged:
+            _Outage.logged = True
+            log.warning(
+                "rate limits cannot be counted while Redis is unavailable (%s): browsing is accepted, "
+                "newsletter signups refused with 503 until it is back",
+                type(exc).__name__,
+            )
         if fail_closed:
-            log.warning("rate limits cannot be counted (%s): request refused", type(exc).__name__)
             raise LimiterUnavailableError(
                 "this request cannot be accepted while the service's counters are unavailable; retry in a minute"
             ) from None
-        log.debug("rate limits not counted (%s): request accepted", type(exc).__name__)
         return
+    if _Outage.logged:
+        _Outage.logged = False
+        log.warning("rate limits are counted again (Redis is back)")
     for limit, window, count in zip(limits, windows, counts, strict=True):
         if count > limit.rate.count:
             retry_after = max(1, int((window + 1) * limit.rate.seconds - stamp + 0.999))

@@ -25,20 +25,18 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, redirect, request
-from sqlalchemy import select, update
 
 from core.errors import NotFoundError
 from core.messages import links, pages, preferences
 from core.messages.errors import LinkError
 from core.messages.settings import message_settings
-from core.messages.store.schema import message_links, receipts
+from core.messages.store import engagement
 from core.messages.store.suppression import suppress
 from core.model import Channel
-from core.store.schema import messages
 from core.store.tenants import Tenant, get_tenant, get_tenant_by_id
 from core.tenants import NAME_RE
 from transports import twilio
-from webhooks.context import runtime
+from webhooks.context import runtime, with_any_key
 from webhooks.errors import UnknownTenantError
 
 log = logging.getLogger(__name__)
@@ -61,16 +59,12 @@ def _invalid(exc: Exception) -> Response:
     return _html(pages.invalid_page(lang, str(exc)), 404)
 
 
-def _message(conn: Any, tenant_id: int, message_id: int) -> Any:
-    return conn.execute(select(messages).where(messages.c.tenant_id == tenant_id, messages.c.id == message_id)).first()
-
-
 def _record(tenant_id: int, message_id: int, kind: str, url: str | None = None) -> None:
     """Store an engagement event; a failure is logged, never shown to the contact."""
     rt = runtime()
     try:
         with rt.engine.begin() as conn:
-            row = _message(conn, tenant_id, message_id)
+            row = engagement.get_message(conn, tenant_id, message_id)
             if row is not None:
                 tenant = get_tenant_by_id(conn, tenant_id)
                 preferences.record_engagement(conn, tenant, row, kind, rt.clock(), url)
@@ -81,7 +75,7 @@ def _record(tenant_id: int, message_id: int, kind: str, url: str | None = None) 
 @bp.get("/c/<token>")
 def click(token: str) -> Any:
     try:
-        found = links.read_click(runtime().settings.secret_key, token)
+        found = with_any_key(lambda key: links.read_click(key, token), LinkError)
     except LinkError as exc:
         return _invalid(exc)
     _record(found.tenant_id, found.message_id, "email_clicked", found.url)
@@ -94,17 +88,11 @@ def click(token: str) -> Any:
 def sms_link(token: str) -> Any:
     rt = runtime()
     try:
-        tenant_id, message_id, position = links.read_sms_link(rt.settings.secret_key, token)
+        tenant_id, message_id, position = with_any_key(lambda key: links.read_sms_link(key, token), LinkError)
     except LinkError as exc:
         return _invalid(exc)
     with rt.engine.connect() as conn:
-        url = conn.execute(
-            select(message_links.c.url).where(
-                message_links.c.tenant_id == tenant_id,
-                message_links.c.message_id == message_id,
-                message_links.c.position == position,
-            )
-        ).scalar()
+        url = engagement.link_url(conn, tenant_id, message_id, position)
     if url is None:
         return _invalid(LinkError("this link has expired"))
     _record(tenant_id, message_id, "sms_clicked", url)
@@ -116,7 +104,7 @@ def sms_link(token: str) -> Any:
 @bp.get("/o/<token>.gif")
 def pixel(token: str) -> Any:
     try:
-        tenant_id, message_id = links.read_open(runtime().settings.secret_key, token)
+        tenant_id, message_id = with_any_key(lambda key: links.read_open(key, token), LinkError)
     except LinkError:
         tenant_id = message_id = 0
     if message_id:
@@ -144,7 +132,7 @@ def _look(tenant: Tenant, identity: preferences.Identity) -> tuple[str, str, str
 def unsubscribe(token: str) -> Any:
     rt = runtime()
     try:
-        who = links.read_unsubscribe(rt.settings.secret_key, token)
+        who = with_any_key(lambda key: links.read_unsubscribe(key, token), LinkError)
         with rt.engine.begin() as conn:
             tenant, identity = _recipient(conn, who.tenant_id, who.contact_id)
             lang, shop, color = _look(tenant, identity)
@@ -172,7 +160,7 @@ def unsubscribe(token: str) -> Any:
 def confirm(token: str) -> Any:
     rt = runtime()
     try:
-        who = links.read_confirm(rt.settings.secret_key, token, rt.clock())
+        who = with_any_key(lambda key: links.read_confirm(key, token, rt.clock()), LinkError)
         with rt.engine.begin() as conn:
             tenant, identity = _recipient(conn, who.tenant_id, who.contact_id)
             lang, shop, color = _look(tenant, identity)
@@ -228,22 +216,10 @@ def twilio_status(tenant_name: str) -> Any:
         sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
         status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or "unknown"
         code = request.form.get("ErrorCode") or None
-        row = conn.execute(
-            select(messages).where(
-                messages.c.tenant_id == tenant.id, messages.c.provider_id == sid, messages.c.channel == "sms"
-            )
-        ).first()
-        conn.execute(
-            receipts.insert().values(
-                tenant_id=tenant.id,
-                message_id=row.id if row is not None else None,
-                provider="twilio",
-                provider_id=sid[:200],
-                status=status[:40],
-                error_code=code[:20] if code else None,
-                payload=dict(request.form.items()),
-                received_at=now,
-            )
+        row = engagement.sms_by_provider_id(conn, tenant.id, sid)
+        message_id = row.id if row is not None else None
+        engagement.record_receipt(
+            conn, tenant.id, message_id, "twilio", sid, status, code, dict(request.form.items()), now
         )
         if row is not None and status in twilio.FINAL_FAILURES:
             _apply_failure(conn, tenant, row, code, now)
@@ -263,8 +239,5 @@ def _apply_failure(conn: Any, tenant: Tenant, row: Any, code: str | None, now: A
         reason = "opted_out_at_provider"
     else:
         reason = "undelivered"
-    conn.execute(
-        update(messages)
-        .where(messages.c.id == row.id)
-        .values(status="bounced" if reason != "undelivered" else "failed", reason=reason, error=error, updated_at=now)
-    )
+    status = "bounced" if reason != "undelivered" else "failed"
+    engagement.mark_undelivered(conn, tenant.id, row.id, status, reason, error, now)

@@ -17,7 +17,6 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select
 
 from core.errors import NotFoundError
 from core.flows import survey
@@ -25,12 +24,12 @@ from core.flows.errors import SurveyLinkError
 from core.flows.settings import tenant_flows
 from core.messages import pages
 from core.messages.settings import message_settings
+from core.messages.store.engagement import get_message
 from core.messages.store.recipients import get_identity
 from core.model import ContactInfo
 from core.pipeline import ingest
-from core.store.schema import messages
 from core.store.tenants import get_tenant_by_id
-from webhooks.context import runtime
+from webhooks.context import runtime, with_any_key
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +54,14 @@ def _invalid(reason: str) -> Response:
 def answer(token: str) -> Any:
     rt = runtime()
     try:
-        tenant_id, message_id, score = survey.read_survey(rt.settings.secret_key, token)
+        tenant_id, message_id, score = with_any_key(lambda key: survey.read_survey(key, token), SurveyLinkError)
     except SurveyLinkError as exc:
         return _invalid(str(exc))
     comment = (request.form.get("comment") or "").strip() if request.method == "POST" else ""
     now = rt.clock()
     try:
         with rt.engine.begin() as conn:
-            row = conn.execute(
-                select(messages.c.contact_id, messages.c.context).where(
-                    messages.c.tenant_id == tenant_id, messages.c.id == message_id
-                )
-            ).first()
+            row = get_message(conn, tenant_id, message_id)
             tenant = get_tenant_by_id(conn, tenant_id)
             identity = get_identity(conn, tenant_id, row.contact_id) if row is not None else None
             if row is None or identity is None or not (identity.email or identity.phone):

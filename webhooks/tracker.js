@@ -140,7 +140,37 @@
 
   function text(selector) {
     var el = d.querySelector(selector);
-    return el ? (el.textContent || "").replace(/\s+/g, " ").trim() : null;
+    return el ? (el.textContent || "").replace(/\s+/g, " ").trim() || null : null;
+  }
+
+  function decoded(value) {
+    if (typeof value !== "string" || !value) return null;
+    var t = d.createElement("textarea");
+    t.innerHTML = value;
+    return t.value.replace(/\s+/g, " ").trim() || null;
+  }
+
+  // The product a WooCommerce page is about, from its structured data (schema.org Product in
+  // JSON-LD, which WooCommerce prints on every product page, classic or block theme).
+  function structuredProduct() {
+    var scripts = d.querySelectorAll('script[type="application/ld+json"]'), i, j, data, nodes;
+    for (i = 0; i < scripts.length; i++) {
+      try { data = JSON.parse(scripts[i].textContent || "null"); } catch (e) { continue; }
+      nodes = data && data["@graph"] ? data["@graph"] : [].concat(data || []);
+      for (j = 0; j < nodes.length; j++) {
+        if (nodes[j] && nodes[j]["@type"] === "Product" && nodes[j].name) return nodes[j];
+      }
+    }
+    return null;
+  }
+
+  // The product's own name, never the page title ("Name – Shop name"): structured data, the
+  // classic theme's title, the block theme's title, og:title; the page title only as a last resort.
+  function productName() {
+    var product = structuredProduct(), og = d.querySelector('meta[property="og:title"]');
+    return decoded(product && product.name) || text(".product_title") ||
+      text(".single-product main h1.wp-block-post-title, main h1.wp-block-post-title") ||
+      decoded(og && og.getAttribute("content")) || d.title;
   }
 
   function autoWooCommerce() {
@@ -148,7 +178,7 @@
     if (C.platform !== "woocommerce" && !/\bwoocommerce\b/.test(classes)) return;
     var m = /\bpostid-(\d+)\b/.exec(classes);
     if (/\bsingle-product\b/.test(classes) && m) {
-      track("product_viewed", { product_id: m[1], name: text(".product_title") || d.title, url: w.location.href });
+      track("product_viewed", { product_id: m[1], name: productName(), url: w.location.href });
     } else if (/\btax-product_cat\b/.test(classes)) {
       track("category_viewed", { category: text(".woocommerce-products-header__title, h1.page-title, h1") ||
         d.title, url: w.location.href });

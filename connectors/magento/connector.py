@@ -208,7 +208,9 @@ class MagentoConnector:
         filter is frozen and the rest is read by page number, which ends on
         ``total_count`` or on Magento repeating its last page.
         """
-        state = Keyset.decode(cursor)
+        # Each run reads the cursor's second again (gteq, from id 0): a record written at that second
+        # after the last sync read it (or committed late with a smaller id) is not left behind.
+        state = Keyset(updated_at=Keyset.decode(cursor).updated_at, last_id=0)
         until = settled_until(now)
         id_key = ID_KEYS.get(resource, "id")
         frozen: list[list[Filter]] | None = None

@@ -51,7 +51,8 @@ API_RESOURCES = {
     Resource.CARTS: "carts",
 }
 
-PageResult = tuple[list[Event], list[Skipped]]
+#: A page's events, its skipped records, and how many events each mapped record gave (``Page.groups``).
+PageResult = tuple[list[Event], list[Skipped], list[int]]
 
 
 class PrestaShopConnector:
@@ -86,7 +87,10 @@ class PrestaShopConnector:
         if resource not in handlers:
             raise ConfigError(f"PrestaShop has no {resource.value} to sync")
         display, handle = handlers[resource]
-        position = Position.decode(cursor, self.tenant, resource.value)
+        # Each run reads the cursor's second again (date_upd from that second, from the first id): a
+        # record changed at that second after the last sync read it is not left behind. Within the run,
+        # ``Position`` moves past what it stored.
+        position = Position(Position.decode(cursor, self.tenant, resource.value).date_upd, 0, 0)
         if cursor is None and resource is Resource.CARTS:
             position = Position(shop_time(now - CART_LOOKBACK, self.ctx.timezone), 0, 0)
         until = shop_time(now, self.ctx.timezone)
@@ -96,8 +100,8 @@ class PrestaShopConnector:
             records = self.client.changed(api, position.date_upd, until, offset, self.page_size, display)
             fresh = [record for record in records if not position.is_stored(record)]
             position = position.advance(records, offset)
-            events, skipped = handle(fresh) if fresh else ([], [])
-            yield Page(events=events, cursor=position.encode(), fetched=len(fresh), skipped=skipped)
+            events, skipped, groups = handle(fresh) if fresh else ([], [], [])
+            yield Page(events=events, cursor=position.encode(), fetched=len(fresh), skipped=skipped, groups=groups)
             if len(records) < self.page_size:
                 return
 
@@ -108,18 +112,22 @@ class PrestaShopConnector:
     ) -> PageResult:
         events: list[Event] = []
         skipped: list[Skipped] = []
+        groups: list[int] = []
         for record in records:
             if not isinstance(record, Mapping):
                 skipped.append(Skipped(resource, "?", "not a JSON object"))
                 continue
             try:
-                events.extend(build(record))
+                found = build(record)
             except (RecordError, EventError) as exc:
                 skipped.append(Skipped(resource, str(record.get("id", "?"))[:40], str(exc)))
-        return events, skipped
+                continue
+            events.extend(found)
+            groups.append(len(found))
+        return events, skipped, groups
 
     def _customers(self, records: list[Any]) -> PageResult:
-        self.shop.ensure("countries", "languages", "genders", "groups")
+        self.shop.ensure("countries", "languages", "groups")
         ids = [i for r in records if isinstance(r, Mapping) and (i := ident(r.get("id")))]
         addresses: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for address in self.client.by_ids("addresses", ids, field="id_customer", display=ADDRESS_FIELDS):

@@ -9,8 +9,10 @@ from decimal import Decimal
 
 from core.model import OrderStatus
 
-#: Gender ``type`` values of PrestaShop's ``genders`` resource.
-GENDER_TYPES = {"0": "male", "1": "female", "2": "neutral"}
+#: ``id_gender`` -> gender. PrestaShop installs two titles, 1 (Mr.) and 2 (Mrs.), and its 8.1
+#: webservice has no ``genders`` resource to read them from (HTTP 400 "Resource of type genders
+#: does not exists"), so the ids are read directly; a title added in the back office is not mapped.
+GENDER_IDS = {"1": "male", "2": "female"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Lookups:
     countries: Mapping[str, str] = field(default_factory=dict)  # -> ISO 3166 alpha-2
     currencies: Mapping[str, str] = field(default_factory=dict)  # -> ISO 4217
     languages: Mapping[str, str] = field(default_factory=dict)  # -> locale ("fr_FR")
-    genders: Mapping[str, str] = field(default_factory=dict)  # -> male / female / neutral
+    genders: Mapping[str, str] = field(default_factory=lambda: dict(GENDER_IDS))  # id_gender -> male / female
     groups: Mapping[str, str] = field(default_factory=dict)  # -> group name
     order_states: Mapping[str, OrderStatus] = field(default_factory=dict)
     manufacturers: Mapping[str, str] = field(default_factory=dict)  # -> brand name

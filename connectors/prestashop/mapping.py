@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from babel.numbers import get_currency_precision
 
 from connectors.prestashop.lookups import Lookups, ProductInfo, ShopContext
 from connectors.prestashop.values import (
@@ -297,9 +299,16 @@ def _item(
 # --- orders -------------------------------------------------------------------
 
 
-def order_items(record: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def currency_places(currency: str | None) -> Decimal:
+    """The smallest unit of a currency as a Decimal exponent (EUR: 0.01, JPY: 1), from CLDR via babel."""
+    digits = get_currency_precision(currency) if currency else 2
+    return Decimal(1).scaleb(-digits)
+
+
+def order_items(record: Mapping[str, Any], lookups: Lookups, currency: str | None = None) -> list[dict[str, Any]]:
     """One item per ``order_rows`` row (PrestaShop has one row per product or combination,
-    so nothing is counted twice); the price is the unit price paid, tax included."""
+    so nothing is counted twice); the price is the unit price paid, tax included, rounded to the
+    currency's precision (PrestaShop 8.1 stores ``22.944000`` for 19.12 + 20 % VAT)."""
     items = []
     for row in association(record, "order_rows"):
         product_id = ident(row.get("product_id"))
@@ -313,7 +322,9 @@ def order_items(record: Mapping[str, Any], lookups: Lookups) -> list[dict[str, A
                 product_id,
                 row.get("product_attribute_id"),
                 whole(row.get("product_quantity"), 1),
-                amount(price, "order_rows.unit_price_tax_incl"),
+                amount(price, "order_rows.unit_price_tax_incl").quantize(
+                    currency_places(currency), rounding=ROUND_HALF_UP
+                ),
                 row.get("product_name"),
                 row.get("product_reference"),
                 lookups.products.get(product_id),
@@ -352,7 +363,7 @@ def order_event(
         "status": status.value,
         "currency": currency,
         "total": normalize.money_str(amount(total, "total_paid_tax_incl")),
-        "items": order_items(record, lookups),
+        "items": order_items(record, lookups, currency),
         "created_at": normalize.isoformat(created),
         "updated_at": normalize.isoformat(updated),
     }

@@ -1,6 +1,6 @@
 """The shop's reference data, fetched once per sync run and kept in memory for that run.
 
-Small lists (countries, currencies, languages, genders, groups, order states)
+Small lists (countries, currencies, languages, groups, order states)
 are read whole the first time they are needed; manufacturers, categories and
 products are read by id, only those a page refers to, a hundred at a time.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.prestashop.client import PrestaShopClient
-from connectors.prestashop.lookups import GENDER_TYPES, Lookups, ProductInfo, ShopContext
+from connectors.prestashop.lookups import Lookups, ProductInfo, ShopContext
 from connectors.prestashop.mapping import product_info
 from connectors.prestashop.values import RecordError, flag, ident, order_status, text, whole
 from core import normalize
@@ -35,7 +35,6 @@ class ShopData:
         self.countries: dict[str, str] = {}
         self.currencies: dict[str, str] = {}
         self.languages: dict[str, str] = {}
-        self.genders: dict[str, str] = {}
         self.groups: dict[str, str] = {}
         self.order_states: dict[str, OrderStatus] = {}
         self.manufacturers: dict[str, str] = {}
@@ -52,7 +51,6 @@ class ShopData:
             countries=self.countries,
             currencies=self.currencies,
             languages=self.languages,
-            genders=self.genders,
             groups=self.groups,
             order_states=self.order_states,
             manufacturers=self.manufacturers,
@@ -69,7 +67,7 @@ class ShopData:
         return True
 
     def ensure(self, *names: str) -> None:
-        """Load the named small lists (countries, currencies, languages, genders, groups, order_states)."""
+        """Load the named small lists (countries, currencies, languages, groups, order_states)."""
         for name in names:
             if self._once(name):
                 getattr(self, f"_load_{name}")()
@@ -89,13 +87,6 @@ class ShopData:
         for record in self._records("languages"):
             code = text(record.get("locale")) or text(record.get("language_code")) or text(record.get("iso_code"))
             _put(self.languages, record, normalize.locale, code)
-
-    def _load_genders(self) -> None:
-        for record in self._records("genders"):
-            gender_id = ident(record.get("id"))
-            kind = GENDER_TYPES.get(str(record.get("type", "")).strip())
-            if gender_id and kind:
-                self.genders[gender_id] = kind
 
     def _load_groups(self) -> None:
         for record in self._records("groups"):

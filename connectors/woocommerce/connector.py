@@ -3,12 +3,17 @@
 Orders and products are read in keyset pages: ``orderby=modified&order=asc``
 (WooCommerce adds the id as a tie-breaker), ``modified_after`` one second
 before the cursor with ``dates_are_gmt=true`` (the filter is a strict "after"
-on whole seconds) and the ids already seen at the cursor's second in
-``exclude``, and ``modified_before`` = the sync's frozen ``now``. Each page is
-asked for from page 1 with the cursor moved on, so an order modified during
-the sync cannot shift a page under us and be skipped, and a 100,000-order
-shop costs no growing offsets. ``X-WP-TotalPages`` (or the ``Link`` next
-header, or a full page) says whether more follows; ``[]`` ends.
+on whole seconds, so every record modified at the cursor's second or later is
+read again), and ``modified_before`` = the sync's frozen ``now``. The cursor
+is only a time: no id is ever excluded, so a record that changes after it was
+read (the last one of a sync included) is read by the next sync, and
+re-reading the same state is a duplicate event that changes nothing. When a
+page moves the cursor to a later second, the next page is page 1 of the query
+moved on (an order modified during the sync cannot shift a page under us, and
+a 100,000-order shop costs no growing offsets); when a whole page shares the
+cursor's second, the next page is the next page number. Within one run a
+record state already read is not counted again. ``X-WP-TotalPages`` (or the
+``Link`` next header, or a full page) says whether more follows; ``[]`` ends.
 
 Customers have no modification filter in the REST API (only ``orderby`` id,
 name, registered_date). An incremental run reads the newest registrations
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,32 +62,27 @@ def _parse_time(value: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class KeysetCursor:
-    """Position in a list sorted by (modified, id): the last modified time and the ids seen at it."""
+    """Position in a list sorted by modification time: the newest modification time read.
+
+    Cursors saved before this form also carried ``ids`` (then sent as ``exclude``, which made a
+    later change to those records invisible to incremental syncs): they are read and ignored.
+    """
 
     modified: datetime | None = None
-    ids: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def decode(cls, raw: str | None) -> KeysetCursor:
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(modified=_parse_time(data.get("modified")), ids=frozenset(str(i) for i in data.get("ids", ())))
+        return cls(modified=_parse_time(data.get("modified")))
 
     def encode(self) -> str:
-        ids = sorted(self.ids, key=lambda i: (len(i), i))
-        return json.dumps({"modified": normalize.isoformat(self.modified), "ids": ids}, separators=(",", ":"))
+        return json.dumps({"modified": normalize.isoformat(self.modified)}, separators=(",", ":"))
 
-    def seen(self, record_id: str, modified: datetime) -> bool:
-        if self.modified is None:
-            return False
-        return modified < self.modified or (modified == self.modified and record_id in self.ids)
-
-    def advance(self, record_id: str, modified: datetime) -> KeysetCursor:
+    def advance(self, modified: datetime) -> KeysetCursor:
         if self.modified is None or modified > self.modified:
-            return KeysetCursor(modified, frozenset({record_id}))
-        if modified == self.modified:
-            return KeysetCursor(modified, self.ids | {record_id})
+            return KeysetCursor(modified)
         return self
 
 
@@ -166,6 +166,7 @@ class WooConnector:
 
     def _fetch_keyset(self, resource: Resource, cursor: str | None, now: datetime, mapper: Mapper) -> Iterator[Page]:
         state = KeysetCursor.decode(cursor)
+        read: set[tuple[str, datetime]] = set()  # the states this run already counted
         page_no = 1
         while True:
             params: dict[str, Any] = {
@@ -177,15 +178,15 @@ class WooConnector:
             }
             if state.modified is not None:
                 params["modified_after"] = _wc_time(state.modified - timedelta(seconds=1))
-                if state.ids:
-                    params["exclude"] = ",".join(sorted(state.ids, key=lambda i: (len(i), i)))
             if page_no > 1:
                 params["page"] = page_no
             page = self.client.fetch_page(_COLLECTIONS[resource], params)
             if not page.records:
                 return
             events: list[Event] = []
+            groups: list[int] = []
             skipped: list[Skipped] = []
+            fetched = 0
             before = state
             for record in page.records:
                 record_id = _record_id(record)
@@ -194,20 +195,25 @@ class WooConnector:
                         raise MappingError(f"{resource.value[:-1]} {record_id}: not a JSON object")
                     modified = mapping.modified_at(record, self.ctx)
                 except MappingError as exc:
+                    fetched += 1
                     skipped.append(Skipped(resource, record_id, str(exc)))
                     continue
-                if state.seen(record_id, modified):
+                if (record_id, modified) in read:
                     continue
+                read.add((record_id, modified))
+                fetched += 1
                 try:
-                    events.extend(mapper(record, self.ctx))
+                    found = mapper(record, self.ctx)
+                    events.extend(found)
+                    groups.append(len(found))
                 except MappingError as exc:
                     skipped.append(Skipped(resource, record_id, str(exc)))
-                state = state.advance(record_id, modified)
-            yield Page(events=events, cursor=state.encode(), fetched=len(page.records), skipped=skipped)
+                state = state.advance(modified)
+            yield Page(events=events, cursor=state.encode(), fetched=fetched, skipped=skipped, groups=groups)
             if not _has_more(page, page_no, self.page_size):
                 return
-            # Normally the next page is page 1 of the query moved past what we saw; a shop that
-            # ignores ``exclude`` (or a page of unreadable records) moves on by page number instead.
+            # A page that moved the cursor: page 1 of the query moved on. A page all at the cursor's
+            # second (or of unreadable records) cannot move it: the next page number instead.
             page_no = 1 if state != before else page_no + 1
 
     # --- customers ----------------------------------------------------------------------------

@@ -15,9 +15,14 @@ Rules (see shared/PLATFORMS.md §1 and §4):
   when the division does not end.
 - Names are HTML-unescaped (WordPress stores ``A &amp; B``); emails are
   lower-cased by the Event API.
-- Order statuses map onto the six of the Event API (``ORDER_STATUSES``); an
-  unknown (plugin) status is ``paid`` when the order has a payment date and
-  ``pending`` otherwise.
+- Order statuses map onto the six of the Event API (``ORDER_STATUSES``, from
+  WooCommerce's real list); a tenant maps its plugins' own statuses with
+  ``sync.order_statuses``; any other unknown status is ``paid`` when the order
+  has a payment date and ``pending`` otherwise.
+- A ``checkout-draft`` order (the block checkout creates one as soon as a
+  visitor reaches checkout and types an email) is a cart, not an order: it
+  becomes ``cart_updated`` with the cart id ``order-draft-<id>``; when the
+  draft becomes an order, the order names that cart, which is then converted.
 - Only what Relance uses is kept: no meta_data besides the birthday key, no
   IP, user agent, payment tokens or addresses beyond country and city.
 """
@@ -25,7 +30,7 @@ Rules (see shared/PLATFORMS.md §1 and §4):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
@@ -41,11 +46,15 @@ from core.tenants import TenantConfig
 
 SOURCE = Platform.WOOCOMMERCE.value
 
-#: WooCommerce order status (without ``wc-``) -> Event API order status.
-ORDER_STATUSES: dict[str, OrderStatus] = {
+#: What a ``checkout-draft`` (or a status a tenant maps to ``cart``) becomes: a cart, not an order.
+CART = "cart"
+#: WooCommerce order status (without ``wc-``) -> Event API order status, or ``CART``. WooCommerce 10's
+#: own list: pending, processing, on-hold, completed, cancelled, refunded, failed, checkout-draft
+#: (plus trash for a trashed order, and draft / auto-draft for an order an admin is still creating).
+ORDER_STATUSES: dict[str, OrderStatus | str] = {
     "pending": OrderStatus.PENDING,
     "on-hold": OrderStatus.PENDING,
-    "checkout-draft": OrderStatus.PENDING,
+    "checkout-draft": CART,
     "draft": OrderStatus.PENDING,
     "auto-draft": OrderStatus.PENDING,
     "new": OrderStatus.PENDING,
@@ -78,6 +87,8 @@ class WooContext:
     timezone: str = "UTC"
     currency: str = "EUR"
     birthday_meta_key: str | None = None
+    #: The tenant's own statuses (``sync.order_statuses``): WooCommerce status -> Event API status or "cart".
+    order_statuses: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_tenant(cls, config: TenantConfig) -> WooContext:
@@ -86,6 +97,7 @@ class WooContext:
             timezone=config.timezone,
             currency=config.currency,
             birthday_meta_key=config.sync.birthday_meta_key,
+            order_statuses=dict(config.sync.order_statuses or {}),
         )
 
     @property
@@ -210,15 +222,31 @@ def _contact_from_address(address: Any, email: Any = None) -> dict[str, Any]:
 # --- orders -----------------------------------------------------------------------------------
 
 
-def order_status(payload: Mapping[str, Any]) -> OrderStatus:
-    """The Event API status of a WooCommerce order (unknown plugin statuses: paid if it has a payment date)."""
-    raw = str(payload.get("status") or "").strip().lower()
-    if raw.startswith("wc-"):
-        raw = raw[3:]
+def status_name(value: Any) -> str:
+    """A WooCommerce status as WooCommerce names it in the REST API (lower case, without ``wc-``)."""
+    raw = str(value or "").strip().lower()
+    return raw[3:] if raw.startswith("wc-") else raw
+
+
+def order_status(payload: Mapping[str, Any], custom: Mapping[str, str] | None = None) -> OrderStatus | str:
+    """The Event API status of a WooCommerce order, or ``CART`` for a checkout draft.
+
+    ``custom`` (the tenant's ``sync.order_statuses``) comes first; then WooCommerce's own statuses;
+    an unknown plugin status is paid if the order has a payment date, else pending.
+    """
+    raw = status_name(payload.get("status"))
+    mapped = (custom or {}).get(raw)
+    if mapped is not None:
+        return CART if mapped == CART else OrderStatus(mapped)
     if raw in ORDER_STATUSES:
         return ORDER_STATUSES[raw]
     paid = payload.get("date_paid_gmt") or payload.get("date_paid")
     return OrderStatus.PAID if paid else OrderStatus.PENDING
+
+
+def draft_cart_id(order_id: str) -> str:
+    """The cart id of a checkout draft (and of the order it becomes)."""
+    return f"order-draft-{order_id}"
 
 
 def unit_price(total: Decimal, quantity: int) -> Decimal:
@@ -277,7 +305,8 @@ def refunded_total(payload: Mapping[str, Any], record: str = "order") -> Decimal
 
 
 def map_order(payload: dict[str, Any], ctx: WooContext) -> Event:
-    """An ``order_placed`` event for a WooCommerce order (the store makes it ``order_updated`` when known).
+    """An ``order_placed`` event for a WooCommerce order (the store makes it ``order_updated`` when known),
+    or a ``cart_updated`` event for a checkout draft (``order_status`` is ``CART``).
 
     The contact comes from the billing details (guest orders too), with the
     customer id as ``external_id`` when the buyer has an account. Raises
@@ -297,15 +326,22 @@ def map_order(payload: dict[str, Any], ctx: WooContext) -> Event:
         contact["external_id"] = customer
     if not (contact.get("email") or contact.get("phone") or customer):
         raise MappingError(f"{record}: has no billing email, phone or customer account to attach it to")
+    status = order_status(payload, ctx.order_statuses)
+    total = normalize.money_str(_money(payload.get("total"), record, "total"))
+    items = [_order_item(item, record, index) for index, item in enumerate(lines)]
+    if not isinstance(status, OrderStatus):  # CART
+        return _draft_cart(order_id, record, modified, contact, payload.get("currency"), total, items, ctx)
     properties: dict[str, Any] = {
         "order_id": order_id,
         "number": _ident(payload.get("number")) or order_id,
-        "status": order_status(payload).value,
+        "status": status.value,
         "currency": payload.get("currency"),
-        "total": normalize.money_str(_money(payload.get("total"), record, "total")),
-        "items": [_order_item(item, record, index) for index, item in enumerate(lines)],
+        "total": total,
+        "items": items,
         "created_at": normalize.isoformat(created),
         "updated_at": normalize.isoformat(modified),
+        # the checkout draft this order was (block checkout): that cart is converted, not abandoned
+        "cart_id": draft_cart_id(order_id),
     }
     refunded = refunded_total(payload, record)
     if refunded:
@@ -325,6 +361,36 @@ def map_order(payload: dict[str, Any], ctx: WooContext) -> Event:
             "timestamp": normalize.isoformat(modified),
             "contact": contact,
             "properties": properties,
+            "source": SOURCE,
+        },
+        record,
+    )
+
+
+def _draft_cart(
+    order_id: str,
+    record: str,
+    modified: datetime,
+    contact: dict[str, Any],
+    currency: Any,
+    total: str,
+    items: list[dict[str, Any]],
+    ctx: WooContext,
+) -> Event:
+    """The ``cart_updated`` event of a checkout draft: the visitor's cart, with who they said they are."""
+    return _event(
+        {
+            "type": "track",
+            "event": "cart_updated",
+            "message_id": message_id("orders", order_id, modified),
+            "timestamp": normalize.isoformat(modified),
+            "contact": contact,
+            "properties": {
+                "cart_id": draft_cart_id(order_id),
+                "currency": currency or ctx.currency,
+                "total": total,
+                "items": items,
+            },
             "source": SOURCE,
         },
         record,

@@ -15,10 +15,10 @@ from console.context import runtime
 from console.i18n import t
 from console.pages.dashboard import tenant_choices
 from console.pages.settings import MAX_UPLOAD_BYTES, _NoAliasLoader
-from core.console.previews import render_preview
 from core.errors import ConfigError, UserError
 from core.flows import registry
 from core.flows.settings import tenant_flows
+from core.messages.previews import render_preview
 from core.model import Channel
 from core.sections import validate_tenant
 from core.store.tenants import Tenant, upsert_tenant

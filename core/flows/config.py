@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.flows.model import Definition
+from core.flows.model import Definition, Split
 from core.flows.rules import Pressure, QuietHours
 
 
@@ -26,6 +26,10 @@ class FlowSettings:
     #: Built-in flow name -> its typed settings (defaults applied).
     builtin: Mapping[str, Any] = field(default_factory=dict)
     custom: tuple[Definition, ...] = ()
+    #: Flow name -> the percentage of its contacts held out (``flows.<flow>.holdout_percent``; 0 when absent).
+    holdouts: Mapping[str, float] = field(default_factory=dict)
+    #: Built-in flow name -> its A/B test (``flows.<flow>.split``), given at the flow's first send.
+    splits: Mapping[str, Split] = field(default_factory=dict)
 
     def rank(self, flow: str) -> int:
         """Priority rank of a flow: 0 goes first; flows not listed come after, in name order."""

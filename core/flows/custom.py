@@ -36,11 +36,13 @@ from core.flows.model import (
     EventMatch,
     Reentry,
     Send,
+    Split,
     Step,
     Test,
     Trigger,
     TriggerKind,
     UniqueCoupon,
+    Variant,
     Wait,
 )
 from core.flows.values import (
@@ -61,7 +63,10 @@ EVENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 NOT_EMITTABLE = CART_EVENTS | ORDER_EVENTS | PRODUCT_EVENTS | {"segment_entered", "segment_exited"}
 NOT_EMITTABLE |= {"email_opened", "email_clicked"}
 CONTENTS = ("none", "recommendations", "viewed")
-STEP_KINDS = ("wait", "if", "send", "tag", "untag", "set", "emit", "notify", "unsubscribe", "suppress", "webhook")
+STEP_KINDS = (
+    "wait", "if", "send", "split", "tag", "untag", "set", "emit", "notify", "unsubscribe", "suppress", "webhook"
+)  # fmt: skip
+WINNER_METRICS = ("clicked", "orders")
 TESTS = ("tagged", "not_tagged", "property", "event", "did", "not_did", "in_segment", "not_in_segment", "consent")
 CHANNEL_CHOICES = ("email", "sms", "all")
 PROPERTIES = (*CONTACT_FIELDS, "attributes.<key>")
@@ -214,6 +219,37 @@ def _send(flow: str, given: Mapping[str, Any], path: str, number_: int, label: s
     )
 
 
+def parse_split(raw: Any, path: str, label: str | None = None) -> Split:
+    """An A/B split: ``{variants: {a: {}, b: {template, subject, channel, delay_hours, weight}}, winner, min_sample}``."""
+    given = mapping(raw, path)
+    reject_unknown(given, ("variants", "winner", "min_sample"), path)
+    raw_variants = mapping(given.get("variants"), f"{path}.variants")
+    if len(raw_variants) < 2:
+        raise fail(f"{path}.variants", "needs two variants or more, such as {a: {}, b: {template: promo_b}}")
+    variants = []
+    for name, spec in raw_variants.items():
+        where = f"{path}.variants.{name}"
+        if not isinstance(name, str) or not re.match(r"^[a-z0-9_]{1,40}$", name):
+            raise fail(where, "a variant name is lower-case letters, digits and _ (up to 40)")
+        own = mapping(spec, where)
+        reject_unknown(own, ("template", "subject", "channel", "delay_hours", "weight"), where)
+        variants.append(
+            Variant(
+                name=name,
+                weight=number(own.get("weight", 1), f"{where}.weight", 0.01, 1000),
+                template=text(own.get("template"), f"{where}.template", 100),
+                subject=text(own.get("subject"), f"{where}.subject", 200),
+                channel=channel(own["channel"], f"{where}.channel") if "channel" in own else None,
+                delay=timedelta(hours=number(own.get("delay_hours", 0), f"{where}.delay_hours", 0, 24 * 60)),
+            )
+        )
+    winner = given.get("winner")
+    if winner is not None and winner not in WINNER_METRICS:
+        raise fail(f"{path}.winner", f"must be one of {', '.join(WINNER_METRICS)} (the metric that picks the winner)")
+    min_sample = integer(given.get("min_sample", 100), f"{path}.min_sample", 10, 1_000_000)
+    return Split(tuple(variants), winner, min_sample, id=label)
+
+
 def _step(flow: str, raw: Any, path: str, sends: int) -> Step:
     given = mapping(raw, path)
     kinds = [key for key in given if key in STEP_KINDS]
@@ -223,6 +259,9 @@ def _step(flow: str, raw: Any, path: str, sends: int) -> Step:
     label = text(given.get("id"), f"{path}.id", 40)
     if kind == "send":
         return _send(flow, given, path, sends + 1, label)
+    if kind == "split":
+        reject_unknown(given, ("split", "id"), path)
+        return parse_split(given["split"], f"{path}.split", label)
     if kind == "if":
         reject_unknown(given, ("if", "then", "else", "id"), path)
         then = text(given.get("then", "next"), f"{path}.then", 40) or "next"
@@ -307,6 +346,8 @@ def parse_custom(name: Any, raw: Any, path: str) -> Definition:
     steps: list[Step] = []
     for index, raw_step in enumerate(raw_steps):
         step = _step(name, raw_step, f"{path}.steps[{index}]", sum(isinstance(s, Send) for s in steps))
+        if isinstance(step, Split) and any(isinstance(s, Split) for s in steps):
+            raise fail(f"{path}.steps[{index}].split", "a flow has one A/B split at most")
         steps.append(step)
     labels: dict[str, int] = {}
     for index, step in enumerate(steps):

@@ -25,19 +25,22 @@ from core.coupons.store.coupons import coupon_for, request_coupon
 from core.flows import registry
 from core.flows.content import NEEDS_PRODUCTS, content
 from core.flows.dates import greeting_time
-from core.flows.model import Action, Condition, Definition, RunState, Send, Test, TriggerKind, Wait
+from core.flows.model import Action, Condition, Definition, RunState, Send, Split, Test, TriggerKind, Wait
 from core.flows.rules import Entry, Ledger, after_quiet_hours, compare, consent_given, next_local_time, zone
 from core.flows.settings import tenant_flows
+from core.flows.splits import pick_variant, variant_send, winner
 from core.flows.store.facts import Batch, ContactFacts, RunRow
 from core.flows.store.hooks import add_hook
 from core.flows.store.lifecycle import did_any_since, latest_event
 from core.flows.store.outbox import DROPPED, HELD, SCHEDULED, Outbox, Planned
 from core.flows.store.queries import did_since
 from core.flows.store.runs import save_runs
+from core.holdouts import HOLDOUT, held_out
 from core.messages.store.consents import note_detail
 from core.messages.store.suppression import suppress
 from core.model import Channel, ContactInfo, Event, EventType
 from core.pipeline import ingest
+from core.reports.store.variants import variant_results
 from core.segments.store.membership import is_member
 from core.store.tenants import Tenant
 
@@ -72,6 +75,8 @@ class Evaluator:
         #: run id -> the events its conditions looked at (name -> properties), for the owner's notification
         self.looked: dict[int, dict[str, Any]] = {}
         self.coupons_requested = 0
+        #: flow name -> its A/B test's winner, if any (looked up once per batch)
+        self.winners: dict[str, str | None] = {}
 
     # -- the run ---------------------------------------------------------------------
     def evaluate(self, run: RunRow) -> None:
@@ -100,6 +105,12 @@ class Evaluator:
             elif isinstance(step, Condition):
                 chosen = step.then if self._test(step.test, run, contact) else step.otherwise
                 position = definition.index_of(chosen, position)
+            elif isinstance(step, Split):
+                delay = self._split(definition, run, step)
+                position += 1
+                if delay:
+                    target = self.now + delay
+                    return self._park(run, position, target, target)
             elif isinstance(step, Send):
                 hold = self._send(definition, run, step, contact, step_due or self.now, resumed)
                 if hold is not None:
@@ -194,6 +205,29 @@ class Evaluator:
             result = consent_given(Channel(test.name), contact.email_consent, contact.sms_consent)
         return not result if test.negate else result
 
+    # -- A/B split ---------------------------------------------------------------------------
+    def _split(self, definition: Definition, run: RunRow, split: Split) -> timedelta:
+        """Give the run its variant (once); return the variant's own delay."""
+        chosen = split.variant(run.context.get("variant"))
+        if chosen is None:
+            winner = self._winner(definition, split)
+            chosen = split.variant(winner) if winner else None
+            if chosen is None:
+                chosen = pick_variant(split, self.batch.tenant.id, definition.name, run.contact_id)
+            run.context["variant"] = chosen.name
+            run.context_changed = run.changed = True
+            self.report.outcomes[f"variant:{chosen.name}"] += 1
+        return chosen.delay
+
+    def _winner(self, definition: Definition, split: Split) -> str | None:
+        """The variant every new run gets once the test has a winner (looked up once per batch and flow)."""
+        if split.winner is None:
+            return None
+        if definition.name not in self.winners:
+            results = variant_results(self.batch.conn, self.batch.tenant.id, definition.name)
+            self.winners[definition.name] = winner(split, results)
+        return self.winners[definition.name]
+
     # -- sending -------------------------------------------------------------------------
     def _send(
         self, definition: Definition, run: RunRow, step: Send, contact: ContactFacts, step_due: datetime, resumed: bool
@@ -204,12 +238,21 @@ class Evaluator:
         context = content(self.batch, definition, run, step, contact)
         if deadline is not None:
             context["expires_at"] = normalize.isoformat(deadline)
+        split = definition.split or self.settings.splits.get(definition.name)
+        if split is not None and definition.split is None and "variant" not in run.context:
+            self._split(definition, run, split)  # a built-in flow's test: the variant is given at its first send
+        variant = split.variant(run.context.get("variant")) if split else None
+        if variant is not None:  # the sends after the split follow the run's variant
+            step = variant_send(step, variant)
+            if variant.subject:
+                context["subject"] = variant.subject
         address = contact.email if step.channel is Channel.EMAIL else contact.phone
         message = Planned(
             contact_id=contact.id,
             flow=definition.name,
             run_id=run.id,
             step=step.number,
+            variant=None if variant is None else variant.name,
             channel=step.channel.value,
             marketing=step.marketing,
             template=step.template,
@@ -230,6 +273,9 @@ class Evaluator:
             return self._record(message, SCHEDULED, None)
         if not consent_given(step.channel, contact.email_consent, contact.sms_consent):
             return self._record(message, DROPPED, "consent")
+        percent = self.settings.holdouts.get(definition.name, 0.0)
+        if percent and held_out(self.batch.tenant.id, definition.name, contact.id, percent):
+            return self._record(message, HOLDOUT, "holdout")  # recorded for the report, never sent
         if step.unique_coupon is not None:
             wait = self._coupon(definition, run, step, contact, message)
             if wait is not None:

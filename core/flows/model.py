@@ -163,7 +163,36 @@ class Action:
     id: str | None = None
 
 
-Step = Wait | Condition | Send | Action
+@dataclass(frozen=True)
+class Variant:
+    """One arm of an A/B split: what it changes in the sends after the split (None: as written)."""
+
+    name: str
+    weight: float = 1.0
+    template: str | None = None
+    subject: str | None = None
+    channel: Channel | None = None
+    #: A wait of this variant's own right after the split (a different timing).
+    delay: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Split:
+    """An A/B test: each run is given a variant, by a hash of (tenant, flow, contact) weighted by the
+    variants' weights, and the sends after the split follow it. With ``winner`` (``clicked`` or
+    ``orders``), once every variant was sent to ``min_sample`` contacts and one is better than every
+    other with 95 % confidence, new runs all get that one."""
+
+    variants: tuple[Variant, ...]
+    winner: str | None = None
+    min_sample: int = 100
+    id: str | None = None
+
+    def variant(self, name: str | None) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+
+Step = Wait | Condition | Send | Action | Split
 
 
 @dataclass(frozen=True)
@@ -190,3 +219,8 @@ class Definition:
     @property
     def sends(self) -> tuple[Send, ...]:
         return tuple(step for step in self.steps if isinstance(step, Send))
+
+    @property
+    def split(self) -> Split | None:
+        """The flow's A/B split, if it has one (a flow has at most one)."""
+        return next((step for step in self.steps if isinstance(step, Split)), None)

@@ -18,11 +18,12 @@ from typing import Any
 from core import normalize
 from core.flows import registry
 from core.flows.config import FlowSettings, TenantFlows
-from core.flows.custom import parse_custom
+from core.flows.custom import parse_custom, parse_split
 from core.flows.cycles import check_cycles
-from core.flows.model import Definition
+from core.flows.model import Definition, Split
 from core.flows.rules import Pressure, QuietHours
-from core.flows.values import boolean, fail, hhmm, integer, mapping, normal, reject_unknown, time_of_day
+from core.flows.values import boolean, fail, hhmm, integer, mapping, normal, number, reject_unknown, time_of_day
+from core.holdouts import MAX_PERCENT
 
 COMMON_KEYS = ("pressure", "quiet_hours", "priorities", "notify_email", "coupons")
 
@@ -64,6 +65,25 @@ def _priorities(raw: Any, path: str, custom_names: set[str]) -> tuple[str, ...]:
     return tuple(raw) + tuple(rest)
 
 
+def _holdout(raw: Any, path: str, holdouts: dict[str, float], name: str) -> Any:
+    """Take ``holdout_percent`` (common to every flow) out of a flow's settings; return the rest."""
+    if not isinstance(raw, Mapping) or "holdout_percent" not in raw:
+        return raw
+    holdouts[name] = number(raw["holdout_percent"], f"{path}.holdout_percent", 0, MAX_PERCENT)
+    return {key: value for key, value in raw.items() if key != "holdout_percent"}
+
+
+def _split(raw: Any, path: str, splits: dict[str, Split], name: str) -> Any:
+    """Take ``split`` (an A/B test of a built-in flow's sends) out of its settings; return the rest."""
+    if not isinstance(raw, Mapping) or "split" not in raw:
+        return raw
+    split = parse_split(raw["split"], f"{path}.split")
+    if any(v.delay for v in split.variants):
+        raise fail(f"{path}.split", "a built-in flow's variants change template, subject or channel, not delay_hours")
+    splits[name] = split
+    return {key: value for key, value in raw.items() if key != "split"}
+
+
 def definitions(settings: FlowSettings) -> tuple[Definition, ...]:
     """Every flow switched on for a tenant: the built-in ones, then the tenant's own."""
     built = [flow.define(settings.of(flow.name)) for flow in registry.BUILTIN if settings.of(flow.name).enabled]
@@ -76,8 +96,13 @@ def parse(value: Any, path: str = "flows") -> tuple[FlowSettings, dict[str, Any]
     reject_unknown(given, _top_keys(), path)
     out: dict[str, Any] = {}
     values: dict[str, Any] = {}
+    holdouts: dict[str, float] = {}
+    splits: dict[str, Split] = {}
     custom_raw = mapping(given.get("custom"), f"{path}.custom")
-    custom = tuple(parse_custom(name, spec, f"{path}.custom.{name}") for name, spec in custom_raw.items())
+    custom = tuple(
+        parse_custom(name, _holdout(spec, f"{path}.custom.{name}", holdouts, name), f"{path}.custom.{name}")
+        for name, spec in custom_raw.items()
+    )
     if custom_raw:
         values["custom"] = custom
         try:
@@ -105,12 +130,17 @@ def parse(value: Any, path: str = "flows") -> tuple[FlowSettings, dict[str, Any]
     builtin: dict[str, Any] = {}
     for flow in registry.BUILTIN:
         if flow.name in given:
-            parsed = flow.parse(given[flow.name], f"{path}.{flow.name}")
+            own = _holdout(given[flow.name], f"{path}.{flow.name}", holdouts, flow.name)
+            own = _split(own, f"{path}.{flow.name}", splits, flow.name)
+            parsed = flow.parse(own, f"{path}.{flow.name}")
             builtin[flow.name] = parsed
-            out[flow.name] = {key: normal(getattr(parsed, key)) for key in mapping(given[flow.name], flow.name)}
+            out[flow.name] = {key: normal(getattr(parsed, key)) for key in mapping(own, flow.name)}
+            for key in ("holdout_percent", "split"):
+                if key in mapping(given[flow.name], flow.name):
+                    out[flow.name][key] = json.loads(json.dumps(given[flow.name][key]))
         else:
             builtin[flow.name] = flow.defaults()
-    settings = FlowSettings(builtin=builtin, **values)
+    settings = FlowSettings(builtin=builtin, holdouts=holdouts, splits=splits, **values)
     check_cycles(definitions(settings))
     return settings, out
 

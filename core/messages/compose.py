@@ -31,7 +31,7 @@ from core.messages import links, sms
 from core.messages.content import ContactView, Content
 from core.messages.environment import babel_locale, environment, exists, template_name
 from core.messages.errors import TemplateError
-from core.messages.plaintext import html_to_text
+from core.messages.plaintext import mjml_to_text
 from core.messages.render import render_email, render_text
 from core.messages.settings import MessageSettings, message_settings
 from core.messages.store.content import load
@@ -228,11 +228,17 @@ def message_id_header(tenant_id: int, dedupe_key: str, domain: str) -> str:
 
 
 def _tracker(base_url: str, secret_key: str, draft: MessageDraft, medium: str) -> links.Rewrite:
+    """The rewrite of a marketing message's links: UTM parameters and a signed click link, once per URL."""
+    done: dict[str, str | None] = {}
+
     def rewrite(url: str) -> str | None:
-        if url.startswith(base_url + "/"):
-            return None  # our own links (unsubscribe, confirm) are not tracked
-        target = links.add_utm(url, medium, draft.flow, str(draft.step))
-        return links.click_url(base_url, secret_key, draft.tenant_id, draft.id, target)
+        if url not in done:
+            if url.startswith(base_url + "/"):
+                done[url] = None  # our own links (unsubscribe, confirm) are not tracked
+            else:
+                target = links.add_utm(url, medium, draft.flow, str(draft.step))
+                done[url] = links.click_url(base_url, secret_key, draft.tenant_id, draft.id, target)
+        return done[url]
 
     return rewrite
 
@@ -292,8 +298,11 @@ def _compose_email(
     sender = config.sender
     domain = (sender.email.rpartition("@")[2] if sender else None) or urlsplit(base_url).hostname or "relance.invalid"
     headers["Message-ID"] = message_id_header(draft.tenant_id, draft.dedupe_key, domain)
-    if draft.marketing:
-        html = links.rewrite_html_links(html, _tracker(base_url, secret_key, draft, "email"))
+    tracker = _tracker(base_url, secret_key, draft, "email") if draft.marketing else None
+    # The text part from the MJML source (small), its links rewritten as the HTML's are.
+    text = mjml_to_text(rendered.source, tracker)
+    if tracker is not None:
+        html = links.rewrite_html_links(html, tracker)
         pixel = PIXEL_TAG.format(src=links.open_url(base_url, secret_key, draft.tenant_id, draft.id))
         html = html.replace("</body>", pixel + "</body>", 1) if "</body>" in html else html + pixel
         mailbox = settings.unsubscribe_email or (sender.reply_to or sender.email if sender else None)
@@ -306,9 +315,9 @@ def _compose_email(
     return ComposedMessage(
         channel=Channel.EMAIL.value,
         to=to,
-        subject=rendered.subject,
+        subject=_variant_subject(env, draft, values) or rendered.subject,
         html=html,
-        text=html_to_text(html),
+        text=text,
         headers=headers,
         lang=lang,
         template=name,
@@ -317,6 +326,17 @@ def _compose_email(
         reply_to=sender.reply_to if sender else None,
         preheader=rendered.preheader or None,
     )
+
+
+def _variant_subject(env: ImmutableSandboxedEnvironment, draft: MessageDraft, values: dict[str, Any]) -> str | None:
+    """An A/B variant's own subject (``subject`` in the message's context), rendered in the sandbox."""
+    text = draft.context.get("subject")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return " ".join(env.from_string(text).render(values).split()) or None
+    except Exception as exc:  # noqa: BLE001 - any template error is the variant's, reported as such
+        raise TemplateError(f"the A/B variant's subject {text[:60]!r}: {exc}") from exc
 
 
 def _compose_sms(
@@ -364,7 +384,14 @@ def _compose_sms(
     )
 
 
-def compose(conn: Connection, tenant: Tenant, message_row: Any, base_url: str, secret_key: str) -> ComposedMessage:
+def compose(
+    conn: Connection,
+    tenant: Tenant,
+    message_row: Any,
+    base_url: str,
+    secret_key: str,
+    settings: MessageSettings | None = None,
+) -> ComposedMessage:
     """Compose the outbox message ``message_row`` for ``tenant``.
 
     Raises TemplateError when its template fails and MessageNotFoundError when
@@ -378,5 +405,11 @@ def compose(conn: Connection, tenant: Tenant, message_row: Any, base_url: str, s
         raise MessageNotFoundError(f"message {draft.id}: its contact {draft.contact_id} no longer exists")
     channel_address = content.contact.phone if draft.channel == Channel.SMS.value else content.contact.email
     return compose_content(
-        tenant.config, draft, content, base_url.rstrip("/"), secret_key, to=channel_address or draft.to_address
+        tenant.config,
+        draft,
+        content,
+        base_url.rstrip("/"),
+        secret_key,
+        settings=settings,
+        to=channel_address or draft.to_address,
     )

@@ -28,11 +28,13 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
-from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, Template, pass_context
+from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, Template, nodes, pass_context
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from core.flows.library import TEMPLATES_DIR as FLOW_TEMPLATES_DIR
+from core.messages import budget
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 #: Where default templates are looked for, in order.
@@ -89,9 +91,50 @@ def _date(context: Context, value: Any, style: str = "long") -> str:
     return format_date(value, style, locale=locale)
 
 
+class _BudgetedCodeGenerator(CodeGenerator):
+    """Compiles every ``{% for %}`` to loop over ``environment.budget_iter(...)``: each iteration is a step
+    of the render budget (``core.messages.budget``), whatever the template loops over."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        wrapped = isinstance(node.iter, nodes.Call) and isinstance(node.iter.node, nodes.EnvironmentAttribute)
+        if not wrapped:
+            node.iter = nodes.Call(
+                nodes.EnvironmentAttribute("budget_iter"), [node.iter], [], None, None, lineno=node.lineno
+            )
+        super().visit_For(node, frame)
+
+
+class BudgetedEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with the render budget: loops, calls, ``*``, ``**``, ``%``, filters,
+    ``namespace`` values and the output all count (``core.messages.budget``)."""
+
+    code_generator_class = _BudgetedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%"})
+    budget_iter = staticmethod(budget.iterate)
+    concat = staticmethod(budget.concat)  # type: ignore[assignment]
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals.pop("lipsum", None)  # generates text in bulk, of no use in a message
+        self.globals["namespace"] = budget.BudgetNamespace
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        return budget.binop(operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        budget.step()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:  # "{:>1000000000}".format(...) would allocate before any check after it
+            budget.check_format(str(value.__self__))
+        return wrapped
+
+
 def _build(overrides: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
     loader = ChoiceLoader([DictLoader(dict(overrides)), FileSystemLoader([str(path) for path in SEARCH_PATH])])
-    env = ImmutableSandboxedEnvironment(
+    env = BudgetedEnvironment(
         loader=loader,
         autoescape=_autoescape,
         undefined=StrictUndefined,
@@ -102,6 +145,7 @@ def _build(overrides: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
     env.filters["money"] = _money
     env.filters["number"] = _number
     env.filters["date"] = _date
+    env.filters = {name: budget.guarded_filter(func) for name, func in env.filters.items()}
     return env
 
 
@@ -115,8 +159,13 @@ def environment(overrides: Mapping[str, str] | None = None) -> ImmutableSandboxe
     return _cached(json.dumps(dict(overrides or {}), sort_keys=True))
 
 
+@lru_cache(maxsize=4096)
 def exists(env: ImmutableSandboxedEnvironment, name: str) -> bool:
-    """True when the environment can load the template ``name`` (override or default)."""
+    """True when the environment can load the template ``name`` (override or default).
+
+    Remembered per environment: an environment's overrides never change (a new
+    tenant file makes a new one) and default templates change only with the code.
+    """
     from jinja2 import TemplateNotFound
 
     assert env.loader is not None
@@ -132,4 +181,4 @@ def render_block(template: Template, block: str, variables: Mapping[str, Any]) -
     func = template.blocks.get(block)
     if func is None:
         return None
-    return "".join(func(template.new_context(dict(variables))))
+    return budget.concat(func(template.new_context(dict(variables))))

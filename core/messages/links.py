@@ -16,10 +16,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer, URLSafeSerializer
+from itsdangerous.encoding import base64_encode, want_bytes
 
 from core.messages.errors import LinkError
 
@@ -48,8 +50,44 @@ def add_utm(url: str, medium: str, campaign: str, content: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
+@lru_cache(maxsize=64)
+def _keyed_mac(key: bytes, digest: Any) -> Any:
+    """An HMAC already keyed (its pads computed): each signature copies it and hashes only the value."""
+    return hmac.new(key, digestmod=digest)
+
+
+class _KeyedSigner(Signer):
+    """itsdangerous' default signer (HMAC-SHA1, the key derived from the secret and the salt), its key derived
+    once per process rather than at every signature: the same tokens, one HMAC each."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        return _derived_key(key, self.salt, self.key_derivation, self.digest_method)
+
+    def get_signature(self, value: str | bytes) -> bytes:
+        mac = _keyed_mac(self.derive_key(), self.digest_method).copy()
+        mac.update(want_bytes(value))
+        return base64_encode(mac.digest())
+
+
+@lru_cache(maxsize=64)
+def _derived_key(secret_key: bytes, salt: bytes, derivation: str, digest: Any) -> bytes:
+    return Signer(secret_key, salt=salt, key_derivation=derivation, digest_method=digest).derive_key()
+
+
+class _Serializer(URLSafeSerializer):
+    """itsdangerous' URL-safe serializer without zlib: compressing a 100-byte payload costs more than
+    signing it, and a link in an email can be a little longer. Compressed tokens (links already sent)
+    still load."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs).encode("utf-8"))
+
+
+@lru_cache(maxsize=64)
 def _serializer(secret_key: str, salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret_key, salt=salt)
+    """The serializer of one purpose, made once per process (it holds nothing but the key and the salt)."""
+    return _Serializer(secret_key, salt=salt, signer=_KeyedSigner)
 
 
 def _load(secret_key: str, salt: str, token: str) -> Any:

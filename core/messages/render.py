@@ -18,6 +18,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from mjml import mjml2html
 
+from core.messages import budget
+from core.messages.budget import RenderBudgetError
 from core.messages.environment import render_block
 from core.messages.errors import TemplateError
 
@@ -29,9 +31,19 @@ class RenderedEmail:
     subject: str
     preheader: str
     html: str
+    #: The rendered MJML the HTML was made from (the plain-text part is read from it).
+    source: str = ""
+
+
+#: What a template can raise while rendering (RecursionError: a macro calling itself without end).
+RENDER_ERRORS = (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError, MemoryError)
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "macros call each other too deeply (a macro calling itself without end?)"
+    if isinstance(exc, MemoryError):
+        return "it needs more memory than there is; make its output smaller"
     if isinstance(exc, SecurityError):
         return f"refused by the sandbox ({exc}); templates may only use the values they are given"
     if isinstance(exc, UndefinedError):
@@ -54,12 +66,15 @@ def render_email(env: ImmutableSandboxedEnvironment, name: str, variables: Mappi
         template = env.get_template(name)
         if "subject" not in template.blocks:
             raise TemplateError(f"template {name} has no subject: add {{% block subject %}}...{{% endblock %}}")
-        subject = _one_line(render_block(template, "subject", variables) or "")
-        preheader = _one_line(render_block(template, "preheader", variables) or "")
-        source = template.render(dict(variables))
+        with budget.limit(budget.SEND_SECONDS):
+            subject = _one_line(render_block(template, "subject", variables) or "")
+            preheader = _one_line(render_block(template, "preheader", variables) or "")
+            source = template.render(dict(variables))
+    except RenderBudgetError as exc:
+        raise RenderBudgetError(f"template {name}: {exc}") from exc
     except TemplateError:
         raise
-    except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+    except RENDER_ERRORS as exc:
         raise TemplateError(f"template {name}: {_reason(exc)}") from exc
     if not subject:
         raise TemplateError(f"template {name}: the subject is empty")
@@ -71,14 +86,18 @@ def render_email(env: ImmutableSandboxedEnvironment, name: str, variables: Mappi
         inlined = _INLINER.inline(rendered)
     except ValueError as exc:  # css_inline.InlineError is a ValueError
         raise TemplateError(f"template {name}: its CSS could not be inlined ({exc})") from exc
-    return RenderedEmail(subject=subject, preheader=preheader, html=inlined)
+    return RenderedEmail(subject=subject, preheader=preheader, html=inlined, source=source)
 
 
 def render_text(env: ImmutableSandboxedEnvironment, name: str, variables: Mapping[str, Any]) -> str:
     """Render a plain-text (SMS) template, whitespace tidied; raise TemplateError on failure."""
     try:
-        text = env.get_template(name).render(dict(variables))
-    except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        template = env.get_template(name)
+        with budget.limit(budget.SEND_SECONDS):
+            text = template.render(dict(variables))
+    except RenderBudgetError as exc:
+        raise RenderBudgetError(f"template {name}: {exc}") from exc
+    except RENDER_ERRORS as exc:
         raise TemplateError(f"template {name}: {_reason(exc)}") from exc
     lines = [" ".join(line.split()) for line in text.strip().splitlines()]
     return "\n".join(line for line in lines if line)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from core.messages import budget
 from core.messages.compose import MessageDraft, compose_content
 from core.messages.content import CartView, ContactView, Content, OrderView, ProductView
 from core.messages.errors import TemplateError
@@ -98,6 +99,7 @@ def check_override(settings: MessageSettings, channel: str, name: str, lang: str
                 due_at=SAMPLE_TIME,
             )
             content = sample_content(config, lang, first_name)
-            composed = compose_content(config, draft, content, SAMPLE_BASE_URL, SAMPLE_SECRET, settings=settings)
+            with budget.limit(budget.CHECK_SECONDS):  # tighter than at send time: refused in well under a second
+                composed = compose_content(config, draft, content, SAMPLE_BASE_URL, SAMPLE_SECRET, settings=settings)
             if composed.lang != lang:
                 raise TemplateError(f"template {name} in {lang} could not be loaded")

@@ -1,27 +1,34 @@
-"""Send outbox messages: claim, re-check, compose, send, record. Never twice.
+"""Send outbox messages: claim, re-check, compose, send, record. Exactly once, one at a time.
 
-1. ``claim`` moves due rows from ``scheduled`` to ``sending`` in one UPDATE:
-   two workers given the same ids cannot both take a row.
+1. ``claim_next`` moves ONE due row from ``scheduled`` to ``sending`` (and
+   returns it) just before it is sent: two workers given the same ids cannot
+   both take a row, and a worker that dies leaves every message it had not
+   reached in ``scheduled``, where another worker (or the sweep) takes it.
 2. For marketing messages, consent and suppressions are checked again at send
    time (the contact may have unsubscribed since the flow decided); a message
    that may not go is ``suppressed`` with the reason.
-3. The message is composed and its recipient, subject and SMS links saved,
-   then sent outside any transaction, through the transport the caller hands
-   in (``transports.registry`` builds them from the tenant's settings; this
-   module does no network or file I/O of its own).
+3. The message is composed and its recipient, subject and SMS links saved in
+   the claim's transaction, then sent outside any transaction, through the
+   transport the caller hands in (``transports.registry`` builds them from the
+   tenant's settings, once per batch, and an SMTP connection serves the whole
+   batch; this module does no network or file I/O of its own).
 4. The outcome is recorded: ``sent`` (with the provider's id), ``scheduled``
    again with a later ``due_at`` for a temporary failure (up to MAX_ATTEMPTS),
    ``bounced`` (the address is suppressed for marketing) or ``failed``.
 
-A crash between sending and recording leaves the row in ``sending``. Such a
-row is never sent again: ``mark_interrupted`` turns rows stuck in
-``sending`` into ``failed`` with reason ``interrupted`` for a human to check.
+The in-doubt rule: a crash between claiming and recording leaves that one row
+in ``sending``; it may or may not have reached the provider (SMTP has no
+idempotency). Relance prefers a rare loss to a duplicate: ``mark_interrupted``
+turns rows stuck in ``sending`` into ``failed`` with reason ``interrupted``,
+recorded for a human to check, and never sends them again. Because claims are
+one at a time, a killed worker leaves at most that one message in doubt.
 Emails carry a Message-ID derived from the outbox's unique key, so even a
 message handed over twice by a relay would have one identity.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +46,8 @@ from core.messages.errors import (
     TemplateError,
     UnknownOutcomeError,
 )
-from core.messages.store.outbox import claim, claimed, fail_stuck, save_links, update_message
+from core.messages.settings import MessageSettings, message_settings
+from core.messages.store.outbox import claim_next, fail_stuck, save_links, update_message
 from core.messages.store.suppression import suppress, suppression_of
 from core.model import Channel
 from core.store.tenants import Tenant, get_tenant_by_id
@@ -51,6 +59,8 @@ MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (5, 30, 120, 600, 1800)
 #: A row left in ``sending`` longer than this was interrupted (every transport times out well before).
 STUCK_AFTER = timedelta(minutes=15)
+#: How many of a batch's ids one claim looks among (the statement stays small whatever the batch).
+CLAIM_WINDOW = 50
 
 
 @dataclass(frozen=True)
@@ -125,18 +135,55 @@ def _check(conn: Connection, tenant: Tenant, row: Any) -> str | None:
     return f"suppressed:{reason}" if reason else None
 
 
-def _prepare(conn: Connection, row: Any, tenant: Tenant, config: SendConfig, now: datetime) -> Any:
+class _Batch:
+    """What the messages of one batch share: tenants, their message settings and transports (read once)."""
+
+    def __init__(self, transports: TransportProvider) -> None:
+        self.provider = transports
+        self.tenants: dict[int, Tenant] = {}
+        self.settings: dict[int, MessageSettings] = {}
+        self.transports: dict[tuple[int, str], Any] = {}
+
+    def tenant(self, conn: Connection, tenant_id: int) -> Tenant:
+        if tenant_id not in self.tenants:
+            tenant = get_tenant_by_id(conn, tenant_id)
+            self.tenants[tenant_id] = tenant
+            self.settings[tenant_id] = message_settings(tenant.config)
+        return self.tenants[tenant_id]
+
+    def transport(self, tenant: Tenant, channel: str) -> Any:
+        key = (tenant.id, channel)
+        if key not in self.transports:
+            self.transports[key] = self.provider(tenant, channel)
+        return self.transports[key]
+
+    def close(self) -> None:
+        """Close what the transports keep open (an SMTP connection); a failure to close loses nothing."""
+        for transport in self.transports.values():
+            close = getattr(transport, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - every message is recorded already
+                    log.warning("closing the %s transport failed", type(transport).__name__, exc_info=True)
+        self.transports.clear()
+
+
+def _prepare(
+    conn: Connection, row: Any, tenant: Tenant, settings: MessageSettings, config: SendConfig, now: datetime
+) -> Any:
     """Check and compose a claimed row; return the message, or the status values to save instead."""
     reason = _check(conn, tenant, row)
     if reason is not None:
         return {"status": "suppressed", "reason": reason}
     try:
-        composed = compose(conn, tenant, row, config.base_url, config.secret_key)
+        composed = compose(conn, tenant, row, config.base_url, config.secret_key, settings=settings)
     except TemplateError as exc:
         return {"status": "failed", "reason": "template", "error": str(exc)[:2000]}
     except MessageNotFoundError:
         return {"status": "suppressed", "reason": "contact_gone"}
-    save_links(conn, tenant.id, row.id, composed.links)
+    if composed.links:
+        save_links(conn, tenant.id, row.id, composed.links)
     update_message(conn, row.id, now, to_address=composed.to, subject=(composed.subject or "")[:500] or None)
     return composed
 
@@ -149,41 +196,43 @@ def _send(
     return transport.send_email(composed, message_id, now)
 
 
-def send_one(
+def _send_next(
     engine: Engine,
-    message_id: int,
+    candidates: Sequence[int],
     clock: Callable[[], datetime],
     config: SendConfig,
-    transports: TransportProvider,
+    batch: _Batch,
     report: SendReport,
-) -> None:
-    """Send one claimed (``sending``) message and record what happened."""
+) -> int | None:
+    """Claim, compose and send the next due message among ``candidates``; return its id (None: none left)."""
     now = clock()
     with engine.begin() as conn:
-        row = claimed(conn, message_id)
+        row = claim_next(conn, candidates, now)
         if row is None:
-            return
-        tenant = get_tenant_by_id(conn, row.tenant_id)
-        prepared = _prepare(conn, row, tenant, config, now)
+            return None
+        tenant = batch.tenant(conn, row.tenant_id)
+        prepared = _prepare(conn, row, tenant, batch.settings[tenant.id], config, now)
         if isinstance(prepared, dict):
-            update_message(conn, message_id, now, **prepared)
-            getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(message_id)
-            log.info("message %s: %s (%s)", message_id, prepared["status"], prepared.get("reason"))
-            return
+            update_message(conn, row.id, now, **prepared)
+            getattr(report, "suppressed" if prepared["status"] == "suppressed" else "failed").append(row.id)
+            log.info("message %s: %s (%s)", row.id, prepared["status"], prepared.get("reason"))
+            return int(row.id)
+    # From here until the outcome is recorded, this one message is in doubt if the worker dies.
     callback = f"{config.base_url}/m/sms/twilio/{tenant.name}/status"
     try:
-        result = _send(transports(tenant, row.channel), prepared, message_id, clock(), callback)
+        result = _send(batch.transport(tenant, row.channel), prepared, row.id, clock(), callback)
     except SendError as exc:
         _failed(engine, tenant, row, prepared, exc, clock(), report)
-        return
+        return int(row.id)
     with engine.begin() as conn:
         update_message(
-            conn, message_id, clock(), status="sent", sent_at=clock(), provider_id=result.provider_id[:200], error=None
+            conn, row.id, clock(), status="sent", sent_at=clock(), provider_id=result.provider_id[:200], error=None
         )
-    report.sent.append(message_id)
+    report.sent.append(row.id)
     if result.provider_id.startswith("file:") and result.detail:
         report.files.append(result.detail)
-    log.info("message %s: sent (%s, %s/%s)", message_id, row.channel, row.flow, row.step)
+    log.info("message %s: sent (%s, %s/%s)", row.id, row.channel, row.flow, row.step)
+    return int(row.id)
 
 
 def _failed(
@@ -237,10 +286,20 @@ def send_messages(
     config: SendConfig,
     transports: TransportProvider,
 ) -> SendReport:
-    """Claim and send the due messages among ``message_ids`` through ``transports``; return what happened to each."""
+    """Send the due messages among ``message_ids`` through ``transports``, claiming each just before it goes.
+
+    Returns what happened to each. Messages another worker claims first are
+    left to it; those not yet due are left for later.
+    """
     report = SendReport()
-    with engine.begin() as conn:
-        taken = claim(conn, message_ids, clock())
-    for message_id in taken:
-        send_one(engine, message_id, clock, config, transports, report)
+    pending = sorted({int(i) for i in message_ids})
+    batch = _Batch(transports)
+    try:
+        while pending:
+            window = pending[:CLAIM_WINDOW]
+            done = _send_next(engine, window, clock, config, batch, report)
+            # Ids below the one just claimed were taken by another worker, or are not due: both are left alone.
+            pending = pending[len(window) :] if done is None else pending[bisect.bisect_right(pending, done) :]
+    finally:
+        batch.close()
     return report

@@ -83,18 +83,27 @@ def _statements() -> dict[str, Executable]:
     }
 
 
-def _lookup(conn: Connection, tenant_id: int, found: Iterable[Identity]) -> dict[Identity, int]:
+#: Pairs per lookup query: SQLite parses a chain of ORs as a tree at most 1,000 deep.
+LOOKUP_CHUNK = 400
+
+
+def lookup_identities(conn: Connection, tenant_id: int, found: Iterable[Identity]) -> dict[Identity, int]:
+    """The contact owning each of these identities that is known, in one query per 400 identities."""
     # One exact (kind, value) pair per identity: PostgreSQL then probes the primary
     # key for each, whatever its statistics (an IN on kinds and values lets it scan).
     wanted = list(dict.fromkeys(found))
-    if not wanted:
-        return {}
     ident = contact_identities.c
-    pairs = [and_(ident.kind == i.kind, ident.value == i.value) for i in wanted]
-    rows = conn.execute(
-        select(ident.kind, ident.value, ident.contact_id).where(ident.tenant_id == tenant_id, or_(*pairs))
-    )
-    return {Identity(row.kind, row.value): row.contact_id for row in rows}
+    known: dict[Identity, int] = {}
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        pairs = [and_(ident.kind == i.kind, ident.value == i.value) for i in wanted[start : start + LOOKUP_CHUNK]]
+        rows = conn.execute(
+            select(ident.kind, ident.value, ident.contact_id).where(ident.tenant_id == tenant_id, or_(*pairs))
+        )
+        known.update({Identity(row.kind, row.value): row.contact_id for row in rows})
+    return known
+
+
+_lookup = lookup_identities
 
 
 def _is_anonymous(conn: Connection, tenant_id: int, contact_id: int) -> bool:
@@ -239,16 +248,49 @@ def apply_contact_info(
     the newest choice for that channel.
     """
     row = conn.execute(_statements()["contact"], {"b_tenant": tenant_id, "b_contact": contact_id}).one()
-    fresh = row.profile_at is None or at >= row.profile_at
+    values, granted = profile_changes(row._mapping, info, at)
+    for channel, choice in granted:
+        conn.execute(
+            _statements()["new_consent"],
+            {
+                "tenant_id": tenant_id,
+                "contact_id": contact_id,
+                "channel": channel.value,
+                "granted": choice,
+                "at": at,
+                "source": source,
+                "message_id": message_id,
+                "detail": consent_detail,
+            },
+        )
+    changed = changed_fields(values)
+    if values:
+        values["updated_at"] = now
+        conn.execute(_statements()["update_contact"], {"b_tenant": tenant_id, "b_contact": contact_id, **values})
+    return changed
+
+
+def changed_fields(values: Mapping[str, Any]) -> set[str]:
+    """The names of the contact's fields that ``profile_changes`` values change (not their times)."""
+    return {key for key in values if key not in ("profile_at", "email_consent_at", "sms_consent_at")}
+
+
+def profile_changes(
+    row: Mapping[str, Any], info: ContactInfo, at: datetime
+) -> tuple[dict[str, Any], list[tuple[Channel, bool]]]:
+    """What an event says about a contact whose stored row is ``row``: the column values to write, and the
+    consent choices to record as proof (each applied to the row when newest for its channel). Pure.
+    """
+    fresh = row["profile_at"] is None or at >= row["profile_at"]
     values: dict[str, Any] = {}
     for name, value in info.given().items():
-        current = getattr(row, name)
+        current = row[name]
         if value == current:
             continue
         if fresh or (current is None and value is not None):
             values[name] = value
     if info.attributes:
-        merged = dict(row.attributes or {})
+        merged = dict(row["attributes"] or {})
         for key, value in info.attributes.items():
             if not fresh and key in merged:
                 continue
@@ -256,34 +298,18 @@ def apply_contact_info(
                 merged.pop(key, None)
             else:
                 merged[key] = value
-        if merged != (row.attributes or {}):
+        if merged != (row["attributes"] or {}):
             values["attributes"] = merged
     if values and fresh:
         values["profile_at"] = at
-    for channel, granted in info.consent.items():
-        conn.execute(
-            _statements()["new_consent"],
-            {
-                "tenant_id": tenant_id,
-                "contact_id": contact_id,
-                "channel": channel.value,
-                "granted": granted,
-                "at": at,
-                "source": source,
-                "message_id": message_id,
-                "detail": consent_detail,
-            },
-        )
-        current_at = getattr(row, f"{channel.value}_consent_at")
+    granted = list(info.consent.items())
+    for channel, choice in granted:
+        current_at = row[f"{channel.value}_consent_at"]
         if current_at is None or at >= current_at:
-            if getattr(row, f"{channel.value}_consent") != granted:
-                values[f"{channel.value}_consent"] = granted
+            if row[f"{channel.value}_consent"] != choice:
+                values[f"{channel.value}_consent"] = choice
             values[f"{channel.value}_consent_at"] = at
-    changed = {key for key in values if key not in ("profile_at", "email_consent_at", "sms_consent_at")}
-    if values:
-        values["updated_at"] = now
-        conn.execute(_statements()["update_contact"], {"b_tenant": tenant_id, "b_contact": contact_id, **values})
-    return changed
+    return values, granted
 
 
 def find_contact_id(conn: Connection, tenant_id: int, email: str) -> int | None:
@@ -305,9 +331,12 @@ __all__ = [
     "Identity",
     "Resolution",
     "apply_contact_info",
+    "changed_fields",
     "external_kind",
     "find_contact_id",
     "identities_of",
+    "lookup_identities",
     "merge_contacts",
+    "profile_changes",
     "resolve_contact",
 ]

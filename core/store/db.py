@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, **kwargs)
     elif backend == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_sqlite_file(Path(database).expanduser())
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         raise ConfigError(f"RELANCE_DATABASE_URL uses {backend!r}; Relance supports sqlite:/// and postgresql:// URLs")
     return engine
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Make the SQLite file ``path`` readable by its owner only (0600), before SQLite opens it.
+
+    A new file is created empty with mode 0600 (in a new directory of mode
+    0700); SQLite gives its ``-wal``, ``-shm`` and ``-journal`` files the
+    database file's mode. An existing file, or one of those, readable by
+    others is narrowed to 0600 (left as it is when it is not ours to change).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for name in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+        except (FileNotFoundError, PermissionError):
+            continue
 
 
 def check_connection(engine: Engine) -> None:

@@ -1,25 +1,37 @@
 """Apply Event API v1 events to the store: the one write path for every source.
 
 Webhooks, connectors, the tracker, file imports and simulations all end here.
-``ingest_event`` is idempotent on the event's ``message_id``, and order, cart
+``ingest_events`` stores a page of events set-based (a few statements for the
+whole page, see its docstring); ``ingest_event`` is a page of one. Both are idempotent on the event's ``message_id``, and order, cart
 and product snapshots only ever move forward in time: an older state arriving
 late never overwrites a newer one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, event_to_dict, order_of, product_of
 from core.model import Channel, ContactInfo, Event, LineItem, Platform
-from core.store.contacts import apply_contact_info, identities_of, resolve_contact
-from core.store.schema import cart_items, carts, events, order_items, orders, products
+from core.store.contacts import (
+    ANONYMOUS,
+    PHONE,
+    Identity,
+    changed_fields,
+    identities_of,
+    lookup_identities,
+    profile_changes,
+    resolve_contact,
+)
+from core.store.ingest_buffer import Pending
+from core.store.schema import carts, contact_identities, contacts, events, orders, products
 
 PLATFORMS = frozenset(p.value for p in Platform)
 #: Sources whose newsletter_subscribed events are a confirmed opt-in. The tracker's
@@ -55,50 +67,379 @@ def commerce_source(event: Event, tenant_platform: str) -> str:
     return event.source if event.source in PLATFORMS else tenant_platform
 
 
-def _key(table: Table) -> Any:
-    return (
-        table.c.tenant_id == bindparam("b_tenant"),
-        table.c.source == bindparam("b_source"),
-        table.c.external_id == bindparam("b_external"),
-    )
-
-
-# Statements of the hot path are built once and executed with parameters: building
-# SQLAlchemy expressions per event cost more than running them.
+# Statements are built once and executed with parameters: building SQLAlchemy
+# expressions per page cost more than running them.
 @cache
 def _statements(dialect: str) -> dict[str, Any]:
     dml = postgresql if dialect == "postgresql" else sqlite
-    product_columns = [c.name for c in products.c if c.name not in ("id", "tenant_id", "source", "external_id")]
-    product_upsert = dml.insert(products)
+    ident = contact_identities.c
     return {
-        "new_event": dml.insert(events).on_conflict_do_nothing().returning(events.c.id),
-        "event_done": update(events).where(events.c.id == bindparam("b_id")),
-        "order": select(orders.c.id, orders.c.status, orders.c.updated_at, orders.c.paid_at).where(*_key(orders)),
-        "new_order": insert(orders).returning(orders.c.id),
-        "update_order": update(orders).where(orders.c.id == bindparam("b_id")),
-        "drop_order_items": delete(order_items).where(order_items.c.order_id == bindparam("b_id")),
-        "order_items": insert(order_items),
-        "convert_cart": update(carts)
-        .where(*_key(carts), carts.c.converted_order_id.is_(None))
-        .values(converted_order_id=bindparam("b_order")),
-        "cart": select(carts.c.id, carts.c.updated_at).where(*_key(carts)),
-        "new_cart": insert(carts).returning(carts.c.id),
-        "update_cart": update(carts).where(carts.c.id == bindparam("b_id")),
-        "drop_cart_items": delete(cart_items).where(cart_items.c.cart_id == bindparam("b_id")),
-        "cart_items": insert(cart_items),
-        "product": select(products.c.updated_at).where(*_key(products)),
-        "upsert_product": product_upsert.on_conflict_do_update(
-            index_elements=["tenant_id", "source", "external_id"],
-            set_={name: product_upsert.excluded[name] for name in product_columns},
+        "new_events": dml.insert(events).on_conflict_do_nothing().returning(events.c.id, events.c.message_id),
+        "orders": select(
+            orders.c.id, orders.c.source, orders.c.external_id, orders.c.status, orders.c.updated_at, orders.c.paid_at
+        ).where(
+            orders.c.tenant_id == bindparam("b_tenant"),
+            tuple_(orders.c.source, orders.c.external_id).in_(bindparam("b_keys", expanding=True)),
+        ),
+        "carts": select(
+            carts.c.id, carts.c.source, carts.c.external_id, carts.c.updated_at, carts.c.converted_order_id
+        ).where(
+            carts.c.tenant_id == bindparam("b_tenant"),
+            tuple_(carts.c.source, carts.c.external_id).in_(bindparam("b_keys", expanding=True)),
+        ),
+        "products": select(products.c.source, products.c.external_id, products.c.updated_at).where(
+            products.c.tenant_id == bindparam("b_tenant"),
+            tuple_(products.c.source, products.c.external_id).in_(bindparam("b_keys", expanding=True)),
+        ),
+        "contacts": select(contacts).where(
+            contacts.c.tenant_id == bindparam("b_tenant"), contacts.c.id.in_(bindparam("b_ids", expanding=True))
+        ),
+        "kinds": select(ident.contact_id, ident.kind).where(
+            ident.tenant_id == bindparam("b_tenant"), ident.contact_id.in_(bindparam("b_ids", expanding=True))
         ),
     }
 
 
+_CONTACT_COLUMNS = tuple(c.name for c in contacts.c if c.name != "id")
+
+
+class _Fallback(Exception):  # noqa: N818 - control flow inside this module only
+    """The event merges contacts: the page's writes so far are flushed and it is resolved in SQL."""
+
+
+@dataclass
+class _Order:
+    id: int
+    status: str
+    updated_at: datetime
+    paid_at: datetime | None
+
+
+@dataclass
+class _Cart:
+    id: int
+    updated_at: datetime
+    converted_order_id: int | None
+
+
+class _Page:
+    """The state a page of events reads, loaded in a few queries, and the writes it makes (``Pending``)."""
+
+    def __init__(self, conn: Connection, tenant_id: int, tenant_platform: str, now: datetime) -> None:
+        self.conn = conn
+        self.tid = tenant_id
+        self.tenant_platform = tenant_platform
+        self.now = now
+        self.sql = _statements(conn.dialect.name)
+        self.pending = Pending(tenant_id)
+        self.known: dict[Identity, int] = {}
+        self.kinds: dict[int, list[str]] = {}
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.orders: dict[tuple[str, str], _Order | None] = {}
+        self.carts: dict[tuple[str, str], _Cart | None] = {}
+        self.products: dict[tuple[str, str], datetime | None] = {}
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def load(self, batch: list[tuple[int, Event]], extra_contacts: Iterable[int] = ()) -> None:
+        """Read what the events of ``batch`` need: identities, contacts, orders, carts, products."""
+        wanted: list[Identity] = []
+        order_keys: set[tuple[str, str]] = set()
+        cart_keys: set[tuple[str, str]] = set()
+        product_keys: set[tuple[str, str]] = set()
+        for _event_id, event in batch:
+            wanted.extend(_identities(event, self.tenant_platform))
+            platform = commerce_source(event, self.tenant_platform)
+            if event.name in ORDER_EVENTS:
+                order = order_of(event)
+                order_keys.add((platform, order.order_id))
+                if order.cart_id:
+                    cart_keys.add((platform, order.cart_id))
+            elif event.name in CART_EVENTS:
+                cart_keys.add((platform, cart_of(event).cart_id))
+            elif event.name in ("product_updated", "product_viewed"):
+                product_keys.add((platform, product_of(event).product_id))
+        self.known = lookup_identities(self.conn, self.tid, wanted)
+        ids = set(self.known.values()) | set(extra_contacts)
+        self.rows = {}
+        self.kinds = {}
+        if ids:
+            params = {"b_tenant": self.tid, "b_ids": sorted(ids)}
+            self.rows = {row.id: dict(row._mapping) for row in self.conn.execute(self.sql["contacts"], params)}
+            if any(identity.kind == ANONYMOUS for identity in wanted):
+                for contact_id, kind in self.conn.execute(self.sql["kinds"], params):
+                    self.kinds.setdefault(contact_id, []).append(kind)
+        self._load_keys("orders", order_keys - set(self.orders), self.orders, _order_state)
+        self._load_keys("carts", cart_keys - set(self.carts), self.carts, _cart_state)
+        self._load_keys("products", product_keys - set(self.products), self.products, lambda row: row.updated_at)
+
+    def _load_keys(self, name: str, keys: set[tuple[str, str]], into: dict[Any, Any], state: Any) -> None:
+        if not keys:
+            return
+        into.update(dict.fromkeys(keys))
+        for row in self.conn.execute(self.sql[name], {"b_tenant": self.tid, "b_keys": sorted(keys)}):
+            into[(row.source, row.external_id)] = state(row)
+
+    def row(self, contact_id: int) -> dict[str, Any]:
+        if contact_id not in self.rows:  # a contact named by an identity moved by a merge this page
+            params = {"b_tenant": self.tid, "b_ids": [contact_id]}
+            self.rows.update({r.id: dict(r._mapping) for r in self.conn.execute(self.sql["contacts"], params)})
+        return self.rows[contact_id]
+
+    def flush(self) -> None:
+        """Write what is pending; placeholders in the page's state become ids."""
+        self.pending.flush(self.conn)
+        real = self.pending.real
+        self.known = {identity: real(cid) for identity, cid in self.known.items()}  # type: ignore[misc]
+        self.rows = {real(cid): row for cid, row in self.rows.items()}  # type: ignore[misc]
+        self.kinds = {real(cid): kinds for cid, kinds in self.kinds.items()}  # type: ignore[misc]
+        for state in [*self.orders.values(), *self.carts.values()]:
+            if state is not None:
+                state.id = real(state.id)  # type: ignore[assignment]
+        for cart in self.carts.values():
+            if cart is not None:
+                cart.converted_order_id = real(cart.converted_order_id)
+
+    # -- contacts --------------------------------------------------------------------------------
+
+    def _is_anonymous(self, contact_id: int) -> bool:
+        return all(kind == ANONYMOUS for kind in self.kinds.get(contact_id, ()))
+
+    def resolve(self, found: list[Identity]) -> tuple[int, set[str]]:
+        """``contacts.resolve_contact`` on the page's state; raises _Fallback for a merge."""
+        known = self.known
+        strong = {known[i] for i in found if i in known and i.kind not in (ANONYMOUS, PHONE)}
+        anonymous = next((known[i] for i in found if i.kind == ANONYMOUS and i in known), None)
+        by_phone = next((known[i] for i in found if i.kind == PHONE and i in known), None)
+        has_strong_key = any(i.kind not in (ANONYMOUS, PHONE) for i in found)
+        effects: set[str] = set()
+        if strong:
+            if len(strong) > 1 or (anonymous is not None and anonymous not in strong and self._is_anonymous(anonymous)):
+                raise _Fallback
+            target = next(iter(strong))
+        elif anonymous is not None and (not has_strong_key or self._is_anonymous(anonymous)):
+            target = anonymous
+        elif by_phone is not None and not has_strong_key and anonymous is None:
+            target = by_phone
+        else:
+            target = self.pending.placeholder()
+            row = dict.fromkeys(_CONTACT_COLUMNS)
+            row.update(tenant_id=self.tid, attributes={}, created_at=self.now, updated_at=self.now)
+            self.pending.new_contacts[target] = row
+            self.rows[target] = row
+            self.kinds[target] = []
+            effects.add("contact_created")
+        for identity in found:
+            owner = known.get(identity)
+            if owner == target:
+                continue
+            if owner is None:
+                self.pending.identities.append(
+                    {"tenant_id": self.tid, "kind": identity.kind, "value": identity.value, "contact_id": target,
+                     "created_at": self.now}
+                )  # fmt: skip
+            elif identity.kind == ANONYMOUS:
+                # The browser now belongs to whoever identified last.
+                self.pending.moves.append({"value": identity.value, "contact_id": target})
+                if ANONYMOUS in self.kinds.get(owner, []):
+                    self.kinds[owner].remove(ANONYMOUS)
+            else:
+                continue  # a phone shared with another contact stays with its first owner
+            known[identity] = target
+            self.kinds.setdefault(target, []).append(identity.kind)
+        return target, effects
+
+    def apply_info(self, contact_id: int, event: Event) -> set[str]:
+        row = self.row(contact_id)
+        at = event.timestamp
+        values, granted = profile_changes(row, _implied_consent(event), at)
+        for channel, choice in granted:
+            self.pending.consents.append(
+                {"tenant_id": self.tid, "contact_id": contact_id, "channel": channel.value, "granted": choice,
+                 "at": at, "source": event.source, "message_id": event.message_id, "detail": None}
+            )  # fmt: skip
+        changed = changed_fields(values)
+        if values:
+            values["updated_at"] = self.now
+            row.update(values)
+            if contact_id > 0:
+                self.pending.contact_updates.setdefault(contact_id, {}).update(values)
+        effects = set()
+        if changed - {"email_consent", "sms_consent"}:
+            effects.add("profile")
+        if changed & {"email_consent", "sms_consent"}:
+            effects.add("consent")
+        return effects
+
+    # -- orders, carts, products -----------------------------------------------------------------
+
+    def apply_order(self, platform: str, contact_id: int, event: Event, effects: set[str]) -> tuple[str, int]:
+        order = order_of(event)
+        key = (platform, order.order_id)
+        state = self.orders.get(key)
+        paid = order.status.is_revenue
+        values: dict[str, Any] = {
+            "number": order.number,
+            "contact_id": contact_id,
+            "status": order.status.value,
+            "currency": order.currency,
+            "total": order.total,
+            "cart_id": order.cart_id,
+            "created_at": order.created_at,
+            "updated_at": order.updated_at,
+        }
+        if state is None:
+            order_id = self.pending.placeholder()
+            paid_at = order.updated_at if paid else None
+            self.pending.new_orders[order_id] = {
+                "tenant_id": self.tid, "source": platform, "external_id": order.order_id, "ingested_at": self.now,
+                "paid_at": paid_at, **values,
+            }  # fmt: skip
+            self.orders[key] = _Order(order_id, order.status.value, order.updated_at, paid_at)
+            effects.update({"order_created", "order_status"})
+            if paid:
+                effects.add("order_paid")
+            name = "order_placed"
+        else:
+            order_id = state.id
+            name = "order_updated"
+            if order.updated_at <= state.updated_at:
+                effects.add("stale")
+                return name, order_id
+            if state.status != order.status.value:
+                effects.add("order_status")
+                if paid and state.paid_at is None:
+                    values["paid_at"] = order.updated_at
+                    state.paid_at = order.updated_at
+                    effects.add("order_paid")
+            effects.add("order_changed")
+            state.status, state.updated_at = order.status.value, order.updated_at
+            if order_id < 0:
+                self.pending.new_orders[order_id].update(values)
+            else:
+                self.pending.order_updates.setdefault(order_id, {}).update(values)
+        if order.items or order_id in self.pending.order_items or order_id > 0:
+            self.pending.order_items[order_id] = _item_rows(self.tid, "order_id", order_id, order.items)
+        if order.cart_id:
+            cart = self.carts.get((platform, order.cart_id))
+            if cart is not None and cart.converted_order_id is None:
+                cart.converted_order_id = order_id
+                if cart.id < 0:
+                    self.pending.new_carts[cart.id]["converted_order_id"] = order_id
+                else:
+                    self.pending.conversions[cart.id] = order_id
+                effects.add("cart_converted")
+        return name, order_id
+
+    def apply_cart(self, platform: str, contact_id: int, event: Event, effects: set[str]) -> int:
+        cart = cart_of(event)
+        key = (platform, cart.cart_id)
+        state = self.carts.get(key)
+        values: dict[str, Any] = {
+            "contact_id": contact_id,
+            "currency": cart.currency,
+            "total": cart.total,
+            "item_count": sum(item.quantity for item in cart.items),
+            "updated_at": cart.updated_at,
+        }
+        if cart.recovery_url:
+            values["recovery_url"] = cart.recovery_url
+        if event.name == "checkout_started":
+            values["checkout_started_at"] = cart.updated_at
+        if state is None:
+            cart_id = self.pending.placeholder()
+            self.pending.new_carts[cart_id] = {
+                "tenant_id": self.tid, "source": platform, "external_id": cart.cart_id, "created_at": cart.updated_at,
+                "recovery_url": None, "checkout_started_at": None, "converted_order_id": None, **values,
+            }  # fmt: skip
+            self.carts[key] = _Cart(cart_id, cart.updated_at, None)
+            effects.add("cart_created")
+        else:
+            cart_id = state.id
+            if cart.updated_at < state.updated_at:
+                effects.add("stale")
+                return cart_id
+            state.updated_at = cart.updated_at
+            if cart_id < 0:
+                self.pending.new_carts[cart_id].update(values)
+            else:
+                self.pending.cart_updates.setdefault(cart_id, {}).update(values)
+        effects.add("cart_changed")
+        if not cart.items:
+            effects.add("cart_emptied")
+        if cart.items or cart_id in self.pending.cart_items or cart_id > 0:
+            self.pending.cart_items[cart_id] = _item_rows(self.tid, "cart_id", cart_id, cart.items)
+        return cart_id
+
+    def apply_product(self, platform: str, event: Event, effects: set[str], overwrite: bool) -> None:
+        product = product_of(event)
+        key = (platform, product.product_id)
+        existing = self.products.get(key)
+        if existing is not None and (not overwrite or product.updated_at <= existing):
+            if overwrite:
+                effects.add("stale")
+            return
+        self.pending.products[key] = {
+            "tenant_id": self.tid,
+            "source": platform,
+            "external_id": product.product_id,
+            "sku": product.sku,
+            "name": product.name,
+            "brand": product.brand,
+            "categories": list(product.categories),
+            "price": product.price,
+            "currency": product.currency,
+            "in_stock": product.in_stock,
+            "url": product.url,
+            "image_url": product.image_url,
+            "cross_sell_ids": list(product.cross_sell_ids),
+            "updated_at": product.updated_at,
+        }
+        self.products[key] = product.updated_at
+        effects.add("product_changed")
+        if existing is None:
+            effects.add("product_created")
+
+
+def _order_state(row: Any) -> _Order:
+    return _Order(row.id, row.status, row.updated_at, row.paid_at)
+
+
+def _cart_state(row: Any) -> _Cart:
+    return _Cart(row.id, row.updated_at, row.converted_order_id)
+
+
+def _identities(event: Event, tenant_platform: str) -> list[Identity]:
+    contact_platform = event.source if event.source in PLATFORMS else None
+    return identities_of(event.contact, event.anonymous_id, contact_platform)
+
+
 def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: Event, now: datetime) -> Ingested:
-    """Store one event and apply it to contacts, orders, carts and products."""
+    """Store one event and apply it to contacts, orders, carts and products: a page of one."""
+    return ingest_events(conn, tenant_id, tenant_platform, [event], now)[0]
+
+
+def ingest_events(
+    conn: Connection, tenant_id: int, tenant_platform: str, batch: Iterable[Event], now: datetime
+) -> list[Ingested]:
+    """Store a page of events and apply them, in order, to contacts, orders, carts and products.
+
+    The result is what storing them one after the other would give (one
+    ``Ingested`` per event, in order; a message id seen before, or earlier in
+    the page, is a duplicate), in a few statements for the whole page: the
+    events inserted at once, their identities resolved in one query, the
+    contacts, orders, carts and products they touch read once and written
+    once (``ingest_buffer``). An event that merges contacts is resolved in SQL
+    (``resolve_contact``) after the writes before it are flushed.
+    """
+    page_events = list(batch)
+    if not page_events:
+        return []
     sql = _statements(conn.dialect.name)
-    event_id = conn.execute(
-        sql["new_event"],
+    first: dict[str, int] = {}
+    for index, event in enumerate(page_events):
+        first.setdefault(event.message_id, index)
+    rows = [
         {
             "tenant_id": tenant_id,
             "message_id": event.message_id,
@@ -108,52 +449,77 @@ def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: 
             "received_at": now,
             "source": event.source,
             "properties": event_to_dict(event)["properties"],
-        },
-    ).scalar()
-    if event_id is None:
-        return Ingested(outcome="duplicate")
+        }
+        for index, event in enumerate(page_events)
+        if first[event.message_id] == index
+    ]
+    stored = {row.message_id: row.id for row in conn.execute(sql["new_events"], rows)}
+    todo = [
+        (stored[event.message_id], event)
+        for index, event in enumerate(page_events)
+        if first[event.message_id] == index and event.message_id in stored
+    ]
+    page = _Page(conn, tenant_id, tenant_platform, now)
+    page.load(todo)
+    outcomes: dict[int, tuple[int | None, str, set[str], int | None, int | None]] = {}
+    for position, (event_id, event) in enumerate(todo):
+        outcomes[event_id] = _apply(page, event_id, event, todo[position + 1 :])
+    page.flush()
+    real = page.pending.real
+    results = []
+    for index, event in enumerate(page_events):
+        event_id = stored.get(event.message_id) if first[event.message_id] == index else None
+        if event_id is None:
+            results.append(Ingested(outcome="duplicate"))
+            continue
+        contact_id, name, effects, order_id, cart_id = outcomes[event_id]
+        results.append(
+            Ingested(
+                outcome="stored",
+                event_id=event_id,
+                contact_id=real(contact_id),
+                name=name,
+                effects=frozenset(effects),
+                order_id=real(order_id),
+                cart_id=real(cart_id),
+            )
+        )
+    return results
 
+
+def _apply(
+    page: _Page, event_id: int, event: Event, rest: list[tuple[int, Event]]
+) -> tuple[int | None, str, set[str], int | None, int | None]:
     effects: set[str] = set()
-    platform = commerce_source(event, tenant_platform)
-    contact_platform = event.source if event.source in PLATFORMS else None
-    found = identities_of(event.contact, event.anonymous_id, contact_platform)
+    platform = commerce_source(event, page.tenant_platform)
+    found = _identities(event, page.tenant_platform)
     contact_id: int | None = None
     if found:
-        resolution = resolve_contact(conn, tenant_id, found, now)
-        contact_id = resolution.contact_id
-        if resolution.created:
-            effects.add("contact_created")
-        if resolution.merged:
-            effects.add("contact_merged")
-        changed = apply_contact_info(
-            conn, tenant_id, contact_id, _implied_consent(event), event.timestamp, event.source, event.message_id, now
-        )
-        if changed - {"email_consent", "sms_consent"}:
-            effects.add("profile")
-        if changed & {"email_consent", "sms_consent"}:
-            effects.add("consent")
-
+        try:
+            contact_id, created = page.resolve(found)
+        except _Fallback:
+            page.flush()
+            resolution = resolve_contact(page.conn, page.tid, found, page.now)
+            contact_id = resolution.contact_id
+            created = {"contact_created"} if resolution.created else set()
+            if resolution.merged:
+                created.add("contact_merged")
+            page.load(rest, extra_contacts=[contact_id])
+        effects |= created
+        effects |= page.apply_info(contact_id, event)
     name = event.name
-    order_row_id = cart_row_id = None
+    order_id = cart_id = None
     if name in ORDER_EVENTS and contact_id is not None:
-        name, order_row_id = _apply_order(conn, tenant_id, platform, contact_id, event, now, effects)
+        name, order_id = page.apply_order(platform, contact_id, event, effects)
     elif name in CART_EVENTS and contact_id is not None:
-        cart_row_id = _apply_cart(conn, tenant_id, platform, contact_id, event, now, effects)
+        cart_id = page.apply_cart(platform, contact_id, event, effects)
     elif name == "product_updated":
-        _apply_product(conn, tenant_id, platform, event, effects, overwrite=True)
+        page.apply_product(platform, event, effects, overwrite=True)
     elif name == "product_viewed":
-        _apply_product(conn, tenant_id, platform, event, effects, overwrite=False)
-
-    conn.execute(sql["event_done"], {"b_id": event_id, "contact_id": contact_id, "name": name})
-    return Ingested(
-        outcome="stored",
-        event_id=event_id,
-        contact_id=contact_id,
-        name=name,
-        effects=frozenset(effects),
-        order_id=order_row_id,
-        cart_id=cart_row_id,
-    )
+        page.apply_product(platform, event, effects, overwrite=False)
+    if contact_id is not None or name != event.name:
+        page.pending.events[event_id] = (contact_id, name)
+    return contact_id, name, effects, order_id, cart_id
 
 
 def _implied_consent(event: Event) -> ContactInfo:
@@ -190,148 +556,3 @@ def _item_rows(tenant_id: int, parent_key: str, parent_id: int, items: tuple[Lin
         }
         for position, item in enumerate(items)
     ]
-
-
-def _apply_order(
-    conn: Connection,
-    tenant_id: int,
-    platform: str,
-    contact_id: int | None,
-    event: Event,
-    now: datetime,
-    effects: set[str],
-) -> tuple[str, int]:
-    order = order_of(event)
-    sql = _statements(conn.dialect.name)
-    row = conn.execute(
-        sql["order"], {"b_tenant": tenant_id, "b_source": platform, "b_external": order.order_id}
-    ).first()
-    paid = order.status.is_revenue
-    values = {
-        "number": order.number,
-        "contact_id": contact_id,
-        "status": order.status.value,
-        "currency": order.currency,
-        "total": order.total,
-        "cart_id": order.cart_id,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-    }
-    if row is None:
-        order_id = conn.execute(
-            sql["new_order"],
-            {
-                "tenant_id": tenant_id,
-                "source": platform,
-                "external_id": order.order_id,
-                "ingested_at": now,
-                "paid_at": order.updated_at if paid else None,
-                **values,
-            },
-        ).scalar_one()
-        effects.update({"order_created", "order_status"})
-        if paid:
-            effects.add("order_paid")
-        name = "order_placed"
-    else:
-        order_id = row.id
-        name = "order_updated"
-        if order.updated_at <= row.updated_at:
-            effects.add("stale")
-            return name, order_id
-        if row.status != order.status.value:
-            effects.add("order_status")
-            if paid and row.paid_at is None:
-                values["paid_at"] = order.updated_at
-                effects.add("order_paid")
-        effects.add("order_changed")
-        conn.execute(sql["update_order"], {"b_id": order_id, **values})
-        conn.execute(sql["drop_order_items"], {"b_id": order_id})
-    if order.items:
-        conn.execute(sql["order_items"], _item_rows(tenant_id, "order_id", order_id, order.items))
-    if order.cart_id:
-        converted = conn.execute(
-            sql["convert_cart"],
-            {"b_tenant": tenant_id, "b_source": platform, "b_external": order.cart_id, "b_order": order_id},
-        ).rowcount
-        if converted:
-            effects.add("cart_converted")
-    return name, order_id
-
-
-def _apply_cart(
-    conn: Connection, tenant_id: int, platform: str, contact_id: int, event: Event, now: datetime, effects: set[str]
-) -> int:
-    cart = cart_of(event)
-    sql = _statements(conn.dialect.name)
-    row = conn.execute(sql["cart"], {"b_tenant": tenant_id, "b_source": platform, "b_external": cart.cart_id}).first()
-    values: dict[str, Any] = {
-        "contact_id": contact_id,
-        "currency": cart.currency,
-        "total": cart.total,
-        "item_count": sum(item.quantity for item in cart.items),
-        "updated_at": cart.updated_at,
-    }
-    if cart.recovery_url:
-        values["recovery_url"] = cart.recovery_url
-    if event.name == "checkout_started":
-        values["checkout_started_at"] = cart.updated_at
-    if row is None:
-        cart_id = conn.execute(
-            sql["new_cart"],
-            {
-                "tenant_id": tenant_id,
-                "source": platform,
-                "external_id": cart.cart_id,
-                "created_at": cart.updated_at,
-                **values,
-            },
-        ).scalar_one()
-        effects.add("cart_created")
-    else:
-        cart_id = row.id
-        if cart.updated_at < row.updated_at:
-            effects.add("stale")
-            return cart_id
-        conn.execute(sql["update_cart"], {"b_id": cart_id, **values})
-        conn.execute(sql["drop_cart_items"], {"b_id": cart_id})
-    effects.add("cart_changed")
-    if not cart.items:
-        effects.add("cart_emptied")
-    else:
-        conn.execute(sql["cart_items"], _item_rows(tenant_id, "cart_id", cart_id, cart.items))
-    return cart_id
-
-
-def _apply_product(
-    conn: Connection, tenant_id: int, platform: str, event: Event, effects: set[str], overwrite: bool
-) -> None:
-    product = product_of(event)
-    row = {
-        "tenant_id": tenant_id,
-        "source": platform,
-        "external_id": product.product_id,
-        "sku": product.sku,
-        "name": product.name,
-        "brand": product.brand,
-        "categories": list(product.categories),
-        "price": product.price,
-        "currency": product.currency,
-        "in_stock": product.in_stock,
-        "url": product.url,
-        "image_url": product.image_url,
-        "cross_sell_ids": list(product.cross_sell_ids),
-        "updated_at": product.updated_at,
-    }
-    sql = _statements(conn.dialect.name)
-    existing = conn.execute(
-        sql["product"], {"b_tenant": tenant_id, "b_source": platform, "b_external": product.product_id}
-    ).scalar()
-    if existing is not None and (not overwrite or product.updated_at <= existing):
-        if overwrite:
-            effects.add("stale")
-        return
-    conn.execute(sql["upsert_product"], row)
-    effects.add("product_changed")
-    if existing is None:
-        effects.add("product_created")

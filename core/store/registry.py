@@ -18,7 +18,9 @@ SCHEMA_MODULES = (
     "core.segments.store.schema",
     "core.messages.store.schema",
     "core.coupons.store.schema",
+    "core.attribution.store.schema",
     "core.console.store.schema",
+    "core.campaigns.store.schema",
 )
 
 

@@ -256,12 +256,16 @@ messages = Table(
     Column("flow", String(60), nullable=False),
     Column("run_id", BigId),
     Column("step", Integer, nullable=False),
+    # the campaign and the A/B variant a message belongs to, if any (reports group by them)
+    Column("campaign", String(60)),
+    Column("variant", String(40)),
     Column("channel", String(10), nullable=False),
     Column("marketing", Boolean, nullable=False),
     Column("template", String(100), nullable=False),
     Column("context", Json, nullable=False),
     Column("dedupe_key", String(200), nullable=False),
-    # scheduled | held | sending | sent | failed | bounced | suppressed | dropped
+    # scheduled | held | sending | sent | failed | bounced | suppressed | dropped | holdout
+    # (holdout: the contact is in the flow's or campaign's holdout group; recorded, never sent)
     Column("status", String(20), nullable=False),
     Column("reason", String(200)),
     Column("due_at", UTCDateTime, nullable=False),

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import click
 
-from core.console.previews import render_preview
 from core.messages.compose import ComposedMessage
 from core.messages.mime import build_email
+from core.messages.previews import render_preview
 from core.model import Channel
 from core.store.tenants import get_tenant
 from relance.invocation import get_runtime

@@ -7,16 +7,14 @@ from typing import Any
 
 import click
 import yaml
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from core.errors import ConfigError
 from core.operations import refresh_segments
 from core.sections import validate_tenant
 from core.segments.settings import segment_settings
-from core.segments.store.membership import member_counts
+from core.segments.store.membership import member_addresses, member_counts, never_refreshed
 from core.segments.store.refresh import RefreshReport
-from core.segments.store.schema import segment_members, segment_states
-from core.store.schema import contacts
 from core.store.tenants import Tenant, get_tenant, upsert_tenant
 from relance.invocation import get_runtime
 
@@ -43,10 +41,6 @@ def _save_rules(conn: Connection, tenant: Tenant, rules: dict[str, Any], now: An
     raw["segments"] = section
     saved, _ = upsert_tenant(conn, validate_tenant(raw), now)
     return saved
-
-
-def _never_refreshed(conn: Connection, tenant_id: int) -> bool:
-    return conn.execute(select(segment_states.c.segment).where(segment_states.c.tenant_id == tenant_id)).first() is None
 
 
 def _summary(report: RefreshReport) -> str:
@@ -97,7 +91,7 @@ def segments(
         names = segment_settings(tenant.config.segments).names
         if show and show not in names:
             raise ConfigError(f"{show}: no such segment in {tenant.name} (segments: {', '.join(names)})")
-        if refresh or define or remove or _never_refreshed(conn, tenant.id):
+        if refresh or define or remove or never_refreshed(conn, tenant.id):
             report = refresh_segments(conn, tenant, now, metrics=refresh)
             click.echo(_summary(report), err=True)
         if show:
@@ -114,11 +108,5 @@ def segments(
 
 
 def _show(conn: Connection, tenant: Tenant, segment: str) -> None:
-    rows = conn.execute(
-        select(contacts.c.email, contacts.c.phone)
-        .join(segment_members, segment_members.c.contact_id == contacts.c.id)
-        .where(segment_members.c.tenant_id == tenant.id, segment_members.c.segment == segment)
-        .order_by(contacts.c.email, contacts.c.phone)
-    )
-    for email, phone in rows:
+    for email, phone in member_addresses(conn, tenant.id, segment):
         click.echo(email or phone)

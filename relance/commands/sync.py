@@ -66,7 +66,8 @@ def echo_report(report: SyncReport, elapsed: float) -> None:
     if len(rows) > 1:
         rows.append(("total", report.totals()))
     for name, stats in rows:
-        click.echo(f"{name:<{width}}  " + "  ".join(f"{getattr(stats, col):>9}" for col in COLUMNS))
+        stopped = "  STOPPED" if name != "total" and stats.error else ""
+        click.echo(f"{name:<{width}}  " + "  ".join(f"{getattr(stats, col):>9}" for col in COLUMNS) + stopped)
     click.echo(f"synced tenant {report.tenant} in {elapsed:.1f} s" + ("" if report.ok else " with errors"))
     for resource, stats in report.resources.items():
         if stats.skipped_ids:

@@ -42,6 +42,8 @@ def flows_section(runtime: Runtime, tenant: Tenant, echo: Echo) -> None:
     """Print what each flow would send in the next 30 days, simulated on a copy of the demo tenant."""
     now = runtime.clock()
     scratch = scratch_engine()
+    # The copied rows keep their secrets encrypted: the copy reads them with the same keyring.
+    scratch.update_execution_options(**runtime.engine.get_execution_options())
     try:
         copy_tenant(runtime.engine, scratch, tenant.id)
         with scratch.connect() as conn:

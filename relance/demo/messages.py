@@ -12,8 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
-from core.console.previews import DOUBLE_OPT_IN
-from core.console.store.previews import flow_context
+from core.messages.previews import DOUBLE_OPT_IN, flow_context
 from core.messages.sending import SendConfig, send_messages
 from core.model import Channel
 from core.store.db import upsert

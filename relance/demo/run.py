@@ -54,6 +54,7 @@ SECTIONS: tuple[str, ...] = (
     "relance.demo.flows.flows_section",
     "relance.demo.webhooks.webhooks_section",
     "relance.demo.messages.messages_section",
+    "relance.demo.results.results_section",
     "relance.demo.console.console_section",
 )
 

@@ -108,7 +108,8 @@ def test_a_changed_order_is_updated_and_counted_as_such(engine, woo):
             engine, woo, connector(woo), resources=[Resource.ORDERS], clock=lambda: NOW + timedelta(minutes=5)
         )
     stats = report.resources[Resource.ORDERS]
-    assert (stats.fetched, stats.created, stats.updated) == (1, 0, 1)
+    # 727 changed; 735 and 736, at the cursor's second, are read again and change nothing
+    assert (stats.fetched, stats.created, stats.updated, stats.unchanged) == (3, 0, 1, 2)
     assert stored_totals(engine, woo.id)["727"] == (Decimal("56.81"), "completed")
 
 
@@ -141,20 +142,22 @@ def test_an_interrupted_sync_resumes_without_loss_or_duplicates(engine, woo):
     with responses.RequestsMock() as mock:
         route_shop(mock, fixture_shop())
         with pytest.raises(Boom):
-            run_sync(engine, woo, interrupted(connector(woo, page_size=2), at_page=3), clock=clock)
+            run_sync(engine, woo, interrupted(connector(woo, page_size=2), at_page=4), clock=clock)
     assert sorted(stored_totals(engine, woo.id)) == ["727", "728", "729", "730"]
     with engine.connect() as conn:
         cursor = json.loads(get_cursor(conn, woo.id, Resource.ORDERS))
         lock = conn.execute(select(sync_locks).where(sync_locks.c.tenant_id == woo.id)).one()
-    assert cursor == {"modified": "2026-11-22T08:00:00Z", "ids": ["730"]}
+    assert cursor == {"modified": "2026-11-22T08:00:00Z"}
     assert lock.owner is None and lock.outcome == "failed" and "Boom" in lock.error
 
     with responses.RequestsMock() as mock:
         route_shop(mock, fixture_shop())
         report = run_sync(engine, woo, connector(woo, page_size=2), clock=clock)
         orders_calls = [params_of(c) for c in mock.calls if "/orders" in c.request.url]
-    assert orders_calls[0]["modified_after"] == "2026-11-22T07:59:59" and orders_calls[0]["exclude"] == "730"
-    assert report.resources[Resource.ORDERS].created == 4 and report.resources[Resource.ORDERS].fetched == 4
+    assert orders_calls[0]["modified_after"] == "2026-11-22T07:59:59" and "exclude" not in orders_calls[0]
+    resumed = report.resources[Resource.ORDERS]
+    # 730, at the cursor's second, is read again (unchanged); the 4 that follow are created
+    assert (resumed.fetched, resumed.created, resumed.unchanged) == (5, 4, 1)
     assert {k: v[0] for k, v in stored_totals(engine, woo.id).items()} == PLATFORM_TOTALS
     with engine.connect() as conn:
         order_events = conn.execute(
@@ -215,8 +218,9 @@ def test_full_ignores_cursors_and_since_starts_from_a_time(engine, woo):
     with responses.RequestsMock() as mock:
         route_shop(mock, fixture_shop())
         run_sync(engine, woo, connector(woo), resources=[Resource.ORDERS], clock=clock)
+        before = len(mock.calls)
         full = run_sync(engine, woo, connector(woo), resources=[Resource.ORDERS], full=True, clock=clock)
-        assert "modified_after" not in params_of(mock.calls[-3])
+        assert "modified_after" not in params_of(mock.calls[before])
         since = run_sync(
             engine, woo, connector(woo), resources=[Resource.ORDERS], since=NOW - timedelta(hours=3), clock=clock
         )
@@ -251,7 +255,7 @@ def test_an_event_the_store_refuses_is_skipped_and_the_page_kept(engine, woo, mo
     assert (stats.created, stats.skipped) == (7, 1) and stats.skipped_ids[0].startswith("woocommerce:orders:729:")
     assert "729" not in stored_totals(engine, woo.id)
     with engine.connect() as conn:
-        assert json.loads(get_cursor(conn, woo.id, Resource.ORDERS))["ids"] == ["735", "736"]
+        assert json.loads(get_cursor(conn, woo.id, Resource.ORDERS)) == {"modified": "2026-11-23T09:05:00Z"}
 
 
 def test_a_database_outage_is_raised_not_counted_as_skips(engine, woo, monkeypatch):

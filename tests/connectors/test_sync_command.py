@@ -108,3 +108,8 @@ def test_a_stopped_resource_exits_non_zero_after_the_summary(shop_tenant):
         "with errors" in result.stdout
         and "products: tenant shop: GET products failed with HTTP 400: bad" in result.stderr
     )
+    # the summary row says so, and the message says what to do (issue 11)
+    [row] = [line for line in result.stdout.splitlines() if line.startswith("products")]
+    assert row.split()[-1] == "STOPPED"
+    assert "the next sync resumes products where this one stopped" in result.stderr
+    assert "relance sync --tenant shop --resource products" in result.stderr

@@ -113,6 +113,21 @@ def test_the_job_does_not_raise_for_what_a_retry_cannot_fix(runtime):
     assert run_sync_tenant(shop.id) == {"tenant": "shop", "outcome": "locked"}
 
 
+def test_a_stopped_resource_is_logged_at_warning_with_the_tenant_and_what_to_do(runtime, caplog):
+    shop = make_tenant(runtime.engine, "shop", url=SHOP_URL, credentials=CREDENTIALS)
+    caplog.set_level(logging.INFO)
+    with responses.RequestsMock() as mock:
+        mock.get(f"{SHOP_URL}/wp-json/wc/v3/products", status=400, json={"code": "x", "message": "no such thing"})
+        route_shop(mock, fixture_shop())
+        result = run_sync_tenant(shop.id)
+    assert result["outcome"] == "failed" and result["resources"]["orders"]["created"] == 8
+    [summary] = [r for r in caplog.records if "synced" in r.getMessage()]
+    assert summary.levelno == logging.WARNING
+    text = summary.getMessage()
+    assert text.startswith("tenant shop: synced with errors:") and "STOPPED: products (" in text
+    assert "relance sync --tenant shop --resource products" in text
+
+
 def test_missing_credentials(engine):
     assert missing_credentials(make_tenant(engine, "a").config) == ["consumer_key", "consumer_secret"]
     assert missing_credentials(make_tenant(engine, "b", credentials=CREDENTIALS).config) == []

@@ -13,7 +13,7 @@ from connectors.base import Resource
 from connectors.woocommerce.connector import CustomerCursor, KeysetCursor, from_tenant
 from core.errors import ConfigError
 from core.sections import validate_tenant
-from tests.connectors.helpers import API, CREDENTIALS, SHOP_URL, fixture_shop, params_of, route_shop, woo_fixture
+from tests.connectors.helpers import CREDENTIALS, SHOP_URL, fixture_shop, params_of, route_shop, woo_fixture
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = validate_tenant(
@@ -58,17 +58,30 @@ def test_a_tie_split_by_a_page_boundary_is_not_lost_nor_repeated():
         pages = list(connector(7).fetch(Resource.ORDERS, None, NOW))
         second = params_of(mock.calls[1])
     assert [len(p.events) for p in pages] == [7, 1]
-    assert json.loads(pages[0].cursor) == {"modified": "2026-11-23T09:05:00Z", "ids": ["735"]}
-    assert second["modified_after"] == "2026-11-23T09:04:59" and second["exclude"] == "735"
+    assert json.loads(pages[0].cursor) == {"modified": "2026-11-23T09:05:00Z"}
+    # the next page re-reads the cursor's second (735 again, not counted twice) and never excludes ids
+    assert second["modified_after"] == "2026-11-23T09:04:59" and "exclude" not in second
     assert order_ids(pages)[-2:] == ["735", "736"]
+    assert [p.fetched for p in pages] == [7, 1]
 
 
-def test_resuming_from_a_cursor_reads_only_what_follows():
-    cursor = KeysetCursor(datetime(2026, 11, 22, 8, 0, tzinfo=UTC), frozenset({"730"})).encode()
+def test_resuming_from_a_cursor_reads_the_cursors_second_again_and_what_follows():
+    cursor = KeysetCursor(datetime(2026, 11, 22, 8, 0, tzinfo=UTC)).encode()
     with responses.RequestsMock() as mock:
         route_shop(mock, fixture_shop())
         pages = list(connector().fetch(Resource.ORDERS, cursor, NOW))
-    assert order_ids(pages) == ["733", "734", "735", "736"]
+    assert order_ids(pages) == ["730", "733", "734", "735", "736"]  # 730 is at the cursor's second
+
+
+def test_an_old_cursor_with_excluded_ids_no_longer_hides_them():
+    # A cursor saved before the fix: {"modified": ..., "ids": [...]} (sent as exclude=, issue 11 #2).
+    cursor = json.dumps({"modified": "2026-11-22T08:00:00Z", "ids": ["730"]})
+    with responses.RequestsMock() as mock:
+        route_shop(mock, fixture_shop())
+        pages = list(connector().fetch(Resource.ORDERS, cursor, NOW))
+        assert all("exclude" not in params_of(call) for call in mock.calls)
+    assert order_ids(pages)[0] == "730"
+    assert json.loads(pages[-1].cursor) == {"modified": "2026-11-23T09:05:00Z"}
 
 
 def test_an_order_modified_during_the_sync_does_not_shift_pages_and_lose_another():
@@ -102,20 +115,17 @@ def test_malformed_records_are_skipped_and_counted_not_fatal():
     assert all("@" not in reason for _, reason in skipped)
 
 
-def test_a_shop_that_ignores_exclude_still_ends():
+def test_many_records_at_one_second_move_on_by_page_number_and_end():
     shop = fixture_shop()
+    for record in shop.collections["orders"].records:
+        record["date_modified_gmt"] = "2026-11-23T09:05:00"
     with responses.RequestsMock() as mock:
-
-        def callback(request):
-            url = request.url.replace("exclude=", "ignored=")
-            path, _, query = url.partition("?")
-            return shop.respond(path.replace(SHOP_URL, ""), query, request.headers.get("Authorization"))
-
-        import re
-
-        mock.add_callback(responses.GET, re.compile(re.escape(API) + r"/.*"), callback=callback)
-        pages = list(connector(1).fetch(Resource.ORDERS, None, NOW))
+        route_shop(mock, shop)
+        pages = list(connector(2).fetch(Resource.ORDERS, None, NOW))
+        calls = [params_of(c) for c in mock.calls]
     assert sorted(order_ids(pages)) == sorted(str(i) for i in ALL_ORDERS)
+    assert sum(p.fetched for p in pages) == len(ALL_ORDERS)
+    assert len(calls) <= len(ALL_ORDERS)  # no loop: every page either moves the cursor or the page number
 
 
 def test_products_skip_variations_and_follow_the_same_cursor():

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.woocommerce.mapping import (
+    CART,
     MappingError,
     WooContext,
     map_customer,
@@ -107,6 +108,7 @@ def test_order_keeps_nothing_relance_does_not_need():
         "created_at",
         "updated_at",
         "coupons",
+        "cart_id",  # the checkout draft it may have been: converted by this order
     }
 
 
@@ -134,7 +136,7 @@ def test_full_refund():
     assert props["status"] == "refunded" and props["total"] == "24.90" and props["refunded_total"] == "24.90"
 
 
-def test_checkout_draft_with_blank_billing_is_pending_and_attached_to_the_account():
+def test_on_hold_with_blank_billing_is_pending_and_attached_to_the_account():
     raw = event_to_dict(map_order(orders()[733], CTX))
     assert raw["properties"]["status"] == "pending"
     assert raw["contact"] == {"external_id": "12"}
@@ -145,7 +147,6 @@ def test_checkout_draft_with_blank_billing_is_pending_and_attached_to_the_accoun
     [
         ("pending", "pending"),
         ("on-hold", "pending"),
-        ("checkout-draft", "pending"),
         ("processing", "paid"),
         ("completed", "completed"),
         ("cancelled", "cancelled"),
@@ -157,6 +158,20 @@ def test_checkout_draft_with_blank_billing_is_pending_and_attached_to_the_accoun
 )
 def test_status_mapping(status, expected):
     assert order_status({"status": status}) is OrderStatus(expected)
+
+
+def test_a_checkout_draft_is_a_cart_not_an_order():
+    assert order_status({"status": "checkout-draft"}) == CART
+
+
+def test_a_tenants_own_statuses_come_first():
+    custom = {"shipped": "completed", "awaiting-shipment": "pending", "quote": "cart"}
+    assert order_status({"status": "wc-shipped"}, custom) is OrderStatus.COMPLETED
+    assert order_status({"status": "awaiting-shipment", "date_paid_gmt": "2026-11-20T10:00:00"}, custom) is (
+        OrderStatus.PENDING
+    )
+    assert order_status({"status": "quote"}, custom) == CART
+    assert order_status({"status": "processing"}, custom) is OrderStatus.PAID
 
 
 def test_unknown_plugin_status_is_paid_when_the_order_was_paid_else_pending():

@@ -273,14 +273,14 @@ def test_batch_keeps_good_events_when_one_fails(engine, tenant, monkeypatch):
     import core.pipeline as pipeline
 
     good = [event(None, f"2026-10-0{i}T10:00:00Z", {"email": f"u{i}@example.com"}) for i in range(1, 4)]
-    real = pipeline.ingest_event
+    real = pipeline.ingest_events
 
-    def flaky(conn, tenant_id, platform, ev, now):
-        if ev.contact.email == "u2@example.com":
+    def flaky(conn, tenant_id, platform, evs, now):
+        if any(ev.contact.email == "u2@example.com" for ev in evs):
             raise RuntimeError("boom")
-        return real(conn, tenant_id, platform, ev, now)
+        return real(conn, tenant_id, platform, evs, now)
 
-    monkeypatch.setattr(pipeline, "ingest_event", flaky)
+    monkeypatch.setattr(pipeline, "ingest_events", flaky)
     try:
         ingest_batch(engine, tenant, good, lambda: NOW + timedelta(seconds=1))
     except RuntimeError:

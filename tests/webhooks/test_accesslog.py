@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from core.flows.survey import survey_url
 from core.messages.links import click_url, confirm_url, open_url, sms_link_url, unsubscribe_url
 from tests.conftest import NOW
 from webhooks.accesslog import REDACTED, redact
@@ -33,6 +34,7 @@ def links() -> list[str]:
         unsubscribe_url(BASE, KEY, 1, 7, 42),
         confirm_url(BASE, KEY, 1, 7, 42, NOW),
         sms_link_url(BASE, KEY, 1, 42, 0),
+        survey_url(BASE, KEY, 1, 42, 9),
     ]
     return [url.removeprefix(BASE) for url in urls]
 

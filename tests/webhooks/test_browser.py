@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from core.store.deliveries import deliveries
 from core.store.schema import carts, contacts, events
 from jobs import context, queues
-from tests.conftest import REDIS_URL, make_tenant
+from tests.conftest import FIXTURES, REDIS_URL, make_tenant
 from tests.webhooks.conftest import PUBLIC_KEY, Clock, make_runtime
 from webhooks.app import create_app
 
@@ -74,6 +74,9 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
+BLOCK_THEME_PAGE = FIXTURES / "woocommerce" / "real" / "product_page_block_theme.html"
+
+
 class Shop:
     """A tiny storefront on its own origin: a product page and WooCommerce's Store API cart."""
 
@@ -84,6 +87,11 @@ class Shop:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 if self.path.startswith("/wp-json/wc/store/v1/cart"):
                     self._send(json.dumps(CART).encode(), "application/json")
+                elif self.path.startswith("/product/cafe-moka-250g/"):  # recorded from the real shop
+                    page = BLOCK_THEME_PAGE.read_text(encoding="utf-8")
+                    for key, value in (("{shop}", shop.url), ("{relance}", shop.relance), ("{tenant}", shop.tenant)):
+                        page = page.replace(key, value)
+                    self._send(page.encode(), "text/html; charset=utf-8")
                 else:
                     page = PAGE.format(shop=shop.url, relance=shop.relance, tenant=shop.tenant)
                     self._send(page.encode(), "text/html; charset=utf-8")
@@ -181,6 +189,24 @@ def test_the_tracker_reports_browsing_cart_and_signup_from_a_real_browser(stage)
     assert product.properties["product_id"] == "93"
     assert product.properties["name"] == "Woo Single #1"
     assert all(row.source == "tracker" for row in stored_events(engine))
+
+
+def test_a_block_theme_product_page_gives_the_product_name_not_the_page_title(stage):
+    # issue 11: on WooCommerce 10's default block theme the tracker recorded "Café Moka 250g – Relance Test Shop"
+    page = stage["browser"].new_page()
+    answered: list[str] = []
+    page.on(
+        "response",
+        lambda r: answered.append(r.request.post_data or "") if "/collect/shop" in r.url and r.status == 204 else None,
+    )
+    page.goto(stage["shop"].url + "/product/cafe-moka-250g/")
+    for _ in range(200):
+        if "product_viewed" in "".join(answered):
+            break
+        page.wait_for_timeout(25)
+    process(stage)
+    product = next(row for row in stored_events(stage["engine"]) if row.name == "product_viewed")
+    assert (product.properties["product_id"], product.properties["name"]) == ("11", "Café Moka 250g")
 
 
 def test_do_not_track_sends_nothing(stage):

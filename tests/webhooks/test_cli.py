@@ -111,7 +111,12 @@ def test_relance_serve_answers_over_http(cli_env, redis, redis_db, monkeypatch):
     )
     try:
         health = _get_when_up(f"http://127.0.0.1:{port}/healthz")
-        assert json.loads(health) == {"status": "ok", "database": "ok", "redis": "ok"}
+        assert json.loads(health) == {
+            "status": "ok",
+            "database": "ok",
+            "redis": "ok",
+            "workers": {"alive": 0, "last_heartbeat_seconds_ago": None, "last_periodic_run_seconds_ago": None},
+        }
         body = wp_json(order())
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{URL}", data=body, headers=delivery_headers("order.created", body, SECRET)

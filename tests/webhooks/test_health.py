@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.payloads import delivery_headers, order, wp_json
@@ -24,10 +25,16 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 def test_healthz_reports_database_and_redis(engine, shop, client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert response.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "redis": "ok",
+        "workers": {"alive": 0, "last_heartbeat_seconds_ago": None, "last_periodic_run_seconds_ago": None},
+    }
 
 
-def test_metrics_count_deliveries_by_tenant_source_and_outcome(engine, shop, client, work, clock):
+def test_metrics_count_deliveries_by_tenant_source_and_outcome(engine, shop, runtime, client, work, clock):
+    runtime.settings = replace(runtime.settings, metrics_tenant_labels=True)  # RELANCE_METRICS_TENANT_LABELS=on
     post(client)
     post(client, id=728, number="728")
     post(client, secret="wrong")

@@ -63,6 +63,7 @@ class RunRow:
     state: str = RunState.WAITING.value
     end_reason: str | None = None
     changed: bool = False
+    context_changed: bool = False
 
 
 def _chunks(ids: Sequence[int], size: int = 2000) -> list[Sequence[int]]:
@@ -148,6 +149,15 @@ class Batch:
             self._load_contacts(self._among(contacts.c.id, chunk))
         self._load_pressure(sorted(self.contacts))
         return self.runs
+
+    def load_contacts(self, contact_ids: Sequence[int]) -> dict[int, ContactFacts]:
+        """Load (on PostgreSQL, lock) contacts by id with their counted marketing messages: what the rules
+        need for messages that are not a run's (a campaign's batch)."""
+        ids = sorted(set(contact_ids))
+        for chunk in _chunks(ids):
+            self._load_contacts(self._among(contacts.c.id, chunk), lock=self.conn.dialect.name == "postgresql")
+        self._load_pressure(ids)
+        return self.contacts
 
     def _load_contacts(self, which: Any, lock: bool = False) -> None:
         columns = [

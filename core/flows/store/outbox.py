@@ -57,6 +57,9 @@ class Planned:
     from_held: bool = False  # a held message of this key may exist: update it
     id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The A/B variant the message follows and the campaign it belongs to (reports group by them).
+    variant: str | None = None
+    campaign: str | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ class Outbox:
             "flow": message.flow,
             "run_id": message.run_id,
             "step": message.step,
+            "variant": message.variant,
+            "campaign": message.campaign,
             "channel": message.channel,
             "marketing": message.marketing,
             "template": message.template,
@@ -154,6 +159,8 @@ class Outbox:
             ("flow", Text()),
             ("run_id", BigInteger()),
             ("step", Integer()),
+            ("variant", Text()),
+            ("campaign", Text()),
             ("channel", Text()),
             ("marketing", Boolean()),
             ("template", Text()),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.flows.model import RunState
@@ -217,6 +217,14 @@ def next_due_at(conn: Connection, tenant_id: int) -> datetime | None:
 def save_runs(conn: Connection, tenant_id: int, runs: Sequence[Any], now: datetime) -> None:
     """Write evaluated runs back: one UPDATE per distinct outcome (a batch of birthdays is one statement)."""
     groups: dict[tuple[Any, ...], list[int]] = {}
+    contexts = [{"c_id": run.id, "c_context": run.context} for run in runs if getattr(run, "context_changed", False)]
+    if contexts:  # an A/B split gave the run its variant
+        conn.execute(
+            update(flow_runs)
+            .where(flow_runs.c.tenant_id == tenant_id, flow_runs.c.id == bindparam("c_id"))
+            .values(context=bindparam("c_context")),
+            contexts,
+        )
     for run in runs:
         if run.changed:
             key = (run.state, run.position, run.due_at, run.step_due_at, run.end_reason)

@@ -12,22 +12,36 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from core.flows.store.sql import among
 from core.messages.store.schema import message_links
 from core.store.db import upsert
 from core.store.schema import messages
 
 
-def claim(conn: Connection, message_ids: Sequence[int], now: datetime) -> list[int]:
-    """Move the due, scheduled rows among ``message_ids`` to ``sending``; return those taken."""
+def claim_next(conn: Connection, message_ids: Sequence[int], now: datetime) -> Any:
+    """Move ONE due, scheduled row among ``message_ids`` (the lowest id) to ``sending``; return it, or None.
+
+    One statement: the row is picked and claimed together, so two workers never
+    take the same row. On PostgreSQL a row another worker is claiming is skipped
+    (``FOR UPDATE SKIP LOCKED``) rather than waited for; SQLite runs one write at
+    a time anyway. The whole row comes back, so sending it needs no other read.
+    """
     if not message_ids:
-        return []
-    taken = conn.execute(
+        return None
+    pick = (
+        select(messages.c.id)
+        .where(among(conn, messages.c.id, message_ids), messages.c.status == "scheduled", messages.c.due_at <= now)
+        .order_by(messages.c.id)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    return conn.execute(
         update(messages)
-        .where(messages.c.id.in_(list(message_ids)), messages.c.status == "scheduled", messages.c.due_at <= now)
+        .where(messages.c.id == pick.scalar_subquery(), messages.c.status == "scheduled")
         .values(status="sending", attempts=messages.c.attempts + 1, updated_at=now)
-        .returning(messages.c.id)
-    ).scalars()
-    return sorted(taken)
+        .returning(*messages.c)
+    ).first()
 
 
 def due_message_ids(conn: Connection, now: datetime, limit: int = 1000) -> list[int]:
@@ -52,11 +66,6 @@ def fail_stuck(conn: Connection, now: datetime, stuck_after: timedelta, error: s
             .returning(messages.c.id)
         ).scalars()
     )
-
-
-def claimed(conn: Connection, message_id: int) -> Any:
-    """The message ``message_id`` if it is claimed (``sending``), else None."""
-    return conn.execute(select(messages).where(messages.c.id == message_id, messages.c.status == "sending")).first()
 
 
 def update_message(conn: Connection, message_id: int, now: datetime, **values: Any) -> None:

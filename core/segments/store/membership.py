@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, func, insert, select
 
-from core.segments.store.schema import segment_members
+from core.segments.store.schema import segment_members, segment_states
+from core.store.schema import contacts
 
 
 def is_member(conn: Connection, tenant_id: int, contact_id: int, segment: str) -> bool:
@@ -103,3 +104,19 @@ def apply_changes(
                     )
                 )
             )
+
+
+def never_refreshed(conn: Connection, tenant_id: int) -> bool:
+    """True when no segment of the tenant was ever computed (a first refresh is due)."""
+    return conn.execute(select(segment_states.c.segment).where(segment_states.c.tenant_id == tenant_id)).first() is None
+
+
+def member_addresses(conn: Connection, tenant_id: int, segment: str) -> list[tuple[str | None, str | None]]:
+    """(email, phone) of a segment's members, ordered by email then phone."""
+    rows = conn.execute(
+        select(contacts.c.email, contacts.c.phone)
+        .join(segment_members, segment_members.c.contact_id == contacts.c.id)
+        .where(segment_members.c.tenant_id == tenant_id, segment_members.c.segment == segment)
+        .order_by(contacts.c.email, contacts.c.phone)
+    )
+    return [(email, phone) for email, phone in rows]

@@ -72,7 +72,7 @@ def test_a_full_sync_fills_the_store_and_a_second_changes_nothing(engine, mage, 
     assert table(report) == {
         "products": (6, 6, 0, 0, 0),
         "customers": (3, 3, 0, 0, 0),
-        "carts": (4, 3, 0, 0, 0),  # 603 has no email yet: fetched, not an open cart
+        "carts": (4, 3, 0, 1, 0),  # 603 has no email yet: fetched, not an open cart (unchanged)
         "orders": (6, 6, 0, 0, 0),
     }
     orders_out = exported(engine, mage, iter_orders)
@@ -108,7 +108,8 @@ def test_a_full_sync_fills_the_store_and_a_second_changes_nothing(engine, mage, 
 
     stored_events = count(engine, events, mage)
     again = sync(engine, mage)
-    assert all(stats.fetched == 0 for stats in again.resources.values())  # nothing changed since the cursors
+    # nothing changed since the cursors: only the records of each cursor's second are read again
+    assert all(stats.fetched == stats.unchanged for stats in again.resources.values())
     full = sync(engine, mage, full=True)
     assert full.ok
     assert all(s.created == s.updated == s.skipped == 0 for s in full.resources.values())
@@ -132,9 +133,10 @@ def test_an_interrupted_sync_resumes_without_losing_or_repeating(engine, mage, s
     shop.fail_after.clear()
     calls_before = len(shop.calls("orders"))
     second = sync(engine, mage, resources=[Resource.ORDERS])
-    assert second.ok and table(second)["orders"] == (4, 4, 0, 0, 0)  # the two stored orders are not read again
+    # of the two stored orders only the one at the cursor's second is read again (unchanged)
+    assert second.ok and table(second)["orders"] == (5, 4, 0, 1, 0)
     first_call = shop.calls("orders")[calls_before]
-    assert first_call["searchCriteria[filter_groups][2][filters][1][value]"] == "1003"
+    assert first_call["searchCriteria[filter_groups][2][filters][1][value]"] == "0"  # the cursor's second again
     assert count(engine, orders, mage) == 6
     assert {o["external_id"] for o in exported(engine, mage, iter_orders)} == set(PLATFORM_ORDERS)
 
@@ -160,8 +162,9 @@ def test_a_changed_order_is_updated_and_its_quote_closed(engine, mage, shop):
     shipped = next(o for o in shop.data["orders"] if o["entity_id"] == 1002)
     shipped.update(state="complete", status="complete", updated_at="2026-11-23 10:00:00")
     report = sync(engine, mage)
-    assert table(report)["orders"] == (2, 1, 1, 0, 0)
-    assert table(report)["carts"] == (0, 0, 0, 0, 0)  # inactive quotes are not asked for
+    assert table(report)["orders"] == (3, 1, 1, 1, 0)  # and the cursor's second again, unchanged
+    # inactive quotes are not asked for; the cart at the cursor's second is read again, unchanged
+    assert table(report)["carts"] == (1, 0, 0, 1, 0)
     statuses = {o["external_id"]: o["status"] for o in exported(engine, mage, iter_orders)}
     assert statuses["1002"] == "completed" and statuses["1007"] == "paid"
     carts_out = {c["cart_id"]: c for c in exported(engine, mage, iter_carts)}
@@ -195,7 +198,8 @@ def test_relance_sync_then_export_orders(cli_env, engine, shop):
 
     again = runner.invoke(cli, ["sync", "--tenant", "mage"], catch_exceptions=False)
     assert again.exit_code == 0
-    assert again.stdout.splitlines()[5].split()[1:] == ["0", "0", "0", "0", "0"]  # total: nothing new
+    total = again.stdout.splitlines()[5].split()[1:]  # nothing new: only each cursor's second read again
+    assert total[1:3] == ["0", "0"] and total[0] == total[3] and total[4] == "0"
 
 
 def test_relance_sync_with_a_refused_token_says_what_to_check(cli_env, engine, shop):

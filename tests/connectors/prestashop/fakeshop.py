@@ -25,7 +25,7 @@ import responses
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "prestashop"
 RESOURCES = (
-    "addresses carts categories countries currencies customers genders groups languages manufacturers "
+    "addresses carts categories countries currencies customers groups languages manufacturers "
     "order_states orders products stock_availables"
 ).split()
 KEY = "ZQ88PRJX5VWQHCWE4EE7SQ7HPNX00RAJ"

@@ -1,4 +1,4 @@
-"""Previews of a flow's messages, as the flow would send them (``relance preview`` and the console's flow pages).
+"""Previews of a flow's messages, as the flow would send them (``relance preview``, the demo and the console's flow pages).
 
 With a contact's email the message is composed from their latest cart or
 order; without one (or when they have none for the flow) from sample data,
@@ -8,19 +8,54 @@ with the shop's own products when it has some.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
-from core.console.store.previews import flow_context, sample_with_shop_products
 from core.errors import NotFoundError, UserError
 from core.messages.compose import ComposedMessage, MessageDraft, compose_content
 from core.messages.content import Content
 from core.messages.errors import TemplateError
-from core.messages.store.content import load
+from core.messages.samples import sample_content
+from core.messages.store.content import get_products, load
+from core.store import samples
 from core.store.contacts import find_contact_id
 from core.store.tenants import Tenant
 
 DOUBLE_OPT_IN = "double_opt_in"
+
+
+def flow_context(conn: Connection, tenant: Tenant, contact_id: int, flow: str) -> dict[str, Any]:
+    """The outbox context a flow would give this contact: their latest cart or order."""
+    if flow == "abandoned_cart":
+        cart = samples.latest_open_cart(conn, tenant.id, contact_id)
+        return {"cart_id": cart} if cart else {}
+    if flow in ("cross_sell", "replenishment"):
+        order = samples.latest_paid_order(conn, tenant.id, contact_id)
+        if order is None:  # no paid order yet: show the shop's first products
+            first = samples.first_products(conn, tenant.id, 3)
+            return {"products": first[: 1 if flow == "replenishment" else 3]}
+        bought = samples.order_product_ids(conn, tenant.id, order.id)
+        if flow == "replenishment":
+            return {"order_id": order.external_id, "products": bought[:1]}
+        others = samples.first_products(conn, tenant.id, 3, excluding=bought)
+        return {"order_id": order.external_id, "products": others}
+    return {}
+
+
+def sample_with_shop_products(conn: Connection, tenant: Tenant, lang: str | None) -> Content:
+    """Sample content in ``lang`` (or the shop's), showing the shop's first two products when it has some."""
+    content = sample_content(tenant.config, lang or tenant.config.locale.split("_")[0])
+    found = get_products(conn, tenant.id, samples.first_products(conn, tenant.id, 2), tenant.config.platform.value)
+    if found:
+        content = Content(
+            contact=content.contact,
+            products=tuple(found),
+            cart=content.cart,
+            order=content.order,
+            coupon=content.coupon,
+        )
+    return content
 
 
 def render_preview(

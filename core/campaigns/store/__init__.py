@@ -1,0 +1,1 @@
+"""The campaigns' SQL: ``schema`` (campaigns, recipients), ``campaigns`` (the campaigns), ``recipients``."""

@@ -1,0 +1,1 @@
+"""The reports' SQL: set-based aggregates over messages, events, attributions and orders."""

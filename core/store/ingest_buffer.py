@@ -1,0 +1,192 @@
+"""The writes of a page of events, held in memory and sent in a few statements (``core.store.ingest``).
+
+Rows created during a page get a placeholder id (a negative number) until
+they are inserted; ``flush`` inserts contacts, then orders, then carts (each in
+one statement returning the new ids in order), replaces every placeholder by
+its id, and runs every other write as one ``executemany`` per statement and
+set of changed columns. Each row is written once per flush, whatever number
+of events changed it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, delete, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.store.schema import cart_items, carts, consents, contact_identities, contacts, events, order_items, orders
+from core.store.schema import products as products_table
+
+#: Columns of a contact row that an event may change (``profile_changes``) or a page sets.
+PRODUCT_COLUMNS = tuple(c.name for c in products_table.c if c.name not in ("id", "tenant_id", "source", "external_id"))
+
+
+@cache
+def _statements(dialect: str) -> dict[str, Any]:
+    dml = postgresql if dialect == "postgresql" else sqlite
+    product_upsert = dml.insert(products_table)
+    anon = contact_identities.c
+    # PostgreSQL returns the new ids in the order of the rows given when asked to; SQLite (one writer)
+    # numbers the rows of one statement in order, so its ids are sorted instead (``Pending._insert``):
+    # asking it for the order makes SQLAlchemy insert one row per statement.
+    ordered = dialect == "postgresql"
+    return {
+        "new_contacts": insert(contacts).returning(contacts.c.id, sort_by_parameter_order=ordered),
+        "new_orders": insert(orders).returning(orders.c.id, sort_by_parameter_order=ordered),
+        "new_carts": insert(carts).returning(carts.c.id, sort_by_parameter_order=ordered),
+        "identities": insert(contact_identities),
+        "move_anonymous": update(contact_identities)
+        .where(anon.tenant_id == bindparam("b_tenant"), anon.kind == "anonymous", anon.value == bindparam("b_value"))
+        .values(contact_id=bindparam("b_contact")),
+        "consents": insert(consents),
+        "order_items": insert(order_items),
+        "cart_items": insert(cart_items),
+        "drop_order_items": delete(order_items).where(order_items.c.order_id == bindparam("b_id")),
+        "drop_cart_items": delete(cart_items).where(cart_items.c.cart_id == bindparam("b_id")),
+        "convert_cart": update(carts)
+        .where(carts.c.id == bindparam("b_id"), carts.c.converted_order_id.is_(None))
+        .values(converted_order_id=bindparam("b_order")),
+        "upsert_product": product_upsert.on_conflict_do_update(
+            index_elements=["tenant_id", "source", "external_id"],
+            set_={name: product_upsert.excluded[name] for name in PRODUCT_COLUMNS},
+        ),
+    }
+
+
+@cache
+def _update(table: Table, columns: frozenset[str]) -> Any:
+    """``UPDATE table SET <columns> WHERE id = :b_id`` (tenant-scoped by the ids the page resolved in its tenant)."""
+    return (
+        update(table)
+        .where(table.c.tenant_id == bindparam("b_tenant"), table.c.id == bindparam("b_id"))
+        .values({name: bindparam(name) for name in sorted(columns)})
+    )
+
+
+@dataclass
+class Pending:
+    """Writes of a page not sent yet. Ids below zero are placeholders of rows in ``new_*``."""
+
+    tenant_id: int
+    next_placeholder: int = -1
+    #: placeholder -> id, for every row inserted by a flush of this page
+    ids: dict[int, int] = field(default_factory=dict)
+    new_contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    new_orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    new_carts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    identities: list[dict[str, Any]] = field(default_factory=list)
+    moves: list[dict[str, Any]] = field(default_factory=list)
+    consents: list[dict[str, Any]] = field(default_factory=list)
+    #: id -> changed columns, for rows that existed before the page
+    contact_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    cart_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: order / cart id -> its items (replacing the stored ones when the id is not a placeholder)
+    order_items: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    cart_items: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    conversions: dict[int, int] = field(default_factory=dict)  # cart id -> order id (placeholders allowed)
+    products: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: event id -> (contact id or placeholder, stored name)
+    events: dict[int, tuple[int | None, str]] = field(default_factory=dict)
+
+    def placeholder(self) -> int:
+        value = self.next_placeholder
+        self.next_placeholder -= 1
+        return value
+
+    def real(self, value: int | None) -> int | None:
+        """The id of a row, whether it was given as a placeholder (already inserted) or an id."""
+        if value is None or value > 0:
+            return value
+        return self.ids[value]
+
+    def flush(self, conn: Connection) -> None:
+        """Send every pending write, in an order that satisfies the foreign keys; then forget them."""
+        sql = _statements(conn.dialect.name)
+        tid = self.tenant_id
+        self._insert(conn, sql["new_contacts"], self.new_contacts)
+        if self.identities:
+            conn.execute(sql["identities"], [{**r, "contact_id": self.real(r["contact_id"])} for r in self.identities])
+        if self.moves:
+            rows = [
+                {"b_tenant": tid, "b_value": m["value"], "b_contact": self.real(m["contact_id"])} for m in self.moves
+            ]
+            conn.execute(sql["move_anonymous"], rows)
+        if self.consents:
+            conn.execute(sql["consents"], [{**r, "contact_id": self.real(r["contact_id"])} for r in self.consents])
+        _updates(conn, contacts, tid, self.contact_updates, self.real, ())
+        if self.products:
+            conn.execute(sql["upsert_product"], list(self.products.values()))
+        for row in self.new_orders.values():
+            row["contact_id"] = self.real(row["contact_id"])
+        self._insert(conn, sql["new_orders"], self.new_orders)
+        _updates(conn, orders, tid, self.order_updates, self.real, ("contact_id",))
+        self._items(conn, sql["drop_order_items"], sql["order_items"], "order_id", self.order_items)
+        for row in self.new_carts.values():
+            row["contact_id"] = self.real(row["contact_id"])
+            row["converted_order_id"] = self.real(row.get("converted_order_id"))
+        self._insert(conn, sql["new_carts"], self.new_carts)
+        _updates(conn, carts, tid, self.cart_updates, self.real, ("contact_id",))
+        self._items(conn, sql["drop_cart_items"], sql["cart_items"], "cart_id", self.cart_items)
+        if self.conversions:
+            conn.execute(
+                sql["convert_cart"],
+                [{"b_id": self.real(c), "b_order": self.real(o)} for c, o in self.conversions.items()],
+            )
+        if self.events:
+            done = [
+                {"b_tenant": tid, "b_id": event_id, "contact_id": self.real(contact), "name": name}
+                for event_id, (contact, name) in self.events.items()
+            ]
+            conn.execute(_update(events, frozenset({"contact_id", "name"})), done)
+        self._clear()
+
+    def _insert(self, conn: Connection, statement: Any, rows: dict[int, dict[str, Any]]) -> None:
+        if not rows:
+            return
+        placeholders = list(rows)
+        ids = conn.execute(statement, [rows[p] for p in placeholders]).scalars().all()
+        if conn.dialect.name != "postgresql":
+            ids = sorted(ids)
+        self.ids.update(zip(placeholders, ids, strict=True))
+
+    def _items(
+        self, conn: Connection, drop: Any, add: Any, parent: str, items: dict[int, list[dict[str, Any]]]
+    ) -> None:
+        replaced = [{"b_id": parent_id} for parent_id in items if parent_id > 0]
+        if replaced:
+            conn.execute(drop, replaced)
+        rows = [{**row, parent: self.real(parent_id)} for parent_id, list_ in items.items() for row in list_]
+        if rows:
+            conn.execute(add, rows)
+
+    def _clear(self) -> None:
+        for name in (
+            "new_contacts", "new_orders", "new_carts", "identities", "moves", "consents", "contact_updates",
+            "order_updates", "cart_updates", "order_items", "cart_items", "conversions", "products", "events",
+        ):  # fmt: skip
+            getattr(self, name).clear()
+
+
+def _updates(
+    conn: Connection,
+    table: Table,
+    tenant_id: int,
+    changes: dict[int, dict[str, Any]],
+    real: Any,
+    references: tuple[str, ...],
+) -> None:
+    """One ``executemany`` per set of changed columns."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+    for row_id, values in changes.items():
+        params = {"b_tenant": tenant_id, "b_id": row_id, **values}
+        for name in references:
+            if name in params:
+                params[name] = real(params[name])
+        groups[frozenset(values)].append(params)
+    for columns, rows in groups.items():
+        conn.execute(_update(table, columns), rows)
