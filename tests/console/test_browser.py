@@ -50,6 +50,10 @@ def site(sqlite_engine, tmp_path) -> Iterator[dict[str, Any]]:
         "jean": seed_contact(engine, alpha, "jean@example.fr", days_ago=6),
         "paul": seed_contact(engine, beta, "paul@example.com", days_ago=3),
     }
+    from core.attribution.attribute import recompute
+
+    for tenant in (alpha, beta):
+        recompute(engine, tenant, NOW)  # the orders credited to the messages clicked before them
     runtime = make_runtime(engine, tmp_path, Clock(NOW))
     server = make_server("127.0.0.1", 0, web_app(runtime), threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"

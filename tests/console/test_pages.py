@@ -23,6 +23,13 @@ from inbound.deliveries import store_delivery
 from tests.console.conftest import NOW, csrf_of, seed_contact, sign_in
 
 
+def attribute(stage, name):
+    """Credit the seeded orders to the messages clicked before them (what the pipeline's reaction does)."""
+    from core.attribution.attribute import recompute
+
+    recompute(stage["engine"], _tenant(stage, name), NOW)
+
+
 def _tenant(stage, name="alpha"):
     with stage["engine"].connect() as conn:
         return get_tenant(conn, name)
@@ -45,6 +52,7 @@ def test_the_dashboard_shows_the_funnel_revenue_chart_and_segments(stage):
                     source="relance", properties={"segment": "vip"},
                 )
             )  # fmt: skip
+    attribute(stage, "alpha")
     client = sign_in(stage["app"], "owner-a")
     html = client.get("/console/t/alpha/").get_data(as_text=True)
     row = html.split('<td data-label="Flow">abandoned_cart</td>')[1].split("</tr>")[0]
@@ -69,6 +77,7 @@ def test_the_overview_shows_health_and_alerts(stage):
         )
         store_delivery(conn, stage["alpha"].id, "events", "events", {}, b"{}", NOW)
         conn.execute(deliveries.update().values(state="failed", error="bad event"))
+    attribute(stage, "alpha")
     client = sign_in(stage["app"], "admin")
     html = client.get("/console/").get_data(as_text=True)
     beta = html.split(">beta</a>")[1].split("</tr>")[0]
