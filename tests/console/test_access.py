@@ -17,6 +17,8 @@ TENANT_PAGES = (
     "/console/t/{t}/flows",
     "/console/t/{t}/flows/abandoned_cart",
     "/console/t/{t}/flows/abandoned_cart/preview/1",
+    "/console/t/{t}/campaigns",
+    "/console/t/{t}/campaigns/spring/preview",
     "/console/t/{t}/contacts",
     "/console/t/{t}/contacts/{c}",
     "/console/t/{t}/contacts/{c}/export.json",
@@ -31,6 +33,9 @@ TENANT_CHANGES = (
     ("/console/t/{t}/flows/abandoned_cart", {"yaml": "enabled: true\n"}),
     ("/console/t/{t}/contacts/{c}/erase", {"confirm": "ERASE"}),
     ("/console/t/{t}/deliveries/999999/replay", {}),
+    ("/console/t/{t}/campaigns", {"yaml": "name: other\nsegment: loyal_customer\nsubject: Hello\n"}),
+    ("/console/t/{t}/campaigns/spring/schedule", {"at": "2026-12-10T10:00"}),
+    ("/console/t/{t}/campaigns/spring/cancel", {}),
     ("/console/t/{t}/settings", {"yaml": "name: {t}\n"}),
 )
 #: Console routes that are not a tenant's (tested on their own below).
@@ -50,6 +55,13 @@ def _urls(stage, tenant, contacts):
 
 @pytest.fixture
 def contacts(stage):
+    from core.campaigns.api import create_campaign
+
+    with stage["engine"].begin() as conn:
+        for tenant in (stage["alpha"], stage["beta"]):
+            create_campaign(
+                conn, tenant, {"name": "spring", "segment": "loyal_customer", "subject": "Hello"}, stage["clock"]()
+            )
     return {
         "alpha": seed_contact(stage["engine"], stage["alpha"], "marie@example.fr"),
         "beta": seed_contact(stage["engine"], stage["beta"], "paul@example.com"),
@@ -61,7 +73,7 @@ def test_every_console_route_is_covered_by_the_access_tests(stage):
     covered = {p.split("?")[0] for p in TENANT_PAGES} | {p for p, _ in TENANT_CHANGES} | OTHER_ROUTES
     normalised = {
         r.replace("<tenant>", "{t}").replace("<int:contact_id>", "{c}").replace("<flow>", "abandoned_cart")
-        .replace("<int:step>", "1").replace("<int:delivery_id>", "999999")
+        .replace("<int:step>", "1").replace("<int:delivery_id>", "999999").replace("<name>", "spring")
         for r in routes
     }  # fmt: skip
     assert normalised <= covered, f"routes without an access test: {sorted(normalised - covered)}"

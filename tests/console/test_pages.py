@@ -337,3 +337,44 @@ def test_erase_contact_refuses_another_tenants_contact(stage):
 
 
 _ = (timedelta, csrf_of)
+
+
+def test_a_campaign_is_created_from_a_segment_previewed_scheduled_and_cancelled(stage):
+    from core.campaigns.api import get_campaign
+
+    client = sign_in(stage["app"], "owner-a")
+    page = client.get("/console/t/alpha/campaigns").get_data(as_text=True)
+    assert 'name="yaml"' in page and "segment: loyal_customer" in page  # an example to start from
+    bad = client.post(
+        "/console/t/alpha/campaigns",
+        data={"csrf_token": client.csrf, "yaml": "name: spring\nsegment: vip\nsubject: Hello\n"},
+    )
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True).replace("&#39;", "'")
+    assert 'id="campaign-error"' in text and "segment 'vip' does not exist" in text and "segment: vip" in text
+    spec = "name: spring\nsegment: loyal_customer\nsubject: Spring sale\ntitle: Thank you\ntext: 15% off\n"
+    created = client.post("/console/t/alpha/campaigns", data={"csrf_token": client.csrf, "yaml": spec})
+    assert created.status_code == 302
+    with stage["engine"].connect() as conn:
+        assert get_campaign(conn, _tenant(stage), "spring").state == "draft"
+    preview = client.get("/console/t/alpha/campaigns/spring/preview")
+    assert preview.status_code == 200 and b"Thank you" in preview.data
+    assert preview.headers["Content-Security-Policy"].startswith("sandbox")
+    scheduled = client.post(
+        "/console/t/alpha/campaigns/spring/schedule", data={"csrf_token": client.csrf, "at": "2026-12-10T10:00"}
+    )
+    assert scheduled.status_code == 302
+    with stage["engine"].connect() as conn:
+        row = get_campaign(conn, _tenant(stage), "spring")
+    assert row.state == "scheduled" and row.start_at is not None
+    listing = client.get("/console/t/alpha/campaigns").get_data(as_text=True)
+    assert 'data-state="scheduled"' in listing
+    refused = client.post("/console/t/alpha/campaigns/spring/schedule", data={"csrf_token": client.csrf, "at": "soon"})
+    assert refused.status_code == 302
+    assert "2026-12-10T10:00" in client.get("/console/t/alpha/campaigns").get_data(as_text=True)  # the error said how
+    client.post("/console/t/alpha/campaigns/spring/cancel", data={"csrf_token": client.csrf})
+    with stage["engine"].connect() as conn:
+        assert get_campaign(conn, _tenant(stage), "spring").state == "cancelled"
+        actions = conn.execute(select(audit.c.action).where(audit.c.action.like("campaign_%"))).scalars().all()
+    assert actions == ["campaign_created", "campaign_scheduled", "campaign_cancelled"]
+    assert client.get("/console/t/alpha/campaigns/nosuch/preview").status_code == 404
