@@ -1,7 +1,8 @@
 """The console in a real browser: Debian's Chromium driven by Playwright against a real local server.
 
 Signs in, switches tenants as an agency admin, is refused another tenant as a
-shop's user, switches a flow on, opens a contact and erases it, sees the
+shop's user, switches a flow on, creates and schedules a campaign, opens a
+contact and erases it, sees the
 charts render; keeps a screenshot of each main page at 1280 and 390 px wide in
 ``artifacts/console/`` (ignored by git). Skipped when /usr/bin/chromium or
 Playwright is missing.
@@ -116,6 +117,19 @@ def test_an_agency_admin_works_through_the_console(site):
     frame = page.frame_locator("iframe.preview").first
     assert frame.locator("body").inner_text(timeout=10_000).strip()
 
+    # create a campaign from a segment and schedule it
+    page.click("nav.tabs >> text=Campaigns")
+    assert "segment: loyal_customer" in page.input_value("textarea[name=yaml]")
+    page.click("button[name=create]")
+    page.wait_for_load_state()
+    card = page.locator("#campaign-spring")
+    assert card.locator(".badge").get_attribute("data-state") == "draft"
+    card.locator("input[name=at]").fill("2026-12-10T10:00")
+    card.locator("button[name=schedule]").click()
+    page.wait_for_load_state()
+    assert page.locator("#campaign-spring .badge").get_attribute("data-state") == "scheduled"
+    assert "2026-12-10 09:00 UTC" in page.inner_text("#campaign-spring")  # 10:00 in the shop's zone (Paris)
+
     # open a contact and erase it
     page.click("nav.tabs >> text=Contacts")
     page.fill("input[name=q]", "marie@")
@@ -151,6 +165,7 @@ def test_screenshots_of_each_main_page(site, width):
         "dashboard": "/console/t/alpha/",
         "flows": "/console/t/alpha/flows",
         "flow": "/console/t/alpha/flows/abandoned_cart",
+        "campaigns": "/console/t/alpha/campaigns",
         "contacts": "/console/t/alpha/contacts",
         "contact": f"/console/t/alpha/contacts/{site['contacts']['jean']}",
         "deliveries": "/console/t/alpha/deliveries",
