@@ -45,7 +45,7 @@ def home() -> Any:
     return render_template(
         "console/overview.html",
         rows=rows,
-        depths=queue_depths(),
+        redis=queue_depths(),
         chart=charts.bars(t("sent_30"), per_day(total_per_day, now, DAYS)),
         now=now,
         choices=tenants,

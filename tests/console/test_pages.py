@@ -378,3 +378,23 @@ def test_a_campaign_is_created_from_a_segment_previewed_scheduled_and_cancelled(
         actions = conn.execute(select(audit.c.action).where(audit.c.action.like("campaign_%"))).scalars().all()
     assert actions == ["campaign_created", "campaign_scheduled", "campaign_cancelled"]
     assert client.get("/console/t/alpha/campaigns/nosuch/preview").status_code == 404
+
+
+def test_the_overview_shows_the_queues_and_the_workers_heartbeats(stage, redis, redis_db):
+    from dataclasses import replace
+
+    from jobs.duties import HEARTBEAT_KEY
+    from relance.wsgi import web_app
+    from tests.conftest import redis_url
+
+    runtime = stage["runtime"]
+    runtime.settings = replace(runtime.settings, redis_url=redis_url(redis_db))
+    app = web_app(runtime, TESTING=True)
+    client = sign_in(app, "admin")
+    page = client.get("/console/").get_data(as_text=True)
+    assert "0 alive" in page and "no worker running" in page
+    redis.zadd(HEARTBEAT_KEY, {"worker-1": NOW.timestamp() - 12})
+    page = client.get("/console/").get_data(as_text=True)
+    workers = page.split('id="workers">')[1].split("</span>")[0]
+    assert "1 alive" in workers and "last heartbeat 12 s" in workers
+    assert "no worker running" not in page and "relance 0" in page  # the queue's depth
