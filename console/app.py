@@ -15,6 +15,7 @@ PAGES: tuple[str, ...] = (
     "console.pages.overview",
     "console.pages.dashboard",
     "console.pages.flows",
+    "console.pages.campaigns",
     "console.pages.contacts",
     "console.pages.deliveries",
     "console.pages.settings",

@@ -56,6 +56,8 @@ def _address() -> str:
 def _load_session() -> Any:
     g.user = None
     g.csrf = None
+    if request.endpoint == "console.static":
+        return None
     token = request.cookies.get(COOKIE, "")
     if token:
         rt = runtime()

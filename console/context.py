@@ -31,16 +31,19 @@ class ConsoleRuntime(Protocol):
 
     def queue_depths(self, redis: Any) -> dict[str, int]: ...
 
+    def worker_status(self, redis: Any) -> dict[str, Any]: ...
+
 
 def runtime() -> ConsoleRuntime:
     """The runtime of the app handling the current request."""
     return current_app.extensions["relance"]
 
 
-def queue_depths() -> dict[str, int] | None:
-    """Jobs waiting in each queue, or None when Redis does not answer (the page says so)."""
+def queue_depths() -> tuple[dict[str, int], dict[str, Any]] | None:
+    """Jobs waiting in each queue and the workers' heartbeats, or None when Redis does not answer."""
     try:
         rt = runtime()
-        return rt.queue_depths(rt.web_redis())
-    except Exception:  # noqa: BLE001 - Redis down only hides the figure; the page still renders
+        redis = rt.web_redis()
+        return rt.queue_depths(redis), rt.worker_status(redis)
+    except Exception:  # noqa: BLE001 - Redis down only hides the figures; the page still renders
         return None

@@ -45,7 +45,7 @@ def home() -> Any:
     return render_template(
         "console/overview.html",
         rows=rows,
-        depths=queue_depths(),
+        redis=queue_depths(),
         chart=charts.bars(t("sent_30"), per_day(total_per_day, now, DAYS)),
         now=now,
         choices=tenants,
@@ -61,3 +61,18 @@ def switch() -> Any:
 
     found = tenant_for(request.args.get("tenant", ""))
     return redirect(url_for("console.dashboard", tenant=found.name))
+
+
+@bp.get("/audit")
+def audit_log() -> Any:
+    """Every audit entry, newest first (agency admins only: a shop's users see theirs on the settings page)."""
+    from flask import abort
+
+    from core.console.store.audit import list_audit
+
+    if not current_user().is_admin:
+        abort(404)
+    with runtime().engine.connect() as conn:
+        entries = list_audit(conn, limit=500)
+        names = {tenant.id: tenant.name for tenant in list_tenants(conn)}
+    return render_template("console/audit.html", entries=entries, names=names)

@@ -17,6 +17,8 @@ TENANT_PAGES = (
     "/console/t/{t}/flows",
     "/console/t/{t}/flows/abandoned_cart",
     "/console/t/{t}/flows/abandoned_cart/preview/1",
+    "/console/t/{t}/campaigns",
+    "/console/t/{t}/campaigns/spring/preview",
     "/console/t/{t}/contacts",
     "/console/t/{t}/contacts/{c}",
     "/console/t/{t}/contacts/{c}/export.json",
@@ -31,11 +33,15 @@ TENANT_CHANGES = (
     ("/console/t/{t}/flows/abandoned_cart", {"yaml": "enabled: true\n"}),
     ("/console/t/{t}/contacts/{c}/erase", {"confirm": "ERASE"}),
     ("/console/t/{t}/deliveries/999999/replay", {}),
+    ("/console/t/{t}/campaigns", {"yaml": "name: other\nsegment: loyal_customer\nsubject: Hello\n"}),
+    ("/console/t/{t}/campaigns/spring/schedule", {"at": "2026-12-10T10:00"}),
+    ("/console/t/{t}/campaigns/spring/cancel", {}),
     ("/console/t/{t}/settings", {"yaml": "name: {t}\n"}),
 )
 #: Console routes that are not a tenant's (tested on their own below).
 OTHER_ROUTES = {
     "/console/",
+    "/console/audit",
     "/console/login",
     "/console/logout",
     "/console/lang/<code>",
@@ -49,6 +55,13 @@ def _urls(stage, tenant, contacts):
 
 @pytest.fixture
 def contacts(stage):
+    from core.campaigns.api import create_campaign
+
+    with stage["engine"].begin() as conn:
+        for tenant in (stage["alpha"], stage["beta"]):
+            create_campaign(
+                conn, tenant, {"name": "spring", "segment": "loyal_customer", "subject": "Hello"}, stage["clock"]()
+            )
     return {
         "alpha": seed_contact(stage["engine"], stage["alpha"], "marie@example.fr"),
         "beta": seed_contact(stage["engine"], stage["beta"], "paul@example.com"),
@@ -60,7 +73,7 @@ def test_every_console_route_is_covered_by_the_access_tests(stage):
     covered = {p.split("?")[0] for p in TENANT_PAGES} | {p for p, _ in TENANT_CHANGES} | OTHER_ROUTES
     normalised = {
         r.replace("<tenant>", "{t}").replace("<int:contact_id>", "{c}").replace("<flow>", "abandoned_cart")
-        .replace("<int:step>", "1").replace("<int:delivery_id>", "999999")
+        .replace("<int:step>", "1").replace("<int:delivery_id>", "999999").replace("<name>", "spring")
         for r in routes
     }  # fmt: skip
     assert normalised <= covered, f"routes without an access test: {sorted(normalised - covered)}"
@@ -111,6 +124,15 @@ def test_a_shop_user_changes_nothing_of_another_tenant(stage, contacts):
         assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 2
 
 
+def test_a_search_never_reaches_another_tenant(stage, contacts):
+    client = sign_in(stage["app"], "viewer-a")
+    mine = client.post("/console/t/alpha/contacts", data={"q": "example", "csrf_token": client.csrf})
+    assert mine.status_code == 200
+    assert b"marie@example.fr" in mine.data and b"paul@example.com" not in mine.data
+    other = client.post("/console/t/beta/contacts", data={"q": "example", "csrf_token": client.csrf})
+    assert other.status_code == 404 and b"paul@example.com" not in other.data
+
+
 def test_a_viewer_sees_but_changes_nothing(stage, contacts):
     client = sign_in(stage["app"], "viewer-a")
     before = _tenant_config(stage, "alpha")
@@ -119,6 +141,16 @@ def test_a_viewer_sees_but_changes_nothing(stage, contacts):
         assert client.post(url.format(t="alpha", c=contacts["alpha"]), data=body).status_code == 403, url
     assert client.get(f"/console/t/alpha/contacts/{contacts['alpha']}/export.json").status_code == 403
     assert _tenant_config(stage, "alpha") == before
+
+
+def test_the_whole_audit_log_is_for_agency_admins_only(stage, contacts):
+    admin = sign_in(stage["app"], "admin")
+    sign_in(stage["app"], "owner-b")
+    page = admin.get("/console/audit").get_data(as_text=True)
+    assert "owner-b" in page and "login" in page
+    for name in ("owner-a", "viewer-a"):
+        assert sign_in(stage["app"], name).get("/console/audit").status_code == 404
+    assert stage["app"].test_client().get("/console/audit").status_code == 302
 
 
 def test_an_agency_admin_sees_every_tenant(stage, contacts):

@@ -1,7 +1,8 @@
 """The console in a real browser: Debian's Chromium driven by Playwright against a real local server.
 
 Signs in, switches tenants as an agency admin, is refused another tenant as a
-shop's user, switches a flow on, opens a contact and erases it, sees the
+shop's user, switches a flow on, creates and schedules a campaign, opens a
+contact and erases it, sees the
 charts render; keeps a screenshot of each main page at 1280 and 390 px wide in
 ``artifacts/console/`` (ignored by git). Skipped when /usr/bin/chromium or
 Playwright is missing.
@@ -50,6 +51,10 @@ def site(sqlite_engine, tmp_path) -> Iterator[dict[str, Any]]:
         "jean": seed_contact(engine, alpha, "jean@example.fr", days_ago=6),
         "paul": seed_contact(engine, beta, "paul@example.com", days_ago=3),
     }
+    from core.attribution.attribute import recompute
+
+    for tenant in (alpha, beta):
+        recompute(engine, tenant, NOW)  # the orders credited to the messages clicked before them
     runtime = make_runtime(engine, tmp_path, Clock(NOW))
     server = make_server("127.0.0.1", 0, web_app(runtime), threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
@@ -112,10 +117,25 @@ def test_an_agency_admin_works_through_the_console(site):
     frame = page.frame_locator("iframe.preview").first
     assert frame.locator("body").inner_text(timeout=10_000).strip()
 
+    # create a campaign from a segment and schedule it
+    page.click("nav.tabs >> text=Campaigns")
+    assert "segment: loyal_customer" in page.input_value("textarea[name=yaml]")
+    page.click("button[name=create]")
+    page.wait_for_load_state()
+    card = page.locator("#campaign-spring")
+    assert card.locator(".badge").get_attribute("data-state") == "draft"
+    card.locator("input[name=at]").fill("2026-12-10T10:00")
+    card.locator("button[name=schedule]").click()
+    page.wait_for_load_state()
+    assert page.locator("#campaign-spring .badge").get_attribute("data-state") == "scheduled"
+    assert "2026-12-10 09:00 UTC" in page.inner_text("#campaign-spring")  # 10:00 in the shop's zone (Paris)
+
     # open a contact and erase it
     page.click("nav.tabs >> text=Contacts")
     page.fill("input[name=q]", "marie@")
     page.click("form[role=search] button")
+    page.wait_for_load_state()
+    assert "jean@example.fr" not in page.inner_text("table.contacts")
     page.click("text=marie@example.fr")
     assert "email_opened" in page.locator(".timeline").last.inner_text()
     page.fill("#erase-confirm", "ERASE")
@@ -145,6 +165,7 @@ def test_screenshots_of_each_main_page(site, width):
         "dashboard": "/console/t/alpha/",
         "flows": "/console/t/alpha/flows",
         "flow": "/console/t/alpha/flows/abandoned_cart",
+        "campaigns": "/console/t/alpha/campaigns",
         "contacts": "/console/t/alpha/contacts",
         "contact": f"/console/t/alpha/contacts/{site['contacts']['jean']}",
         "deliveries": "/console/t/alpha/deliveries",

@@ -17,10 +17,17 @@ from core.flows.store.schema import flow_runs, flow_webhooks
 from core.messages.store.schema import message_links
 from core.segments.store.schema import contact_metrics, segment_members
 from core.store.deliveries import deliveries
-from core.store.schema import carts, contacts, messages, orders
+from core.store.schema import carts, contacts, events, messages, orders
 from core.store.tenants import get_tenant
 from inbound.deliveries import store_delivery
 from tests.console.conftest import NOW, csrf_of, seed_contact, sign_in
+
+
+def attribute(stage, name):
+    """Credit the seeded orders to the messages clicked before them (what the pipeline's reaction does)."""
+    from core.attribution.attribute import recompute
+
+    recompute(stage["engine"], _tenant(stage, name), NOW)
 
 
 def _tenant(stage, name="alpha"):
@@ -37,13 +44,23 @@ def test_the_dashboard_shows_the_funnel_revenue_chart_and_segments(stage):
                 tenant_id=stage["alpha"].id, segment="vip", contact_id=marie, entered_at=NOW
             )
         )
+        for number, name in enumerate(("segment_entered", "segment_entered", "segment_exited")):
+            conn.execute(
+                events.insert().values(
+                    tenant_id=stage["alpha"].id, message_id=f"seg-{number}", type="track", name=name,
+                    contact_id=marie, occurred_at=NOW - timedelta(days=number + 1), received_at=NOW,
+                    source="relance", properties={"segment": "vip"},
+                )
+            )  # fmt: skip
+    attribute(stage, "alpha")
     client = sign_in(stage["app"], "owner-a")
     html = client.get("/console/t/alpha/").get_data(as_text=True)
     row = html.split('<td data-label="Flow">abandoned_cart</td>')[1].split("</tr>")[0]
     cells = [cell.split(">", 1)[1].split("<")[0].strip() for cell in row.split("<td")[1:]]
     assert cells == ["1", "1", "1", "1", "59.90 EUR"]  # sent, opened, clicked, ordered, revenue
     assert '<polyline class="line series-0"' in html
-    assert "vip" in html
+    segments = html.split('class="counts segments"')[1].split("</ul>")[0]
+    assert "<span>vip</span> <strong>1</strong>" in segments and "+2 / −1" in segments
     wide = client.get("/console/t/alpha/?days=90").get_data(as_text=True)
     assert "119.80 EUR" in wide  # both orders within 90 days
 
@@ -60,6 +77,7 @@ def test_the_overview_shows_health_and_alerts(stage):
         )
         store_delivery(conn, stage["alpha"].id, "events", "events", {}, b"{}", NOW)
         conn.execute(deliveries.update().values(state="failed", error="bad event"))
+    attribute(stage, "alpha")
     client = sign_in(stage["app"], "admin")
     html = client.get("/console/").get_data(as_text=True)
     beta = html.split(">beta</a>")[1].split("</tr>")[0]
@@ -263,11 +281,15 @@ def test_a_contact_is_found_by_search_and_its_profile_shows_the_timeline(stage):
     marie = seed_contact(stage["engine"], stage["alpha"], "marie@example.fr")
     seed_contact(stage["engine"], stage["alpha"], "jean@example.fr")
     client = sign_in(stage["app"], "viewer-a")
-    found = client.get("/console/t/alpha/contacts?q=MARIE%40").get_data(as_text=True)
-    assert "marie@example.fr" in found and "jean@example.fr" not in found
-    assert (
-        "marie" not in client.get("/console/t/alpha/contacts?q=%25_").get_data(as_text=True).split("<tbody>")[1].lower()
+    found = client.post("/console/t/alpha/contacts", data={"q": "MARIE@", "csrf_token": client.csrf}).get_data(
+        as_text=True
     )
+    assert "marie@example.fr" in found and "jean@example.fr" not in found
+    wild = client.post("/console/t/alpha/contacts", data={"q": "%_", "csrf_token": client.csrf}).get_data(as_text=True)
+    assert "marie" not in wild.split("<tbody>")[1].lower()  # % and _ are searched for as they are
+    assert (
+        client.post("/console/t/alpha/contacts", data={"q": "marie"}).status_code == 400
+    )  # a search needs the token too
     profile = client.get(f"/console/t/alpha/contacts/{marie}").get_data(as_text=True)
     for shown in ("email_opened", "abandoned_cart #1 (email) sent", "double_opt_in", "confirmed from 203.0.113.9"):
         assert shown in profile
@@ -315,3 +337,64 @@ def test_erase_contact_refuses_another_tenants_contact(stage):
 
 
 _ = (timedelta, csrf_of)
+
+
+def test_a_campaign_is_created_from_a_segment_previewed_scheduled_and_cancelled(stage):
+    from core.campaigns.api import get_campaign
+
+    client = sign_in(stage["app"], "owner-a")
+    page = client.get("/console/t/alpha/campaigns").get_data(as_text=True)
+    assert 'name="yaml"' in page and "segment: loyal_customer" in page  # an example to start from
+    bad = client.post(
+        "/console/t/alpha/campaigns",
+        data={"csrf_token": client.csrf, "yaml": "name: spring\nsegment: vip\nsubject: Hello\n"},
+    )
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True).replace("&#39;", "'")
+    assert 'id="campaign-error"' in text and "segment 'vip' does not exist" in text and "segment: vip" in text
+    spec = "name: spring\nsegment: loyal_customer\nsubject: Spring sale\ntitle: Thank you\ntext: 15% off\n"
+    created = client.post("/console/t/alpha/campaigns", data={"csrf_token": client.csrf, "yaml": spec})
+    assert created.status_code == 302
+    with stage["engine"].connect() as conn:
+        assert get_campaign(conn, _tenant(stage), "spring").state == "draft"
+    preview = client.get("/console/t/alpha/campaigns/spring/preview")
+    assert preview.status_code == 200 and b"Thank you" in preview.data
+    assert preview.headers["Content-Security-Policy"].startswith("sandbox")
+    scheduled = client.post(
+        "/console/t/alpha/campaigns/spring/schedule", data={"csrf_token": client.csrf, "at": "2026-12-10T10:00"}
+    )
+    assert scheduled.status_code == 302
+    with stage["engine"].connect() as conn:
+        row = get_campaign(conn, _tenant(stage), "spring")
+    assert row.state == "scheduled" and row.start_at is not None
+    listing = client.get("/console/t/alpha/campaigns").get_data(as_text=True)
+    assert 'data-state="scheduled"' in listing
+    refused = client.post("/console/t/alpha/campaigns/spring/schedule", data={"csrf_token": client.csrf, "at": "soon"})
+    assert refused.status_code == 302
+    assert "2026-12-10T10:00" in client.get("/console/t/alpha/campaigns").get_data(as_text=True)  # the error said how
+    client.post("/console/t/alpha/campaigns/spring/cancel", data={"csrf_token": client.csrf})
+    with stage["engine"].connect() as conn:
+        assert get_campaign(conn, _tenant(stage), "spring").state == "cancelled"
+        actions = conn.execute(select(audit.c.action).where(audit.c.action.like("campaign_%"))).scalars().all()
+    assert actions == ["campaign_created", "campaign_scheduled", "campaign_cancelled"]
+    assert client.get("/console/t/alpha/campaigns/nosuch/preview").status_code == 404
+
+
+def test_the_overview_shows_the_queues_and_the_workers_heartbeats(stage, redis, redis_db):
+    from dataclasses import replace
+
+    from jobs.duties import HEARTBEAT_KEY
+    from relance.wsgi import web_app
+    from tests.conftest import redis_url
+
+    runtime = stage["runtime"]
+    runtime.settings = replace(runtime.settings, redis_url=redis_url(redis_db))
+    app = web_app(runtime, TESTING=True)
+    client = sign_in(app, "admin")
+    page = client.get("/console/").get_data(as_text=True)
+    assert "0 alive" in page and "no worker running" in page
+    redis.zadd(HEARTBEAT_KEY, {"worker-1": NOW.timestamp() - 12})
+    page = client.get("/console/").get_data(as_text=True)
+    workers = page.split('id="workers">')[1].split("</span>")[0]
+    assert "1 alive" in workers and "last heartbeat 12 s" in workers
+    assert "no worker running" not in page and "relance 0" in page  # the queue's depth

@@ -1,8 +1,9 @@
 """What the console's overview and tenant dashboard show, read from the store in a few grouped queries.
 
-Revenue here is the console's own last-touch estimate until the reports area
-(``core.reports``) lands: a paid or completed order is credited to the flow
-of the contact's last message sent in the ``ATTRIBUTION_DAYS`` before it.
+Revenue is what the attribution area credited (``order_attributions``, the
+same figures as ``relance report``): the overview sums it per tenant, the
+dashboard draws it per flow and campaign and day (``revenue_per_day``); the
+dashboard's funnel, holdouts and A/B results are ``core.reports.build_report``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Date, cast, func, select, text
+from sqlalchemy import Connection, Date, cast, func, select
 
-from core.model import REVENUE_STATUSES
-from core.segments.store.dialect import days_between
+from core.attribution.store.schema import order_attributions
 from core.segments.store.schema import segment_members
 from core.store.deliveries import deliveries
-from core.store.schema import events, messages, orders
+from core.store.schema import events, messages
 from core.store.sync_state import sync_locks
 
-#: An order counts for the last message sent to its contact this many days before it.
-ATTRIBUTION_DAYS = 5
 #: Bounce rate (bounced / sent + bounced, 30 days) above which the overview raises an alert.
 BOUNCE_ALERT = 0.05
 
@@ -41,7 +39,8 @@ class TenantHealth:
     failed_deliveries: int = 0
     sent: int = 0
     bounced: int = 0
-    revenue: Decimal = Decimal("0")
+    #: Attributed revenue by currency (an order is credited in its own currency).
+    revenue: dict[str, Decimal] = field(default_factory=dict)
     sent_per_day: dict[date, int] = field(default_factory=dict)
 
     @property
@@ -72,7 +71,7 @@ def _as_date(value: Any) -> date:
 
 
 def tenant_health(conn: Connection, tenant_ids: list[int], now: datetime, days: int = 30) -> dict[int, TenantHealth]:
-    """Health and 30-day figures of every tenant in ``tenant_ids``, in five grouped queries."""
+    """Health and 30-day figures of every tenant in ``tenant_ids``, in four grouped queries."""
     found = {tenant_id: TenantHealth(tenant_id) for tenant_id in tenant_ids}
     if not tenant_ids:
         return found
@@ -104,117 +103,38 @@ def tenant_health(conn: Connection, tenant_ids: list[int], now: datetime, days: 
             health.sent_per_day[_as_date(when)] = health.sent_per_day.get(_as_date(when), 0) + int(count)
         else:
             health.bounced += int(count)
-    touched = _attributed_orders(conn, tenant_ids, since, now).subquery()
-    # grouped by flow too (NULL: no message before the order), so that the subquery is computed once per order
-    revenue = select(touched.c.tenant_id, touched.c.flow, func.sum(touched.c.total)).group_by(
-        touched.c.tenant_id, touched.c.flow
+    credit = order_attributions.c
+    revenue = (
+        select(credit.tenant_id, credit.currency, func.sum(credit.amount))
+        .where(credit.tenant_id.in_(tenant_ids), credit.order_at >= since, credit.order_at < now)
+        .group_by(credit.tenant_id, credit.currency)
     )
-    for tenant_id, flow, total in conn.execute(revenue):
-        if flow is not None:
-            found[tenant_id].revenue += Decimal(str(total or 0))
+    for tenant_id, currency, total in conn.execute(revenue):
+        found[tenant_id].revenue[currency] = Decimal(str(total or 0))
     return found
 
 
-def _without_jit(conn: Connection) -> None:
-    """Turn PostgreSQL's JIT off for this transaction.
-
-    The attribution's per-order lookups are cheap index probes, but their
-    summed cost estimate passes ``jit_above_cost``: compiling the plan then
-    takes seconds, ten times the query itself (bench/console.py).
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SET LOCAL jit = off"))
-
-
-def _attributed_orders(conn: Connection, tenant_ids: list[int], since: datetime, until: datetime) -> Any:
-    """Paid orders of the window with the flow of their contact's last message before them (or NULL)."""
-    _without_jit(conn)
-    dialect = conn.dialect.name
-    last_flow = (
-        select(messages.c.flow)
+def revenue_per_day(
+    conn: Connection, tenant_id: int, currency: str, since: datetime, until: datetime
+) -> dict[str, dict[date, Decimal]]:
+    """Attributed revenue in the tenant's currency per flow (or campaign, named ``campaign:NAME``) and day."""
+    credit = order_attributions.c
+    day = _day(conn.dialect.name, credit.order_at).label("day")
+    query = (
+        select(credit.flow, credit.campaign, day, func.sum(credit.amount))
         .where(
-            messages.c.tenant_id == orders.c.tenant_id,
-            messages.c.contact_id == orders.c.contact_id,
-            messages.c.status == "sent",
-            messages.c.sent_at <= orders.c.created_at,
-            days_between(dialect, messages.c.sent_at, orders.c.created_at) <= ATTRIBUTION_DAYS,
+            credit.tenant_id == tenant_id,
+            credit.currency == currency,
+            credit.order_at >= since,
+            credit.order_at < until,
         )
-        .order_by(messages.c.sent_at.desc())
-        .limit(1)
-        .correlate(orders)
-        .scalar_subquery()
+        .group_by(credit.flow, credit.campaign, day)
     )
-    return select(
-        orders.c.tenant_id,
-        orders.c.total,
-        orders.c.created_at,
-        _day(dialect, orders.c.created_at).label("day"),
-        last_flow.label("flow"),
-    ).where(
-        orders.c.tenant_id.in_(tenant_ids),
-        orders.c.contact_id.is_not(None),
-        orders.c.status.in_(REVENUE_STATUSES),
-        orders.c.created_at >= since,
-        orders.c.created_at <= until,
-    )
-
-
-@dataclass
-class FlowFigures:
-    flow: str
-    sent: int = 0
-    opened: int = 0
-    clicked: int = 0
-    ordered: int = 0
-    revenue: Decimal = Decimal("0")
-    revenue_per_day: dict[date, Decimal] = field(default_factory=dict)
-
-
-def flow_figures(conn: Connection, tenant_id: int, now: datetime, days: int = 30) -> dict[str, FlowFigures]:
-    """Per flow over the last ``days``: the funnel sent -> opened -> clicked -> ordered, and revenue per day."""
-    since = now - timedelta(days=days)
-    found: dict[str, FlowFigures] = {}
-
-    def figures(flow: str) -> FlowFigures:
-        return found.setdefault(flow, FlowFigures(flow))
-
-    sent = (
-        select(messages.c.flow, func.count())
-        .where(messages.c.tenant_id == tenant_id, messages.c.status == "sent", messages.c.sent_at >= since)
-        .group_by(messages.c.flow)
-    )
-    for flow, count in conn.execute(sent):
-        figures(flow).sent = int(count)
-    flow_key = events.c.properties["flow"].as_string()
-    message_key = events.c.properties["message_id"].as_string()
-    opened = (
-        select(events.c.name, flow_key.label("flow"), func.count(func.distinct(message_key)))
-        .where(
-            events.c.tenant_id == tenant_id,
-            events.c.name.in_(("email_opened", "email_clicked", "sms_clicked")),
-            events.c.occurred_at >= since,
-        )
-        .group_by(events.c.name, flow_key)
-    )
-    for name, flow, count in conn.execute(opened):
-        if flow is None:
-            continue
-        if name == "email_opened":
-            figures(flow).opened += int(count)
-        else:
-            figures(flow).clicked += int(count)
-    touched = _attributed_orders(conn, [tenant_id], since, now).subquery()
-    revenue = select(touched.c.flow, touched.c.day, func.count(), func.sum(touched.c.total)).group_by(
-        touched.c.flow, touched.c.day
-    )
-    for flow, day, count, total in conn.execute(revenue):
-        if flow is None:  # no message in the days before the order
-            continue
-        item = figures(flow)
-        amount = Decimal(str(total or 0))
-        item.ordered += int(count)
-        item.revenue += amount
-        item.revenue_per_day[_as_date(day)] = amount
+    found: dict[str, dict[date, Decimal]] = {}
+    for flow, campaign, when, total in conn.execute(query):
+        name = f"campaign:{campaign}" if campaign else flow
+        series = found.setdefault(name, {})
+        series[_as_date(when)] = series.get(_as_date(when), Decimal(0)) + Decimal(str(total or 0))
     return dict(sorted(found.items()))
 
 
@@ -229,6 +149,26 @@ def segment_counts(conn: Connection, tenant_id: int) -> dict[str, int]:
     return {segment: int(count) for segment, count in conn.execute(query)}
 
 
+def segment_trends(conn: Connection, tenant_id: int, now: datetime, days: int = 30) -> dict[str, tuple[int, int]]:
+    """Contacts who entered and who left each segment over the last ``days`` (its ``segment_*`` events)."""
+    segment = events.c.properties["segment"].as_string()
+    query = (
+        select(events.c.name, segment, func.count())
+        .where(
+            events.c.tenant_id == tenant_id,
+            events.c.name.in_(("segment_entered", "segment_exited")),
+            events.c.occurred_at >= now - timedelta(days=days),
+        )
+        .group_by(events.c.name, segment)
+    )
+    found: dict[str, list[int]] = {}
+    for name, segment_name, count in conn.execute(query):
+        if segment_name is None:
+            continue
+        found.setdefault(segment_name, [0, 0])[0 if name == "segment_entered" else 1] += int(count)
+    return {name: (entered, left) for name, (entered, left) in found.items()}
+
+
 def days_of(now: datetime, days: int) -> list[date]:
     """The calendar days (UTC) of the window ending today, oldest first."""
     today = now.date()
@@ -240,4 +180,4 @@ def per_day(series: dict[date, Any], now: datetime, days: int) -> list[tuple[dat
     return [(day, series.get(day, 0)) for day in days_of(now, days)]
 
 
-__all__ = ["ATTRIBUTION_DAYS", "FlowFigures", "TenantHealth", "flow_figures", "segment_counts", "tenant_health"]
+__all__ = ["TenantHealth", "revenue_per_day", "segment_counts", "segment_trends", "tenant_health"]
