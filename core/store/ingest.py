@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, tuple_
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, event_to_dict, order_of, product_of
@@ -79,17 +79,20 @@ def _statements(dialect: str) -> dict[str, Any]:
             orders.c.id, orders.c.source, orders.c.external_id, orders.c.status, orders.c.updated_at, orders.c.paid_at
         ).where(
             orders.c.tenant_id == bindparam("b_tenant"),
-            tuple_(orders.c.source, orders.c.external_id).in_(bindparam("b_keys", expanding=True)),
+            orders.c.source == bindparam("b_source"),
+            orders.c.external_id.in_(bindparam("b_keys", expanding=True)),
         ),
         "carts": select(
             carts.c.id, carts.c.source, carts.c.external_id, carts.c.updated_at, carts.c.converted_order_id
         ).where(
             carts.c.tenant_id == bindparam("b_tenant"),
-            tuple_(carts.c.source, carts.c.external_id).in_(bindparam("b_keys", expanding=True)),
+            carts.c.source == bindparam("b_source"),
+            carts.c.external_id.in_(bindparam("b_keys", expanding=True)),
         ),
         "products": select(products.c.source, products.c.external_id, products.c.updated_at).where(
             products.c.tenant_id == bindparam("b_tenant"),
-            tuple_(products.c.source, products.c.external_id).in_(bindparam("b_keys", expanding=True)),
+            products.c.source == bindparam("b_source"),
+            products.c.external_id.in_(bindparam("b_keys", expanding=True)),
         ),
         "contacts": select(contacts).where(
             contacts.c.tenant_id == bindparam("b_tenant"), contacts.c.id.in_(bindparam("b_ids", expanding=True))
@@ -177,8 +180,13 @@ class _Page:
         if not keys:
             return
         into.update(dict.fromkeys(keys))
-        for row in self.conn.execute(self.sql[name], {"b_tenant": self.tid, "b_keys": sorted(keys)}):
-            into[(row.source, row.external_id)] = state(row)
+        by_source: dict[str, list[str]] = {}
+        for source, external_id in sorted(keys):
+            by_source.setdefault(source, []).append(external_id)
+        for source, external_ids in by_source.items():  # one query per platform: the unique key's index
+            params = {"b_tenant": self.tid, "b_source": source, "b_keys": external_ids}
+            for row in self.conn.execute(self.sql[name], params):
+                into[(row.source, row.external_id)] = state(row)
 
     def row(self, contact_id: int) -> dict[str, Any]:
         if contact_id not in self.rows:  # a contact named by an identity moved by a merge this page
@@ -556,3 +564,15 @@ def _item_rows(tenant_id: int, parent_key: str, parent_id: int, items: tuple[Lin
         }
         for position, item in enumerate(items)
     ]
+
+
+#: The tables a backfill fills: their statistics are refreshed before whole-tenant work reads them.
+LOADED = ("contacts", "contact_identities", "consents", "events", "orders", "order_items", "carts", "cart_items",
+          "products")  # fmt: skip
+
+
+def analyze_loaded(conn: Connection) -> None:
+    """PostgreSQL: fresh planner statistics for the tables a backfill just filled (autovacuum may lag
+    far behind a bulk load, and a plan made for an empty table is a slow one for 100,000 rows)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE " + ", ".join(LOADED))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.store.schema import cart_items, carts, consents, contact_identities, contacts, events, order_items, orders
@@ -65,6 +65,13 @@ def _update(table: Table, columns: frozenset[str]) -> Any:
         .where(table.c.tenant_id == bindparam("b_tenant"), table.c.id == bindparam("b_id"))
         .values({name: bindparam(name) for name in sorted(columns)})
     )
+
+
+_PG_EVENTS_DONE = text(
+    "UPDATE events SET contact_id = done.contact_id, name = done.name "
+    "FROM unnest(CAST(:b_ids AS bigint[]), CAST(:b_contacts AS bigint[]), CAST(:b_names AS varchar[])) "
+    "AS done(id, contact_id, name) WHERE events.tenant_id = :b_tenant AND events.id = done.id"
+)
 
 
 @dataclass
@@ -138,11 +145,14 @@ class Pending:
                 [{"b_id": self.real(c), "b_order": self.real(o)} for c, o in self.conversions.items()],
             )
         if self.events:
-            done = [
-                {"b_tenant": tid, "b_id": event_id, "contact_id": self.real(contact), "name": name}
-                for event_id, (contact, name) in self.events.items()
-            ]
-            conn.execute(_update(events, frozenset({"contact_id", "name"})), done)
+            done = [(event_id, self.real(contact), name) for event_id, (contact, name) in self.events.items()]
+            if conn.dialect.name == "postgresql":  # one statement, not one per event
+                ids, contact_ids, names = (list(column) for column in zip(*done, strict=True))
+                params = {"b_tenant": tid, "b_ids": ids, "b_contacts": contact_ids, "b_names": names}
+                conn.execute(_PG_EVENTS_DONE, params)
+            else:
+                rows = [{"b_tenant": tid, "b_id": i, "contact_id": c, "name": n} for i, c, n in done]
+                conn.execute(_update(events, frozenset({"contact_id", "name"})), rows)
         self._clear()
 
     def _insert(self, conn: Connection, statement: Any, rows: dict[int, dict[str, Any]]) -> None:
