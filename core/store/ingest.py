@@ -16,7 +16,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, event_to_dict, order_of, product_of
 from core.model import Channel, ContactInfo, Event, LineItem, Platform
@@ -30,7 +29,7 @@ from core.store.contacts import (
     profile_changes,
     resolve_contact,
 )
-from core.store.ingest_buffer import Pending
+from core.store.ingest_buffer import Pending, insert_rows
 from core.store.schema import carts, contact_identities, contacts, events, orders, products
 
 PLATFORMS = frozenset(p.value for p in Platform)
@@ -71,10 +70,8 @@ def commerce_source(event: Event, tenant_platform: str) -> str:
 # expressions per page cost more than running them.
 @cache
 def _statements(dialect: str) -> dict[str, Any]:
-    dml = postgresql if dialect == "postgresql" else sqlite
     ident = contact_identities.c
     return {
-        "new_events": dml.insert(events).on_conflict_do_nothing().returning(events.c.id, events.c.message_id),
         "orders": select(
             orders.c.id, orders.c.source, orders.c.external_id, orders.c.status, orders.c.updated_at, orders.c.paid_at
         ).where(
@@ -443,7 +440,6 @@ def ingest_events(
     page_events = list(batch)
     if not page_events:
         return []
-    sql = _statements(conn.dialect.name)
     first: dict[str, int] = {}
     for index, event in enumerate(page_events):
         first.setdefault(event.message_id, index)
@@ -461,7 +457,7 @@ def ingest_events(
         for index, event in enumerate(page_events)
         if first[event.message_id] == index
     ]
-    stored = {row.message_id: row.id for row in conn.execute(sql["new_events"], rows)}
+    stored = {row.message_id: row.id for row in insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)}
     todo = [
         (stored[event.message_id], event)
         for index, event in enumerate(page_events)
