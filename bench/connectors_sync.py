@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PG_ADMIN = os.environ.get("RELANCE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_DB = "relance_bench_sync"
+PG_DB = os.environ.get("RELANCE_BENCH_PG_DB", "relance_bench_sync")
 KEY, SECRET = "ck_bench", "cs_bench"
 
 
