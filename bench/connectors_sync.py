@@ -1,29 +1,25 @@
-"""Benchmark: a full WooCommerce sync of a fake shop on loopback, against the raw download as baseline.
+"""Benchmark: a first sync of each platform's fake shop on loopback, against the raw download of the same pages.
 
-    /tmp/venv/bin/python bench/connectors_sync.py                      # default: ~2-3 minutes
-    /tmp/venv/bin/python bench/connectors_sync.py --sizes 10000,50000,100000 --db postgresql --reactions off
+    .venv/bin/python bench/connectors_sync.py                        # 3 platforms x 2 databases x 10k and 100k
+    .venv/bin/python bench/connectors_sync.py --sizes 10000 --platforms woocommerce --db sqlite --repeat 3
 
-A fake WooCommerce shop (``connectors.woocommerce.fakeshop`` serving
-``fakedata.generate_shop(N)``: N orders, 2N/5 customers, 60 products, real paging
-headers, OAuth-signed requests over plain HTTP) runs in its own process. For each
-size, each measurement runs in a fresh process so that its peak RSS is its own:
+For each size and platform the platform's fake shop (``bench/connectors_sync.py``
+for WooCommerce, ``bench/magento_sync.py``, ``bench/prestashop_sync.py``) runs in
+its own process, and for each database a download (A) and a sync (B) alternate
+``--repeat`` times (ABAB), each in a fresh process so that its peak RSS is its own:
 
-- ``download``: every page of orders, customers and products fetched and
-  JSON-decoded (Decimal) by the same HTTP client, nothing else (the baseline);
-- ``fetch+map``: the connector's keyset pages mapped to events, not stored;
+- ``download`` (the baseline): every page fetched and JSON-decoded by the
+  platform's HTTP client, nothing else;
 - ``sync``: ``connectors.sync.run_sync`` into a fresh database (PostgreSQL
-  database ``relance_bench_sync``, created and dropped; or a SQLite file),
-  through the whole pipeline (the flows' and segments' reactions included);
-  ``sync ... bare`` (``--reactions off|both``) without those reactions. On
-  PostgreSQL a thread runs ``ANALYZE`` every 30 s (``--analyze-every``), as
-  autovacuum does on a normal server: the test server runs with autovacuum
-  off, and a table loaded from empty without statistics keeps bad plans.
+  database ``relance_bench_sync``, created and dropped; or a SQLite file): a
+  first sync, so a backfill (``core.pipeline.ingest_page(backfill=True)``), with
+  every reaction on and the end-of-run segment, metrics and prediction refresh
+  (``core.operations.finish_backfill``) included in its time.
 
-Printed per size: records fetched, seconds, records/s, peak RSS (MB), the peak
-of the Python heap (tracemalloc; download and fetch+map only, as it slows a
-sync), and the ratio to the download. Memory must stay flat as N grows (pages are streamed),
-and records/s too (keyset pages cost the same at order 1 and order 100,000).
-Each measurement runs ``--repeat`` times; medians are printed.
+Printed per platform, database and size: records, median seconds of each, the
+sync's records/s and peak RSS, and min / median / max of the ratio sync ÷
+download of each pair. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on
+SQLite; peak RSS flat from 10k to 100k orders.
 """
 
 from __future__ import annotations
@@ -42,12 +38,13 @@ import time
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PG_ADMIN = os.environ.get("RELANCE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_DB = "relance_bench_sync"
+PG_DB = os.environ.get("RELANCE_BENCH_PG_DB", "relance_bench_sync")
 KEY, SECRET = "ck_bench", "cs_bench"
 
 
@@ -88,7 +85,6 @@ def _heap_mb() -> float:
 def child_download(url: str) -> dict:
     from connectors.woocommerce.client import WooClient
 
-    tracemalloc.start()
     client = WooClient(url, KEY, SECRET, tenant="bench", timeout=120)
     records = 0
     started = time.perf_counter()
@@ -101,7 +97,7 @@ def child_download(url: str) -> dict:
                 break
             page_no += 1
     seconds = time.perf_counter() - started
-    return {"records": records, "seconds": seconds, "peak_mb": _peak_mb(), "heap_mb": _heap_mb()}
+    return {"records": records, "seconds": seconds, "peak_mb": _peak_mb()}
 
 
 def child_fetch(url: str) -> dict:
@@ -169,13 +165,6 @@ def child_sync(url: str, db_url: str, reactions: str = "on", analyze: str = "0")
     }
 
 
-def _run_child(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True, cwd=ROOT
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def _fresh_db(kind: str, workdir: Path) -> str:
     if kind == "sqlite":
         path = workdir / "bench.db"
@@ -205,71 +194,84 @@ def _drop_pg() -> None:
     admin.dispose()
 
 
-def _median(runs: list[dict], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+PLATFORMS = {
+    "woocommerce": ROOT / "bench" / "connectors_sync.py",
+    "magento": ROOT / "bench" / "magento_sync.py",
+    "prestashop": ROOT / "bench" / "prestashop_sync.py",
+}
+
+
+def _child(script: Path, *args: str) -> dict:
+    """Run one measurement in a fresh process (its peak RSS is its own) and return what it printed."""
+    out = subprocess.run(
+        [sys.executable, str(script), "--child", *args], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _shop(platform: str, orders: int, context: Any) -> tuple[Any, str]:
+    """Start the platform's fake shop with ``orders`` orders in its own process; return it and its URL."""
+    import importlib
+
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))  # the spawned shop process imports the module by name too
+    module = importlib.import_module(PLATFORMS[platform].stem)
+    ready = context.Queue()
+    server = context.Process(target=module._serve, args=(orders, ready), daemon=True)
+    server.start()
+    return server, ready.get(timeout=600)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="500,1000,2000", help="numbers of orders, comma-separated")
+    parser.add_argument("--sizes", default="10000,100000", help="numbers of orders, comma-separated")
+    parser.add_argument("--platforms", default="woocommerce,magento,prestashop")
     parser.add_argument("--db", choices=("postgresql", "sqlite", "both"), default="both")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (medians are printed)")
-    parser.add_argument(
-        "--reactions",
-        choices=("on", "off", "both"),
-        default="on",
-        help="run the other areas' reactions (flows, segments) on each stored event, as in production",
-    )
-    parser.add_argument(
-        "--analyze-every",
-        type=float,
-        default=30.0,
-        help="PostgreSQL: ANALYZE every N seconds during a sync, as autovacuum would (0: never)",
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="download/sync pairs per measurement (ABAB)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    platforms = args.platforms.split(",")
     databases = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
     print(
-        f"WooCommerce sync benchmark: sizes {sizes} orders (+2/5 customers, 60 products), {args.repeat} run(s) each; "
-        "'bare' = without the flows' and segments' reactions"
+        f"First sync ÷ download of the same pages: platforms {platforms}, sizes {sizes} orders, databases "
+        f"{databases}; download (A) and sync (B) alternated ABAB, {args.repeat} pairs, ratio min / median / max"
     )
     print(
-        f"{'orders':>7} {'measure':<22} {'records':>8} {'seconds':>8} {'rec/s':>8} {'RSS MB':>7} {'heap MB':>7} "
-        f"{'x download':>10}"
+        f"{'platform':<12} {'db':<10} {'orders':>7} {'records':>8} {'dl s':>7} {'sync s':>7} {'sync rec/s':>10} "
+        f"{'sync RSS MB':>11} {'sync ÷ download (min / median / max)':>36}",
+        flush=True,
     )
     workdir = Path(tempfile.mkdtemp(prefix="relance-bench-"))
     context = multiprocessing.get_context("spawn")
     try:
         for size in sizes:
-            ready: multiprocessing.Queue = context.Queue()
-            server = context.Process(target=_serve, args=(size, ready), daemon=True)
-            server.start()
-            url = ready.get(timeout=60)
-            try:
-                base = [_run_child("download", url) for _ in range(args.repeat)]
-                base_s = _median(base, "seconds")
-                rows = [("download", base)]
-                rows.append(("fetch+map", [_run_child("fetch", url) for _ in range(args.repeat)]))
-                modes = ["on", "off"] if args.reactions == "both" else [args.reactions]
-                for db in databases:
-                    for mode in modes:
-                        runs = [
-                            _run_child("sync", url, _fresh_db(db, workdir), mode, str(args.analyze_every))
-                            for _ in range(args.repeat)
-                        ]
-                        rows.append((f"sync {db}" + ("" if mode == "on" else " bare"), runs))
-                for name, runs in rows:
-                    seconds = _median(runs, "seconds")
-                    records = int(_median(runs, "records"))
-                    heap = f"{_median(runs, 'heap_mb'):>7.1f}" if "heap_mb" in runs[0] else f"{'-':>7}"
-                    print(
-                        f"{size:>7} {name:<22} {records:>8} {seconds:>8.2f} {records / seconds:>8.0f} "
-                        f"{_median(runs, 'peak_mb'):>7.1f} {heap} {seconds / base_s:>10.1f}",
-                        flush=True,
-                    )
-            finally:
-                server.terminate()
-                server.join(10)
+            for platform in platforms:
+                script = PLATFORMS[platform]
+                server, url = _shop(platform, size, context)
+                try:
+                    for db in databases:
+                        ratios, downloads, syncs = [], [], []
+                        for _ in range(args.repeat):
+                            downloads.append(_child(script, "download", url))
+                            syncs.append(_child(script, "sync", url, _fresh_db(db, workdir)))
+                            ratios.append(syncs[-1]["seconds"] / downloads[-1]["seconds"])
+                        assert all(run["ok"] for run in syncs), syncs
+                        records = syncs[-1]["records"]
+                        sync_s = statistics.median(r["seconds"] for r in syncs)
+                        print(
+                            f"{platform:<12} {db:<10} {size:>7} {records:>8} "
+                            f"{statistics.median(r['seconds'] for r in downloads):>7.1f} {sync_s:>7.1f} "
+                            f"{records / sync_s:>10.0f} {max(r['peak_mb'] for r in syncs):>11.0f} "
+                            f"{_spread(ratios):>36}",
+                            flush=True,
+                        )
+                finally:
+                    server.terminate()
+                    server.join(10)
     finally:
         if "postgresql" in databases:
             _drop_pg()

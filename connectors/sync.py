@@ -3,7 +3,7 @@
 ``run_sync`` takes the tenant's lease (``connectors.lease``), then for each
 resource reads the saved cursor (or none with ``full``, or
 ``connector.cursor_since(since)``), and stores each page's events through
-``core.pipeline.ingest`` in one transaction with the page's cursor and a
+``core.pipeline.ingest_page`` (pages read from the start are history: ``backfill``) in one transaction with the page's cursor and a
 lease renewal. A sync killed half-way therefore resumes after the last stored
 page: nothing lost, and what is fetched again is a duplicate event that
 changes nothing.
@@ -32,7 +32,8 @@ from connectors.errors import ConnectorAuthError, ConnectorError, SyncLockedErro
 from connectors.lease import LEASE, claim_lease, new_owner, release_lease, renew_lease
 from core.errors import ConfigError, EventError
 from core.model import Event
-from core.pipeline import ingest
+from core.operations import finish_backfill
+from core.pipeline import ingest_page
 from core.store.ingest import Ingested
 from core.store.schema import events
 from core.store.tenants import Tenant
@@ -185,6 +186,8 @@ class _Store:
     owner: str
     clock: Callable[[], datetime]
     lease: Any = LEASE
+    #: Resources read from the start (no cursor): their pages are history (``ingest_page(backfill=True)``).
+    history: set[Resource] = field(default_factory=set)
 
     def page(self, resource: Resource, page: Page, stats: ResourceStats) -> None:
         stats.pages += 1
@@ -211,10 +214,10 @@ class _Store:
         with self.engine.begin() as conn:
             renew_lease(conn, self.tenant.id, self.tenant.name, self.owner, self.clock(), self.lease)
             known = _stored_message_ids(conn, self.tenant.id, page.events)
-            results = [
-                _DUPLICATE if event.message_id in known else ingest(conn, self.tenant, event, self.clock())
-                for event in page.events
-            ]
+            fresh = [event for event in page.events if event.message_id not in known]
+            backfill = resource in self.history
+            stored = iter(ingest_page(conn, self.tenant, fresh, self.clock(), backfill=backfill) if fresh else ())
+            results = [_DUPLICATE if event.message_id in known else next(stored) for event in page.events]
             if page.cursor is not None:
                 save_cursor(conn, self.tenant.id, resource, page.cursor, self.clock())
         return results
@@ -225,7 +228,8 @@ class _Store:
             try:
                 with self.engine.begin() as conn:
                     renew_lease(conn, self.tenant.id, self.tenant.name, self.owner, self.clock(), self.lease)
-                    results.append(ingest(conn, self.tenant, event, self.clock()))
+                    backfill = resource in self.history
+                    results.extend(ingest_page(conn, self.tenant, [event], self.clock(), backfill=backfill))
             except SyncLockedError:
                 raise
             except Exception as exc:
@@ -304,6 +308,9 @@ def run_sync(
         for resource in chosen:
             stats = report.resources[resource] = ResourceStats()
             _sync_resource(engine, tenant, connector, resource, full, since, now, store, stats, progress)
+        if store.history:
+            with engine.begin() as conn:  # a first sync: segments, metrics and predictions computed once
+                finish_backfill(conn, tenant, clock())
         outcome = "ok" if report.ok else "failed"
         error = next((s.error for s in report.resources.values() if s.error), None)
     except ConnectorAuthError as exc:
@@ -352,6 +359,8 @@ def _sync_resource(
     else:
         with engine.connect() as conn:
             cursor = get_cursor(conn, tenant.id, resource)
+    if cursor is None:
+        store.history.add(resource)
     try:
         for page in connector.fetch(resource, cursor, now):
             store.page(resource, page, stats)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from core.pipeline import apply
 from core.segments.store.refresh import RefreshReport, refresh_tenant
+from core.store.ingest import analyze_loaded
 from core.store.tenants import Tenant
 
 
@@ -22,3 +23,10 @@ def refresh_segments(conn: Connection, tenant: Tenant, now: datetime, metrics: b
     report = refresh_tenant(conn, tenant, now, metrics=metrics)
     apply(conn, tenant, report.events, now)
     return report
+
+
+def finish_backfill(conn: Connection, tenant: Tenant, now: datetime) -> RefreshReport:
+    """After a first sync or an import of history: every contact's metrics and predictions, and every segment,
+    computed once for the whole tenant (the models fitted when missing), their events recorded."""
+    analyze_loaded(conn)
+    return refresh_segments(conn, tenant, now, metrics=True)

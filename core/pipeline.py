@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
 from core.attribution.attribute import react as attribution_react
+from core.flows.settings import tenant_flows
 from core.flows.triggers import react as flows_react
 from core.messages.optin import react as double_opt_in
 from core.model import Event
 from core.segments.reaction import react as segments_react
+from core.segments.reaction import update_contacts
 from core.store.ingest import Ingested, ingest_events
 from core.store.tenants import Tenant
 
@@ -27,6 +29,16 @@ Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], list[Event]
 #: The areas that react to stored events. Segments first: flows reacting to the same event then see
 #: the contact's current segments. The attribution credits an order to a message (and leads to no event).
 REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in, attribution_react)
+#: In a backfill: the reactions run only for events newer than history (``history_before``), and
+#: those replaced by one update per contact touched, at the end of the page.
+TIME_BOUND: frozenset[Reaction] = frozenset({flows_react})
+PER_CONTACT: frozenset[Reaction] = frozenset({segments_react})
+
+
+def reactions() -> tuple[Reaction, ...]:
+    """The reactions the pipeline runs (the benchmarks replace this to measure the store alone)."""
+    return REACTIONS
+
 
 #: Follow-up events of follow-up events... stop here (a reaction never loops, but a bug must not hang).
 MAX_DEPTH = 4
@@ -40,18 +52,56 @@ def ingest(conn: Connection, tenant: Tenant, event: Event, now: datetime) -> Ing
     return ingest_page(conn, tenant, [event], now)[0]
 
 
-def ingest_page(conn: Connection, tenant: Tenant, page: Iterable[Event], now: datetime) -> list[Ingested]:
+def ingest_page(
+    conn: Connection, tenant: Tenant, page: Iterable[Event], now: datetime, *, backfill: bool = False
+) -> list[Ingested]:
     """Store a page of events set-based (``core.store.ingest.ingest_events``), then run every reaction to each
     stored event in order, then the events they lead to; return what each event did, in order.
 
-    Reactions see the store as the whole page left it.
+    Reactions see the store as the whole page left it. With ``backfill`` (a first sync, an import of past
+    data) the events are history: an event older than every flow's horizon (``history_before``) starts and
+    ends no run, and the contacts' segments and metrics are recomputed once per contact at the end of the
+    page instead of after each event (``finish_backfill`` recomputes the whole tenant at the end of the run).
     """
     batch = list(page)
     results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
-    follow = _react(conn, tenant, batch, results, now)
+    if backfill:
+        follow = _react_history(conn, tenant, batch, results, now)
+    else:
+        follow = _react(conn, tenant, batch, results, now)
     if follow:
         apply(conn, tenant, follow, now, depth=1)
     return results
+
+
+def history_before(tenant: Tenant, now: datetime) -> datetime:
+    """Events before this time are history for the tenant's flows: no flow starts a run for them (``begin``
+    refuses a trigger older than the flow's horizon) and no run started since then is theirs to end."""
+    flows = tenant_flows(tenant.config.flows)
+    horizons = [definition.horizon for definition in flows.by_name.values()]
+    return now - max(horizons, default=timedelta(0))
+
+
+def _react_history(
+    conn: Connection, tenant: Tenant, batch: list[Event], results: list[Ingested], now: datetime
+) -> list[Event]:
+    cutoff = history_before(tenant, now)
+    running = reactions()
+    each = [react for react in running if react not in PER_CONTACT]
+    follow: list[Event] = []
+    touched: dict[int, None] = {}
+    for event, result in zip(batch, results, strict=True):
+        if result.outcome != "stored":
+            continue
+        if result.contact_id is not None:
+            touched[result.contact_id] = None
+        history = event.timestamp < cutoff
+        for react in each:
+            if not (history and react in TIME_BOUND):
+                follow.extend(react(conn, tenant, event, result, now))
+    if any(react in PER_CONTACT for react in running):
+        follow.extend(update_contacts(conn, tenant, list(touched), now))
+    return follow
 
 
 def _react(conn: Connection, tenant: Tenant, batch: list[Event], results: list[Ingested], now: datetime) -> list[Event]:
@@ -59,7 +109,7 @@ def _react(conn: Connection, tenant: Tenant, batch: list[Event], results: list[I
         follow
         for event, result in zip(batch, results, strict=True)
         if result.outcome == "stored"
-        for react in REACTIONS
+        for react in reactions()
         for follow in react(conn, tenant, event, result, now)
     ]
 

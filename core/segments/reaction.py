@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 from core.model import Event
 from core.segments.store.changes import SEGMENT_EVENTS, change_events
+from core.segments.store.metrics import get_models
 from core.segments.store.refresh import update_contact
 from core.store.ingest import Ingested
 from core.store.tenants import Tenant
@@ -18,4 +19,13 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
     if ingested.contact_id is None or event.name in SEGMENT_EVENTS or ingested.name in SEGMENT_EVENTS:
         return []
     changes = update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects)
+    return change_events(conn, tenant, changes, now) if changes else []
+
+
+def update_contacts(conn: Connection, tenant: Tenant, contact_ids: list[int], now: datetime) -> list[Event]:
+    """Recompute these contacts' metrics and segments once each (after a page of history); return the segment
+    events. Nothing before the tenant's first full refresh (no models yet: that refresh computes everyone)."""
+    if not contact_ids or get_models(conn, tenant.id) is None:
+        return []
+    changes = [change for contact_id in contact_ids for change in update_contact(conn, tenant, contact_id, now)]
     return change_events(conn, tenant, changes, now) if changes else []

@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql import Executable
 
 from core.model import CONTACT_FIELDS, UNSET, Channel, ContactInfo
@@ -65,6 +65,11 @@ def identities_of(info: ContactInfo, anonymous_id: str | None, platform: str | N
 def _statements() -> dict[str, Executable]:
     ident = contact_identities.c
     return {
+        "lookup": select(ident.value, ident.contact_id).where(
+            ident.tenant_id == bindparam("b_tenant"),
+            ident.kind == bindparam("b_kind"),
+            ident.value.in_(bindparam("b_values", expanding=True)),
+        ),
         "kinds": select(ident.kind).where(
             ident.tenant_id == bindparam("b_tenant"), ident.contact_id == bindparam("b_contact")
         ),
@@ -83,23 +88,17 @@ def _statements() -> dict[str, Executable]:
     }
 
 
-#: Pairs per lookup query: SQLite parses a chain of ORs as a tree at most 1,000 deep.
-LOOKUP_CHUNK = 400
-
-
 def lookup_identities(conn: Connection, tenant_id: int, found: Iterable[Identity]) -> dict[Identity, int]:
-    """The contact owning each of these identities that is known, in one query per 400 identities."""
-    # One exact (kind, value) pair per identity: PostgreSQL then probes the primary
-    # key for each, whatever its statistics (an IN on kinds and values lets it scan).
-    wanted = list(dict.fromkeys(found))
-    ident = contact_identities.c
+    """The contact owning each of these identities that is known: one query per kind of identity."""
+    # ``kind = :kind AND value IN (...)``: PostgreSQL probes the primary key (tenant_id, kind, value)
+    # for each value, and the statement is compiled once whatever the number of values.
+    by_kind: dict[str, list[str]] = {}
+    for identity in dict.fromkeys(found):
+        by_kind.setdefault(identity.kind, []).append(identity.value)
     known: dict[Identity, int] = {}
-    for start in range(0, len(wanted), LOOKUP_CHUNK):
-        pairs = [and_(ident.kind == i.kind, ident.value == i.value) for i in wanted[start : start + LOOKUP_CHUNK]]
-        rows = conn.execute(
-            select(ident.kind, ident.value, ident.contact_id).where(ident.tenant_id == tenant_id, or_(*pairs))
-        )
-        known.update({Identity(row.kind, row.value): row.contact_id for row in rows})
+    for kind, values in by_kind.items():
+        rows = conn.execute(_statements()["lookup"], {"b_tenant": tenant_id, "b_kind": kind, "b_values": values})
+        known.update({Identity(kind, value): contact_id for value, contact_id in rows})
     return known
 
 

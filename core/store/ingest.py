@@ -15,8 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, select
 
 from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, event_to_dict, order_of, product_of
 from core.model import Channel, ContactInfo, Event, LineItem, Platform
@@ -30,7 +29,7 @@ from core.store.contacts import (
     profile_changes,
     resolve_contact,
 )
-from core.store.ingest_buffer import Pending
+from core.store.ingest_buffer import Pending, insert_rows
 from core.store.schema import carts, contact_identities, contacts, events, orders, products
 
 PLATFORMS = frozenset(p.value for p in Platform)
@@ -71,25 +70,26 @@ def commerce_source(event: Event, tenant_platform: str) -> str:
 # expressions per page cost more than running them.
 @cache
 def _statements(dialect: str) -> dict[str, Any]:
-    dml = postgresql if dialect == "postgresql" else sqlite
     ident = contact_identities.c
     return {
-        "new_events": dml.insert(events).on_conflict_do_nothing().returning(events.c.id, events.c.message_id),
         "orders": select(
             orders.c.id, orders.c.source, orders.c.external_id, orders.c.status, orders.c.updated_at, orders.c.paid_at
         ).where(
             orders.c.tenant_id == bindparam("b_tenant"),
-            tuple_(orders.c.source, orders.c.external_id).in_(bindparam("b_keys", expanding=True)),
+            orders.c.source == bindparam("b_source"),
+            orders.c.external_id.in_(bindparam("b_keys", expanding=True)),
         ),
         "carts": select(
             carts.c.id, carts.c.source, carts.c.external_id, carts.c.updated_at, carts.c.converted_order_id
         ).where(
             carts.c.tenant_id == bindparam("b_tenant"),
-            tuple_(carts.c.source, carts.c.external_id).in_(bindparam("b_keys", expanding=True)),
+            carts.c.source == bindparam("b_source"),
+            carts.c.external_id.in_(bindparam("b_keys", expanding=True)),
         ),
         "products": select(products.c.source, products.c.external_id, products.c.updated_at).where(
             products.c.tenant_id == bindparam("b_tenant"),
-            tuple_(products.c.source, products.c.external_id).in_(bindparam("b_keys", expanding=True)),
+            products.c.source == bindparam("b_source"),
+            products.c.external_id.in_(bindparam("b_keys", expanding=True)),
         ),
         "contacts": select(contacts).where(
             contacts.c.tenant_id == bindparam("b_tenant"), contacts.c.id.in_(bindparam("b_ids", expanding=True))
@@ -177,8 +177,13 @@ class _Page:
         if not keys:
             return
         into.update(dict.fromkeys(keys))
-        for row in self.conn.execute(self.sql[name], {"b_tenant": self.tid, "b_keys": sorted(keys)}):
-            into[(row.source, row.external_id)] = state(row)
+        by_source: dict[str, list[str]] = {}
+        for source, external_id in sorted(keys):
+            by_source.setdefault(source, []).append(external_id)
+        for source, external_ids in by_source.items():  # one query per platform: the unique key's index
+            params = {"b_tenant": self.tid, "b_source": source, "b_keys": external_ids}
+            for row in self.conn.execute(self.sql[name], params):
+                into[(row.source, row.external_id)] = state(row)
 
     def row(self, contact_id: int) -> dict[str, Any]:
         if contact_id not in self.rows:  # a contact named by an identity moved by a merge this page
@@ -435,7 +440,6 @@ def ingest_events(
     page_events = list(batch)
     if not page_events:
         return []
-    sql = _statements(conn.dialect.name)
     first: dict[str, int] = {}
     for index, event in enumerate(page_events):
         first.setdefault(event.message_id, index)
@@ -453,7 +457,7 @@ def ingest_events(
         for index, event in enumerate(page_events)
         if first[event.message_id] == index
     ]
-    stored = {row.message_id: row.id for row in conn.execute(sql["new_events"], rows)}
+    stored = {row.message_id: row.id for row in insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)}
     todo = [
         (stored[event.message_id], event)
         for index, event in enumerate(page_events)
@@ -556,3 +560,15 @@ def _item_rows(tenant_id: int, parent_key: str, parent_id: int, items: tuple[Lin
         }
         for position, item in enumerate(items)
     ]
+
+
+#: The tables a backfill fills: their statistics are refreshed before whole-tenant work reads them.
+LOADED = ("contacts", "contact_identities", "consents", "events", "orders", "order_items", "carts", "cart_items",
+          "products")  # fmt: skip
+
+
+def analyze_loaded(conn: Connection) -> None:
+    """PostgreSQL: fresh planner statistics for the tables a backfill just filled (autovacuum may lag
+    far behind a bulk load, and a plan made for an empty table is a slow one for 100,000 rows)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE " + ", ".join(LOADED))

@@ -10,13 +10,15 @@ of events changed it.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, update
+from sqlalchemy import JSON, Connection, Table, bindparam, delete, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
 
 from core.store.schema import cart_items, carts, consents, contact_identities, contacts, events, order_items, orders
 from core.store.schema import products as products_table
@@ -30,21 +32,10 @@ def _statements(dialect: str) -> dict[str, Any]:
     dml = postgresql if dialect == "postgresql" else sqlite
     product_upsert = dml.insert(products_table)
     anon = contact_identities.c
-    # PostgreSQL returns the new ids in the order of the rows given when asked to; SQLite (one writer)
-    # numbers the rows of one statement in order, so its ids are sorted instead (``Pending._insert``):
-    # asking it for the order makes SQLAlchemy insert one row per statement.
-    ordered = dialect == "postgresql"
     return {
-        "new_contacts": insert(contacts).returning(contacts.c.id, sort_by_parameter_order=ordered),
-        "new_orders": insert(orders).returning(orders.c.id, sort_by_parameter_order=ordered),
-        "new_carts": insert(carts).returning(carts.c.id, sort_by_parameter_order=ordered),
-        "identities": insert(contact_identities),
         "move_anonymous": update(contact_identities)
         .where(anon.tenant_id == bindparam("b_tenant"), anon.kind == "anonymous", anon.value == bindparam("b_value"))
         .values(contact_id=bindparam("b_contact")),
-        "consents": insert(consents),
-        "order_items": insert(order_items),
-        "cart_items": insert(cart_items),
         "drop_order_items": delete(order_items).where(order_items.c.order_id == bindparam("b_id")),
         "drop_cart_items": delete(cart_items).where(cart_items.c.cart_id == bindparam("b_id")),
         "convert_cart": update(carts)
@@ -65,6 +56,76 @@ def _update(table: Table, columns: frozenset[str]) -> Any:
         .where(table.c.tenant_id == bindparam("b_tenant"), table.c.id == bindparam("b_id"))
         .values({name: bindparam(name) for name in sorted(columns)})
     )
+
+
+_PG_EVENTS_DONE = text(
+    "UPDATE events SET contact_id = done.contact_id, name = done.name "
+    "FROM unnest(CAST(:b_ids AS bigint[]), CAST(:b_contacts AS bigint[]), CAST(:b_names AS varchar[])) "
+    "AS done(id, contact_id, name) WHERE events.tenant_id = :b_tenant AND events.id = done.id"
+)
+
+
+@cache
+def _pg_bulk(table: Table, columns: tuple[str, ...], returning: tuple[str, ...], ignore: bool) -> Any:
+    """``INSERT INTO table SELECT ... FROM unnest(<one array per column>) ORDER BY the rows' order``: one short
+    statement whatever the number of rows (PostgreSQL then prepares it once; a multi-row VALUES is a new
+    statement for every number of rows). New ids come in the order of the rows (one ``nextval`` per row,
+    in that order, increasing)."""
+    dialect = postgresql.dialect()
+    arrays, picks = [], []
+    for name in columns:
+        column_type = table.c[name].type.compile(dialect=dialect)
+        if _is_json(table.c[name]):
+            arrays.append(f"CAST(:{name} AS text[])")
+            picks.append(f"CAST(u.{name} AS {column_type})")
+        else:
+            arrays.append(f"CAST(:{name} AS {column_type}[])")
+            picks.append(f"u.{name}")
+    # names from the schema's metadata; every value is bound
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(picks)} "  # noqa: S608
+        f"FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS u({', '.join(columns)}, row_order) ORDER BY row_order"
+    )
+    if ignore:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    return text(sql)
+
+
+def _is_json(column: Any) -> bool:
+    return isinstance(column.type, JSON | postgresql.JSONB) or "JSON" in column.type.compile(
+        dialect=postgresql.dialect()
+    )
+
+
+def insert_rows(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = (), ignore: bool = False
+) -> list[Any]:
+    """Insert rows (all with the same keys) in one statement; return the ``returning`` columns of the new rows,
+    in the order of the rows (``ignore``: rows in conflict are skipped and return nothing)."""
+    if not rows:
+        return []
+    if conn.dialect.name != "postgresql":
+        statement: Any = sqlite.insert(table).on_conflict_do_nothing() if ignore else insert(table)
+        if returning:
+            statement = statement.returning(*(table.c[name] for name in returning))
+            return list(conn.execute(statement, rows))
+        conn.execute(statement, rows)
+        return []
+    columns = tuple(rows[0])
+    dialect = conn.dialect
+    params: dict[str, list[Any]] = {}
+    for name in columns:
+        column = table.c[name]
+        values = [row[name] for row in rows]
+        if _is_json(column):
+            values = [None if v is None else json.dumps(v, default=str) for v in values]
+        elif isinstance(column.type, TypeDecorator):
+            values = [column.type.process_bind_param(v, dialect) for v in values]
+        params[name] = values
+    result = conn.execute(_pg_bulk(table, columns, returning, ignore), params)
+    return list(result) if returning else []
 
 
 @dataclass
@@ -108,50 +169,52 @@ class Pending:
         """Send every pending write, in an order that satisfies the foreign keys; then forget them."""
         sql = _statements(conn.dialect.name)
         tid = self.tenant_id
-        self._insert(conn, sql["new_contacts"], self.new_contacts)
-        if self.identities:
-            conn.execute(sql["identities"], [{**r, "contact_id": self.real(r["contact_id"])} for r in self.identities])
+        self._insert(conn, contacts, self.new_contacts)
+        insert_rows(
+            conn, contact_identities, [{**r, "contact_id": self.real(r["contact_id"])} for r in self.identities]
+        )
         if self.moves:
             rows = [
                 {"b_tenant": tid, "b_value": m["value"], "b_contact": self.real(m["contact_id"])} for m in self.moves
             ]
             conn.execute(sql["move_anonymous"], rows)
-        if self.consents:
-            conn.execute(sql["consents"], [{**r, "contact_id": self.real(r["contact_id"])} for r in self.consents])
+        insert_rows(conn, consents, [{**r, "contact_id": self.real(r["contact_id"])} for r in self.consents])
         _updates(conn, contacts, tid, self.contact_updates, self.real, ())
         if self.products:
             conn.execute(sql["upsert_product"], list(self.products.values()))
         for row in self.new_orders.values():
             row["contact_id"] = self.real(row["contact_id"])
-        self._insert(conn, sql["new_orders"], self.new_orders)
+        self._insert(conn, orders, self.new_orders)
         _updates(conn, orders, tid, self.order_updates, self.real, ("contact_id",))
-        self._items(conn, sql["drop_order_items"], sql["order_items"], "order_id", self.order_items)
+        self._items(conn, sql["drop_order_items"], order_items, "order_id", self.order_items)
         for row in self.new_carts.values():
             row["contact_id"] = self.real(row["contact_id"])
             row["converted_order_id"] = self.real(row.get("converted_order_id"))
-        self._insert(conn, sql["new_carts"], self.new_carts)
+        self._insert(conn, carts, self.new_carts)
         _updates(conn, carts, tid, self.cart_updates, self.real, ("contact_id",))
-        self._items(conn, sql["drop_cart_items"], sql["cart_items"], "cart_id", self.cart_items)
+        self._items(conn, sql["drop_cart_items"], cart_items, "cart_id", self.cart_items)
         if self.conversions:
             conn.execute(
                 sql["convert_cart"],
                 [{"b_id": self.real(c), "b_order": self.real(o)} for c, o in self.conversions.items()],
             )
         if self.events:
-            done = [
-                {"b_tenant": tid, "b_id": event_id, "contact_id": self.real(contact), "name": name}
-                for event_id, (contact, name) in self.events.items()
-            ]
-            conn.execute(_update(events, frozenset({"contact_id", "name"})), done)
+            done = [(event_id, self.real(contact), name) for event_id, (contact, name) in self.events.items()]
+            if conn.dialect.name == "postgresql":  # one statement, not one per event
+                ids, contact_ids, names = (list(column) for column in zip(*done, strict=True))
+                params = {"b_tenant": tid, "b_ids": ids, "b_contacts": contact_ids, "b_names": names}
+                conn.execute(_PG_EVENTS_DONE, params)
+            else:
+                rows = [{"b_tenant": tid, "b_id": i, "contact_id": c, "name": n} for i, c, n in done]
+                conn.execute(_update(events, frozenset({"contact_id", "name"})), rows)
         self._clear()
 
-    def _insert(self, conn: Connection, statement: Any, rows: dict[int, dict[str, Any]]) -> None:
+    def _insert(self, conn: Connection, table: Table, rows: dict[int, dict[str, Any]]) -> None:
         if not rows:
             return
         placeholders = list(rows)
-        ids = conn.execute(statement, [rows[p] for p in placeholders]).scalars().all()
-        if conn.dialect.name != "postgresql":
-            ids = sorted(ids)
+        # both databases number the rows of one statement in order, increasing
+        ids = sorted(row.id for row in insert_rows(conn, table, [rows[p] for p in placeholders], ("id",)))
         self.ids.update(zip(placeholders, ids, strict=True))
 
     def _items(
@@ -161,8 +224,7 @@ class Pending:
         if replaced:
             conn.execute(drop, replaced)
         rows = [{**row, parent: self.real(parent_id)} for parent_id, list_ in items.items() for row in list_]
-        if rows:
-            conn.execute(add, rows)
+        insert_rows(conn, add, rows)
 
     def _clear(self) -> None:
         for name in (

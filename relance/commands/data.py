@@ -20,7 +20,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from core.errors import ConfigError, DatabaseUnavailableError
 from core.events import ORDER_EVENTS, BadLine, read_numbered_events
 from core.model import Event
-from core.pipeline import BatchReport, ingest
+from core.operations import finish_backfill
+from core.pipeline import BatchReport, ingest_page
 from core.store import export as exporter
 from core.store.tenants import Tenant, get_tenant
 from relance.invocation import get_runtime
@@ -88,7 +89,8 @@ class _Importer:
     def _store(self, page: list[tuple[int, Event]]) -> None:
         with self.engine.begin() as conn:
             now = self.clock()
-            results = [ingest(conn, self.tenant, event, now) for _line, event in page]
+            # an import is past data: history starts no flow run (``ingest_page``'s backfill)
+            results = ingest_page(conn, self.tenant, [event for _line, event in page], now, backfill=True)
         for result in results:
             self.total.add(result)
 
@@ -152,6 +154,9 @@ def import_command(ctx: click.Context, tenant_name: str, file: str) -> None:
         if handle is not sys.stdin.buffer:
             handle.close()
     total = importer.total
+    if total.stored:
+        with runtime.engine.begin() as conn:  # segments, scores and predictions of everyone, once
+            finish_backfill(conn, tenant, runtime.clock())
     skipped = len(bad) + importer.refused
     click.echo(
         f"imported {total.stored} events into {tenant.name} "

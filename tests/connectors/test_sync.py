@@ -240,14 +240,14 @@ def test_malformed_records_are_counted_and_the_rest_is_stored(engine, woo, caplo
 
 
 def test_an_event_the_store_refuses_is_skipped_and_the_page_kept(engine, woo, monkeypatch):
-    real_ingest = sync_module.ingest
+    real_ingest = sync_module.ingest_page
 
-    def picky(conn, tenant, event, now):
-        if event.properties.get("order_id") == "729":
+    def picky(conn, tenant, events, now, **kwargs):
+        if any(event.properties.get("order_id") == "729" for event in events):
             raise ValueError("a value the store refuses")
-        return real_ingest(conn, tenant, event, now)
+        return real_ingest(conn, tenant, events, now, **kwargs)
 
-    monkeypatch.setattr(sync_module, "ingest", picky)
+    monkeypatch.setattr(sync_module, "ingest_page", picky)
     with responses.RequestsMock() as mock:
         route_shop(mock, fixture_shop())
         report = run_sync(engine, woo, connector(woo), resources=[Resource.ORDERS], clock=clock)
@@ -261,10 +261,10 @@ def test_an_event_the_store_refuses_is_skipped_and_the_page_kept(engine, woo, mo
 def test_a_database_outage_is_raised_not_counted_as_skips(engine, woo, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    def down(conn, tenant, event, now):
+    def down(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(sync_module, "ingest", down)
+    monkeypatch.setattr(sync_module, "ingest_page", down)
     with responses.RequestsMock() as mock:
         route_shop(mock, fixture_shop())
         with pytest.raises(OperationalError):
@@ -310,10 +310,10 @@ def test_states_already_stored_are_recognised_without_ingesting_them_again(engin
         route_shop(mock, fixture_shop())
         run_sync(engine, woo, connector(woo), resources=[Resource.ORDERS], clock=clock)
 
-        def must_not_run(*args):
+        def must_not_run(*args, **kwargs):
             raise AssertionError("a known event went through ingest again")
 
-        monkeypatch.setattr(sync_module, "ingest", must_not_run)
+        monkeypatch.setattr(sync_module, "ingest_page", must_not_run)
         report = run_sync(engine, woo, connector(woo), resources=[Resource.ORDERS], full=True, clock=clock)
     stats = report.resources[Resource.ORDERS]
     assert (stats.fetched, stats.unchanged, stats.created, stats.skipped) == (8, 8, 0, 0)
