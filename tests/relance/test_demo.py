@@ -35,7 +35,14 @@ def test_demo_on_embedded_defaults_then_export(demo_env, monkeypatch):
     again = runner.invoke(cli, ["demo"], catch_exceptions=False)
     assert " 0 events stored" in again.stdout
     exported_again = runner.invoke(cli, ["export", "contacts", "--tenant", "demo"], catch_exceptions=False)
-    assert exported_again.stdout == exported.stdout
+    # The lead score decays with time and is exported as of the contact's last metrics update, which the
+    # second run's refresh may move by the minutes the demo took: everything else is the same, byte for byte.
+    first = [json.loads(line) for line in exported.stdout.splitlines()]
+    second = [json.loads(line) for line in exported_again.stdout.splitlines()]
+    assert [c["email"] for c in second] == [c["email"] for c in first]
+    for before, after in zip(first, second, strict=True):
+        assert abs((after.pop("score") or 0) - (before.pop("score") or 0)) <= 0.05, before["email"]
+        assert after == before
 
 
 def test_demo_through_a_redis_server(demo_env, redis, redis_db, monkeypatch):

