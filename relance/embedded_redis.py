@@ -214,10 +214,13 @@ def _stop_server(data_dir: Path, server: subprocess.Popen[bytes]) -> None:
     try:
         client(data_dir).shutdown(save=True)
     except (RedisError, OSError):
-        server.terminate()
+        try:  # the save failed (the data dir was removed?): stop without it rather than run on
+            client(data_dir).shutdown(nosave=True)
+        except (RedisError, OSError):
+            server.terminate()
     try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
+        server.wait(10)
+    except subprocess.TimeoutExpired:  # a redis-server that cannot save refuses SIGTERM
         server.kill()
         server.wait(10)
 

@@ -96,3 +96,30 @@ def test_a_watchdog_killed_takes_its_server_with_it(data_dir):
     wait_until(lambda: not _processes(data_dir), 30, what="the server to die with its watchdog")
     embedded_redis.release(data_dir)
     assert embedded_redis.acquire(data_dir).ping()  # the next user starts a new one
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_relance_serve_leaves_no_server_behind(data_dir, how):
+    import json
+    import urllib.request
+
+    from tests.faults.conftest import free_port
+
+    port = free_port()
+    serve = subprocess.Popen(
+        [RELANCE, "serve", "--port", str(port)], env=_env(data_dir), cwd=REPO, stderr=subprocess.DEVNULL
+    )
+    try:
+
+        def health() -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:  # noqa: S310
+                return json.loads(answer.read())
+
+        assert wait_until(lambda: health()["redis"] == "ok", 120, what="relance serve with its embedded Redis")
+        assert len(_processes(data_dir)) == 2
+        os.kill(serve.pid, how)
+        serve.wait(30)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    wait_until(lambda: not _processes(data_dir), 30, what="no embedded Redis left after serve")
