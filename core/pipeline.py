@@ -19,7 +19,7 @@ from core.messages.optin import react as double_opt_in
 from core.model import Event
 from core.segments.reaction import react as segments_react
 from core.segments.reaction import update_contacts
-from core.store.ingest import Ingested, ingest_events
+from core.store.ingest import Ingested, ingest_events, page_scope
 from core.store.tenants import Tenant
 
 #: A reaction runs in the same transaction as the event it reacts to, and returns the events
@@ -65,10 +65,11 @@ def ingest_page(
     """
     batch = list(page)
     results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
-    if backfill:
-        follow = _react_history(conn, tenant, batch, results, now)
-    else:
-        follow = _react(conn, tenant, batch, results, now)
+    with page_scope(conn):  # the reactions load their settings and models once per page
+        if backfill:
+            follow = _react_history(conn, tenant, batch, results, now)
+        else:
+            follow = _react(conn, tenant, batch, results, now)
     if follow:
         apply(conn, tenant, follow, now, depth=1)
     return results
@@ -125,7 +126,9 @@ def apply(conn: Connection, tenant: Tenant, events: Iterable[Event], now: dateti
     results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
     stored = sum(1 for result in results if result.outcome == "stored")
     if depth < MAX_DEPTH:
-        stored += apply(conn, tenant, _react(conn, tenant, batch, results, now), now, depth + 1)
+        with page_scope(conn):
+            follow = _react(conn, tenant, batch, results, now)
+        stored += apply(conn, tenant, follow, now, depth + 1)
     return stored
 
 

@@ -10,7 +10,7 @@ from core.model import Event
 from core.segments.store.changes import SEGMENT_EVENTS, change_events
 from core.segments.store.metrics import get_models
 from core.segments.store.refresh import update_contact
-from core.store.ingest import Ingested
+from core.store.ingest import Ingested, page_memo
 from core.store.tenants import Tenant
 
 
@@ -18,14 +18,18 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
     """The pipeline reaction: keep the acting contact's metrics and segments current; return the segment events."""
     if ingested.contact_id is None or event.name in SEGMENT_EVENTS or ingested.name in SEGMENT_EVENTS:
         return []
-    changes = update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects)
+    models = page_memo(conn, "segment_models", lambda: get_models(conn, tenant.id))
+    if models is None:  # before the tenant's first full refresh: nothing is kept current yet
+        return []
+    changes = update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects, models=models)
     return change_events(conn, tenant, changes, now) if changes else []
 
 
 def update_contacts(conn: Connection, tenant: Tenant, contact_ids: list[int], now: datetime) -> list[Event]:
     """Recompute these contacts' metrics and segments once each (after a page of history); return the segment
     events. Nothing before the tenant's first full refresh (no models yet: that refresh computes everyone)."""
-    if not contact_ids or get_models(conn, tenant.id) is None:
+    models = get_models(conn, tenant.id) if contact_ids else None
+    if models is None:
         return []
-    changes = [change for contact_id in contact_ids for change in update_contact(conn, tenant, contact_id, now)]
+    changes = [c for contact_id in contact_ids for c in update_contact(conn, tenant, contact_id, now, models=models)]
     return change_events(conn, tenant, changes, now) if changes else []

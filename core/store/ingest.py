@@ -9,7 +9,8 @@ late never overwrites a newer one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
@@ -417,6 +418,32 @@ def _cart_state(row: Any) -> _Cart:
 def _identities(event: Event, tenant_platform: str) -> list[Identity]:
     contact_platform = event.source if event.source in PLATFORMS else None
     return identities_of(event.contact, event.anonymous_id, contact_platform)
+
+
+_PAGE = "relance.page"
+
+
+@contextmanager
+def page_scope(conn: Connection) -> Iterator[None]:
+    """While a page's reactions run: what they load once per page (``page_memo``) is kept, then forgotten."""
+    if _PAGE in conn.info:  # already in a page's scope
+        yield
+        return
+    conn.info[_PAGE] = {}
+    try:
+        yield
+    finally:
+        conn.info.pop(_PAGE, None)
+
+
+def page_memo(conn: Connection, key: str, load: Callable[[], Any]) -> Any:
+    """``load()`` once per page of events (``page_scope``); every time outside one."""
+    memo = conn.info.get(_PAGE)
+    if memo is None:
+        return load()
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
 
 
 def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: Event, now: datetime) -> Ingested:

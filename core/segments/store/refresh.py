@@ -266,6 +266,8 @@ def update_contact(
     now: datetime,
     event: Event | None = None,
     effects: frozenset[str] = frozenset(),
+    *,
+    models: Models | None = None,
 ) -> list[Change]:
     """Recompute one contact's metrics and memberships after ``event``; return the changes.
 
@@ -276,7 +278,8 @@ def update_contact(
     current definition.
     """
     settings, scoring = _settings(tenant)
-    models = get_models(conn, tenant.id)
+    if models is None:  # else loaded once for a page of events by the caller
+        models = get_models(conn, tenant.id)
     if models is None:
         return []
     known = conn.execute(
