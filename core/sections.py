@@ -17,8 +17,10 @@ from typing import Any
 from core import scoring, tracker
 from core.attribution import settings as attribution
 from core.campaigns import settings as campaigns
+from core.errors import ConfigError
 from core.flows import settings as flows
 from core.messages import checks as messages
+from core.messages.compose import fallback_names
 from core.segments import settings as segments
 from core.tenants import SectionValidator, TenantConfig, validate_config
 
@@ -42,3 +44,18 @@ def validate_tenant(raw: Any) -> TenantConfig:
     config = validate_config(raw, SECTIONS)
     campaigns.check_config(config)  # what campaigns name must exist in the other sections
     return config
+
+
+def check_templates(config: TenantConfig) -> None:
+    """Refuse a tenant whose own flows send a template it does not have (``tenant apply``): each send step's
+    template (or an earlier step's of the same name, as sending falls back) must be a tenant override or a
+    default template, in some language. Raises ConfigError naming the flow, the step and the template."""
+    exists = campaigns.template_checker(config)
+    for definition in flows.tenant_flows(config.flows).settings.custom:
+        for send in definition.sends:
+            if not any(exists(name, send.channel.value) for name in fallback_names(send.template)):
+                raise ConfigError(
+                    f"flows.custom.{definition.name}: send step {send.number} uses the {send.channel.value} "
+                    f"template {send.template!r}, which does not exist; add it under messages.templates "
+                    f"or name a template that does (template: ...)"
+                )

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
-from core.sections import validate_tenant
+from core.sections import check_templates, validate_tenant
 from core.tenants import TenantConfig
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -134,6 +134,7 @@ def load_tenant_file(path: Path, environ: Mapping[str, str] | None = None) -> li
         label = f"{path} (document {index})" if len(documents) > 1 else str(path)
         try:
             config = validate_tenant(_expand(document, env, "", budget))
+            check_templates(config)  # a flow that would fail at send time is refused now
         except ConfigError as exc:
             raise ConfigError(f"{label}: {exc}") from exc
         except _TooComplexError as exc:

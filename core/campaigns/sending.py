@@ -51,6 +51,7 @@ from core.store.tenants import Tenant
 #: Recipients per batch (one transaction).
 BATCH_SIZE = 500
 HOUR = timedelta(hours=1)
+UNTHROTTLED = 1 << 30
 
 
 @dataclass
@@ -116,7 +117,7 @@ def start_campaign(conn: Connection, tenant: Tenant, row: CampaignRow, now: date
 def throttle_free_at(conn: Connection, tenant_id: int, campaign: Campaign, now: datetime) -> tuple[int, datetime]:
     """How many more messages the hourly throttle lets go now, and when the next one may go if none."""
     if campaign.per_hour is None:
-        return BATCH_SIZE, now
+        return UNTHROTTLED, now
     times = handed_times(conn, tenant_id, campaign.flow, now - HOUR)
     left = campaign.per_hour - len(times)
     if left > 0:
@@ -143,14 +144,15 @@ def _key(row: CampaignRow, contact_id: int) -> str:
 
 
 def send_batch(conn: Connection, tenant: Tenant, row: CampaignRow, now: datetime,
-               limit: int = BATCH_SIZE) -> CampaignReport:  # fmt: skip
+               limit: int | None = None) -> CampaignReport:  # fmt: skip
     """Handle one batch of the campaign's due recipients (see the module docstring)."""
     report = CampaignReport()
     campaign = row.campaign
     allowed, _ = throttle_free_at(conn, tenant.id, campaign, now)
-    claimed = claim_recipients(conn, tenant.id, row.id, now, min(limit, allowed))
+    take = min(limit or BATCH_SIZE, allowed)
+    claimed = claim_recipients(conn, tenant.id, row.id, now, take)
     report.claimed = len(claimed)
-    report.more = len(claimed) == limit
+    report.more = take > 0 and len(claimed) == take
     if claimed:
         flows = tenant_flows(tenant.config.flows)
         settings = flows.settings
@@ -216,7 +218,7 @@ def send_batch(conn: Connection, tenant: Tenant, row: CampaignRow, now: datetime
     return report
 
 
-def run_due(conn: Connection, tenant: Tenant, now: datetime, limit: int = BATCH_SIZE) -> CampaignReport:
+def run_due(conn: Connection, tenant: Tenant, now: datetime, limit: int | None = None) -> CampaignReport:
     """One pass for a tenant: sync the file's campaigns, start the due ones, one batch per sending campaign."""
     report = CampaignReport()
     sync_file_campaigns(conn, tenant, now)
@@ -226,8 +228,10 @@ def run_due(conn: Connection, tenant: Tenant, now: datetime, limit: int = BATCH_
             report.outcomes["recipients"] += start_campaign(conn, tenant, row, now)
             report.started.append(name)
     for _, name in campaigns_in(conn, [CampaignState.SENDING.value], tenant.id):
-        row = get_campaign_row(conn, tenant.id, name)
-        if row is None:
+        # locked: one batch of a campaign at a time (the throttle counts what the previous ones handed over),
+        # and a cancel waits for the batch under way
+        row = get_campaign_row(conn, tenant.id, name, lock=True)
+        if row is None or row.state != CampaignState.SENDING.value:
             continue
         done = send_batch(conn, tenant, row, now, limit)
         report.claimed += done.claimed

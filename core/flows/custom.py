@@ -46,6 +46,7 @@ from core.flows.model import (
     Wait,
 )
 from core.flows.values import (
+    boolean,
     channel,
     fail,
     integer,
@@ -94,8 +95,10 @@ def _match(raw: Any, path: str) -> EventMatch:
 def _trigger(raw: Any, path: str) -> Trigger:
     given = mapping(raw, path)
     if "segment" in given:
-        reject_unknown(given, ("segment",), path)
-        return Trigger(TriggerKind.SEGMENT, segment=text(given["segment"], f"{path}.segment", 100))
+        reject_unknown(given, ("segment", "include_existing_members"), path)
+        existing = boolean(given.get("include_existing_members", False), f"{path}.include_existing_members")
+        segment = text(given["segment"], f"{path}.segment", 100)
+        return Trigger(TriggerKind.SEGMENT, segment=segment, include_existing=existing)
     if "date" in given:
         reject_unknown(given, ("date", "at"), path)
         if given["date"] != "birthday":

@@ -60,6 +60,8 @@ class Trigger:
     segment: str | None = None
     at: time | None = None  # DATE: local time of day of the greeting
     fact: str | None = None  # SHOP: what the flow follows ("cart", "paid order"...), for people to read
+    #: SEGMENT: the contacts already in the segment get a run too (once), not only those who enter it.
+    include_existing: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from core.flows.library import (
     win_back,
 )
 from core.flows.plugin import BuiltinFlow, Content, PeriodicWork
+from core.flows.starting import begin_for_members
 
 #: The built-in flows, in the order the tenant file and the listings show them.
 BUILTIN: tuple[BuiltinFlow, ...] = (
@@ -49,6 +50,14 @@ CONTACT_EFFECTS = frozenset({"contact_created", "contact_merged", "profile"})
 #: Periodic work of the generic triggers (every flow triggered by a date, built-in or the tenant's own).
 GENERIC_PERIODIC: tuple[PeriodicWork, ...] = (
     PeriodicWork("dates", timedelta(hours=1), schedule_dates, wakes_on=CONTACT_EFFECTS, idle_every=timedelta(days=7)),
+    # segment-triggered flows with include_existing_members: the members already in the segment
+    PeriodicWork(
+        "existing_members",
+        timedelta(hours=1),
+        begin_for_members,
+        wakes_on=CONTACT_EFFECTS,
+        idle_every=timedelta(days=1),
+    ),
 )
 
 

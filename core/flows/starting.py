@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from core.flows.model import Definition, Reentry, Wait
-from core.flows.store.queries import is_reachable
+from core.flows.config import TenantFlows
+from core.flows.model import Definition, Reentry, TriggerKind, Wait
+from core.flows.store.queries import is_reachable, members_without_run
 from core.flows.store.runs import last_start, start_run
 from core.model import Event
 from core.store.tenants import Tenant
@@ -64,6 +65,39 @@ def event_key(definition: Definition, contact_id: int, event: Event, trigger_at:
         if props.get(key):
             return f"c{contact_id}:{key}:{props[key]}"
     return f"c{contact_id}:event:{event.message_id}"
+
+
+def segment_key(definition: Definition, contact_id: int, trigger_at: datetime) -> str:
+    """The trigger object of a run started by the segment of a segment-triggered flow (as ``event_key``
+    gives for a ``segment_entered``): a run for a member already in the segment and one for an entry share it."""
+    if definition.reentry is Reentry.ONCE:
+        return f"c{contact_id}"
+    if definition.reentry is Reentry.YEARLY:
+        return f"c{contact_id}:y{trigger_at.year}"
+    if definition.reentry is Reentry.EVERY_DAYS:
+        return f"c{contact_id}:t{int(trigger_at.timestamp())}"
+    return f"c{contact_id}:segment:{definition.trigger.segment}"
+
+
+def begin_for_members(conn: Connection, tenant: Tenant, flows: TenantFlows, now: datetime,
+                      lookahead: timedelta = timedelta(0)) -> int:  # fmt: skip
+    """Start a run for each contact already in the segment of a flow with ``include_existing_members``
+    who never had a run of it (the periodic ``existing_members`` work); return how many started.
+
+    Contacts who entered the segment with an event got their run from it; these are the ones who were
+    in it before the flow existed, or when the segment was first filled (which records no entries).
+    """
+    started = 0
+    for definition in flows.by_name.values():
+        trigger = definition.trigger
+        if trigger.kind is not TriggerKind.SEGMENT or not trigger.include_existing or not trigger.segment:
+            continue
+        for contact_id in members_without_run(conn, tenant.id, trigger.segment, definition.name):
+            key = segment_key(definition, contact_id, now)
+            context = {"segment": trigger.segment, "existing_member": True}
+            if begin(conn, tenant, definition, contact_id, key, now, now, context=context):
+                started += 1
+    return started
 
 
 def begin_for_event(

@@ -1,4 +1,4 @@
-"""``relance simulate``: what the flows would send, replayed over a file of events.
+"""``relance simulate``: what the flows and campaigns would send, replayed over a file of events.
 
 The events go into a scratch database (an in-memory SQLite migrated like any
 other) holding a copy of the tenant's settings, never into the tenant's own
@@ -22,6 +22,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from core import normalize
+from core.campaigns.simulation import CAMPAIGNS
+from core.campaigns.store.campaigns import insert_campaign, list_campaign_rows
 from core.errors import ConfigError, RelanceError
 from core.events import BadLine, read_events
 from core.flows.registry import BY_NAME as BUILTIN_FLOWS
@@ -93,14 +95,19 @@ def run_simulation(
     events: list[Event],
     until: datetime | None,
     settings: Settings,
+    campaigns: list[Any] | None = None,
 ) -> tuple[SimulationResult, list[str]]:
-    """Simulate ``events`` for a copy of the tenant ``config`` in a scratch database."""
+    """Simulate ``events`` for a copy of the tenant ``config`` in a scratch database, with its campaigns
+    (those of its tenant file, and the stored ``campaigns`` rows handed in: created with the CLI)."""
     engine = scratch_engine()
     try:
+        start = min(e.timestamp for e in events)
         with engine.begin() as conn:
-            tenant, _ = upsert_tenant(conn, config, min(e.timestamp for e in events))
+            tenant, _ = upsert_tenant(conn, config, start)
+            for row in campaigns or []:
+                insert_campaign(conn, tenant.id, row.name, row.spec, row.state, row.source, row.start_at, start)
         subject, problems = composer(settings)
-        return simulate(engine, tenant, events, until, subject), problems
+        return simulate(engine, tenant, events, until, subject, agendas=(CAMPAIGNS,)), problems
     finally:
         engine.dispose()
 
@@ -182,12 +189,14 @@ def simulate_command(
     runtime = get_runtime(ctx)
     with runtime.engine.connect() as conn:
         tenant = get_tenant(conn, tenant_name)
+        # the campaigns created with the CLI or the console that have not started (the file's come with it)
+        stored = [r for r in list_campaign_rows(conn, tenant.id) if r.source == "api" and r.state == "scheduled"]
     config = only_flows(tenant.config, flows)
     end = _until(until)
     events = _events(events_file, lambda line: click.echo(line, err=True))
     if not events:
         raise ConfigError(f"{events_file}: holds no valid event to simulate")
-    result, problems = run_simulation(config, events, end, runtime.settings)
+    result, problems = run_simulation(config, events, end, runtime.settings, stored)
     for message in result.messages:
         click.echo(json.dumps(message.to_dict(), ensure_ascii=False))
     click.echo(

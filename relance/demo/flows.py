@@ -1,4 +1,4 @@
-"""The demo's flows section: what each flow would send in the next 30 days.
+"""The demo's flows section: what each flow (and the demo's campaign) would send in the next 30 days.
 
 The demo tenant is copied into a scratch database and the production engine
 runs there with a simulated clock from now (the runs the import started, the
@@ -12,6 +12,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine, insert, select
 
 from core import normalize
+from core.campaigns.simulation import CAMPAIGNS
+from core.campaigns.store.campaigns import list_campaign_rows
 from core.flows.settings import tenant_flows
 from core.flows.simulation import DEFAULT_TAIL, project
 from core.store.registry import all_metadata
@@ -54,11 +56,21 @@ def flows_section(runtime: Runtime, tenant: Tenant, echo: Echo) -> None:
                 ).all()
             )
         subject, _ = composer(runtime.settings)
-        result = project(scratch, copied, now, now + DEFAULT_TAIL, subject)
+        result = project(scratch, copied, now, now + DEFAULT_TAIL, subject, agendas=(CAMPAIGNS,))
+        with scratch.connect() as conn:
+            campaigns = list_campaign_rows(conn, tenant.id)
     finally:
         scratch.dispose()
     flows = ", ".join(tenant_flows(tenant.config.flows).by_name)
     echo(f"  flows      {flows}")
+    for row in campaigns:
+        spec = row.spec
+        audience = spec.get("segment") or "a rule"
+        when = f"{spec['at']} in each contact's zone" if spec.get("local_time") else normalize.isoformat(row.start_at)
+        echo(
+            f"  campaign   {row.name}: to {audience}, {when}, "
+            + (f"at most {spec['per_hour']} an hour" if spec.get("per_hour") else "no hourly limit")
+        )
     echo("             the next 30 days, simulated on a copy (same engine, simulated clock, nothing sent):")
     for line in summary_lines(result):
         echo(f"             {line}")

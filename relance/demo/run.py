@@ -11,7 +11,7 @@ import importlib
 import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from babel.numbers import format_currency
@@ -46,6 +46,25 @@ DEMO_TENANT = {
 }
 BATCH = 250
 
+
+def demo_campaigns(today: date) -> dict[str, Any]:
+    """The demo's campaign: an offer to the loyal customers in three days, at 10:00 in each one's zone."""
+    day = today + timedelta(days=3)
+    return {
+        "fideles-noel": {
+            "segment": "loyal_customer",
+            "exclude": ["at_risk"],
+            "subject": "Nos cafés de Noël, en avant-première pour vous",
+            "title": "Merci pour votre fidélité",
+            "text": "Nos cafés de Noël arrivent : découvrez-les avant tout le monde, avec 15 % offerts.",
+            "coupon": "FIDELE15",
+            "at": f"{day.isoformat()}T10:00",
+            "local_time": True,
+            "per_hour": 50,
+        }
+    }
+
+
 Echo = Callable[[str], None]
 #: Later parts of the demo, each ``section(runtime, tenant, echo)``, in order.
 SECTIONS: tuple[str, ...] = (
@@ -64,7 +83,8 @@ def run(runtime: Runtime, echo: Echo) -> Tenant:
     redis = runtime.redis
     where = "embedded Redis" if runtime.settings.embedded_redis else "Redis"
     with runtime.engine.begin() as conn:
-        tenant, _ = upsert_tenant(conn, validate_tenant(DEMO_TENANT), runtime.clock())
+        raw = {**DEMO_TENANT, "campaigns": demo_campaigns(runtime.clock().date())}
+        tenant, _ = upsert_tenant(conn, validate_tenant(raw), runtime.clock())
     today = runtime.clock().date()
     raw_events = sampleshop.generate(today)
     sample = runtime.settings.data_dir / "demo" / "sample-shop.jsonl"

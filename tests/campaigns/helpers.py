@@ -25,6 +25,9 @@ def at(**delta: float) -> datetime:
     return T0 + timedelta(**delta)
 
 
+PROMO_AT = {"segment": "lyon", "subject": "Spring offer", "at": T0.isoformat()}
+
+
 def campaign_tenant(engine: Engine, campaigns_section: dict[str, Any] | None = None, **extra: Any) -> Tenant:
     extra.setdefault("segments", SEGMENTS)
     return make_tenant(engine, "shop", campaigns=campaigns_section or {}, **extra)

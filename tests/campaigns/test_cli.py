@@ -95,3 +95,18 @@ def test_bad_input_is_one_clear_line(run, tmp_path):
                     "comes from the tenant file")  # fmt: skip
     assert run("campaign", "create", "--tenant", "shop", "--name", "x", "--segment", "lyon").exit_code == 0
     _one_line_error(run("campaign", "create", "--tenant", "shop", "--name", "x", "--segment", "lyon"), "exists already")
+
+
+def test_simulate_runs_the_scheduled_campaigns(run, tmp_path):
+    _shop(run, tmp_path)
+    created = run("campaign", "create", "--tenant", "shop", "--name", "spring", "--segment", "lyon", "--subject",
+                  "Le printemps", "--at", "2026-03-02T10:00:00Z")  # fmt: skip
+    assert created.exit_code == 0
+    events = tmp_path / "events.jsonl"  # the contacts again, in the simulation's scratch copy
+    result = run("simulate", "--tenant", "shop", "--events", str(events), "--until", "2026-03-03T00:00:00Z")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    sent = sorted((line["flow"], line["to"], line["time"]) for line in lines if line["flow"].startswith("campaign:"))
+    assert sent == [("campaign:spring", f"c{n}@example.fr", "2026-03-02T10:00:00Z") for n in range(3)], result.stderr
+    assert all(line["subject"] == "Le printemps" for line in lines if line["flow"] == "campaign:spring")
+    assert "campaign:spring: 3 messages" in result.stderr

@@ -213,3 +213,53 @@ def test_dry_run_lists_who_would_get_what_and_writes_nothing(engine):
     }
     assert outbox(engine, tenant) == [] and recipients(engine, tenant, "api") == []
     assert state(engine, tenant, "api") == "scheduled"
+
+
+def _waiting_birthday(engine, tenant, when):
+    """A birthday message scheduled for later today (08:00 after quiet hours, say): movable by a higher priority."""
+    from sqlalchemy import insert, select
+
+    from core.store.schema import contacts, messages
+
+    with engine.begin() as conn:
+        contact_id = conn.execute(select(contacts.c.id).where(contacts.c.email == "ana@example.fr")).scalar_one()
+        conn.execute(
+            insert(messages).values(
+                tenant_id=tenant.id,
+                contact_id=contact_id,
+                flow="birthday",
+                step=1,
+                channel="email",
+                marketing=True,
+                template="birthday/1",
+                context={},
+                dedupe_key="run:1:step:1",
+                status="scheduled",
+                due_at=when,
+                attempts=0,
+                created_at=at(),
+                updated_at=at(),
+            )  # fmt: skip
+        )
+
+
+@pytest.mark.parametrize(("priority", "birthday_moved"), [("lowest", False), ("highest", True)])
+def test_priority_a_campaign_yields_unless_set_higher(engine, priority, birthday_moved):
+    tenant = campaign_tenant(engine, {"promo": {**PROMO, "at": at().isoformat(), "priority": priority}})
+    add_contact(engine, tenant, "ana@example.fr")
+    refresh(engine, tenant, at(minutes=-5))
+    _waiting_birthday(engine, tenant, at(hours=6))
+    step(engine, tenant, at())
+    campaign = outbox(engine, tenant, "campaign:promo")
+    birthday = outbox(engine, tenant, "birthday")[0]
+    if birthday_moved:  # the campaign goes now; the birthday moves to its next free day
+        assert [m.due_at for m in campaign] == [at()]
+        assert (birthday.status, birthday.reason, birthday.due_at) == (
+            "scheduled",
+            "pressure",
+            datetime(2026, 3, 3, 7, 0, tzinfo=UTC),
+        )
+    else:  # the birthday keeps its day; the campaign waits for the next free slot
+        assert campaign == [] and birthday.due_at == at(hours=6)
+        [recipient] = recipients(engine, tenant, "promo")
+        assert (recipient.reason, recipient.due_at) == ("pressure", datetime(2026, 3, 3, 7, 0, tzinfo=UTC))

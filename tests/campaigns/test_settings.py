@@ -79,3 +79,21 @@ def test_a_template_of_the_tenants_own_is_accepted():
         campaigns={"promo": {"segment": "loyal_customer", "template": "promo/1"}},
     )
     assert config.campaigns["promo"]["template"] == "promo/1"
+
+
+def test_tenant_apply_refuses_a_flow_whose_template_does_not_exist(tmp_path):
+    from relance.tenantfile import load_tenant_file
+
+    flow = "custom: {promo: {trigger: {event: signup}, steps: [{send: email, template: promo/2}]}}"
+    file = tmp_path / "shop.yaml"
+    file.write_text(f"name: shop\nplatform: woocommerce\nurl: https://shop.example\nflows: {{{flow}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_tenant_file(file)
+    assert "flows.custom.promo: send step 1 uses the email template 'promo/2', which does not exist" in str(
+        caught.value
+    )
+    source = "{% extends layout %}{% block subject %}Hi{% endblock %}{% block content %}x{% endblock %}"
+    templates = f"messages: {{templates: {{email: {{promo/1: {{en: '{source}'}}}}}}}}\n"
+    file.write_text(file.read_text() + templates)
+    [config] = load_tenant_file(file)  # promo/1 exists: step 2 falls back to it, as sending does
+    assert config.flows["custom"]["promo"]["steps"][0]["template"] == "promo/2"

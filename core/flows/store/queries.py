@@ -15,6 +15,7 @@ from core.flows.store.schema import flow_intervals, flow_runs
 from core.flows.store.sql import among
 from core.model import REVENUE_STATUSES
 from core.recommendations import median_intervals
+from core.segments.store.schema import segment_members
 from core.store.recommendations import repurchase_gaps
 from core.store.schema import carts, contacts, events, messages, order_items, orders
 
@@ -107,6 +108,29 @@ def birthdays_on(conn: Connection, tenant_id: int, month_days: Sequence[int]) ->
 
 
 # -- runs ---------------------------------------------------------------------------------------
+
+
+def members_without_run(conn: Connection, tenant_id: int, segment: str, flow: str) -> list[int]:
+    """The reachable contacts in ``segment`` who never had a run of ``flow`` (for ``include_existing_members``)."""
+    had_run = exists(
+        select(flow_runs.c.id).where(
+            flow_runs.c.tenant_id == tenant_id,
+            flow_runs.c.flow == flow,
+            flow_runs.c.contact_id == segment_members.c.contact_id,
+        )
+    )
+    query = (
+        select(segment_members.c.contact_id)
+        .join(contacts, contacts.c.id == segment_members.c.contact_id)
+        .where(
+            segment_members.c.tenant_id == tenant_id,
+            segment_members.c.segment == segment,
+            or_(contacts.c.email.is_not(None), contacts.c.phone.is_not(None)),
+            ~had_run,
+        )
+        .order_by(segment_members.c.contact_id)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def existing_keys(conn: Connection, tenant_id: int, flows: Iterable[str], keys: Sequence[str]) -> set[tuple[str, str]]:

@@ -61,6 +61,8 @@ class Models:
     fitted_at: datetime | None = None
     #: Predicted orders and revenue (None in models stored before it existed: refitted then).
     forecast: Forecast | None = None
+    #: How many customers the models were fitted on (None in models stored before it was kept).
+    customers: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class Models:
             },
             "scoring": self.scoring,
             "fitted_at": self.fitted_at.isoformat() if self.fitted_at else None,
+            "customers": self.customers,
         }
 
     @classmethod
@@ -89,6 +92,7 @@ class Models:
             scoring=raw.get("scoring", ""),
             fitted_at=datetime.fromisoformat(fitted) if fitted else None,
             forecast=Forecast.from_dict(forecast) if forecast else None,
+            customers=raw.get("customers"),
         )
 
 
@@ -145,6 +149,7 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
         scoring=scoring.fingerprint,
         fitted_at=now,
         forecast=fit_forecast(conn, tenant_id, now),
+        customers=len(rows),
     )
     upsert(
         conn,
@@ -154,6 +159,17 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
         update=["params", "computed_at"],
     )
     return models
+
+
+def count_customers(conn: Connection, tenant_id: int, now: datetime) -> int:
+    """How many known customers the models would be fitted on now."""
+    summary = order_summary()
+    query = (
+        select(func.count())
+        .select_from(summary.join(contacts, contacts.c.id == summary.c.contact_id))
+        .where(known_contact())
+    )
+    return int(conn.execute(query, {"tenant_id": tenant_id, "loyal_since": now}).scalar() or 0)
 
 
 #: RFM breakpoints of a tenant without customers: every first customer scores 1.

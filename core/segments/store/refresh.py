@@ -31,7 +31,7 @@ from core.segments.store.builtin import builtin_params, builtin_query, known_con
 from core.segments.store.changes import Change, change_events
 from core.segments.store.compiler import Context, compile_rule
 from core.segments.store.membership import segments_of
-from core.segments.store.metrics import Models, add_score, fit_models, get_models, refresh_metrics
+from core.segments.store.metrics import Models, add_score, count_customers, fit_models, get_models, refresh_metrics
 from core.segments.store.schema import segment_members, segment_states
 from core.store.db import upsert
 from core.store.schema import contacts
@@ -39,8 +39,10 @@ from core.store.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
-#: The purchase model and RFM breakpoints are refitted when older than this.
+#: The purchase model and RFM breakpoints are refitted when older than this,
 REFIT_AFTER = timedelta(hours=20)
+#: or sooner when the number of customers changed by this share since the fit (or from none).
+REFIT_CHANGE = 0.2
 #: PostgreSQL memory per sort or hash for the full refresh (its transaction only).
 REFRESH_WORK_MEM = "256MB"
 
@@ -171,6 +173,12 @@ def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool =
         or models.fitted_at is None
         or now - models.fitted_at > REFIT_AFTER
     )
+    if not (refit or stale) and models is not None and models.customers is not None:
+        # the data changed enough: RFM quintiles fitted on an empty (or much smaller) shop are refitted now
+        customers = count_customers(conn, tenant.id, now)
+        stale = abs(customers - models.customers) > REFIT_CHANGE * max(models.customers, 1) or (
+            models.customers == 0 and customers > 0
+        )
     if not (refit or stale):
         assert models is not None
         return models, False
