@@ -28,15 +28,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from connectors.woocommerce.mapping import WooContext, map_customer, map_order, map_product
 from core import normalize
 from core.events import order_of, parse_event, product_of
 from core.limits import LIMITS
 from core.model import Event, OrderStatus
+from core.store import snapshots
 from core.store.contacts import ANONYMOUS, EMAIL, PHONE, external_kind
-from core.store.schema import contact_identities, contacts, order_items, orders, products
 from core.store.tenants import Tenant
 from inbound.deliveries import Delivery
 from inbound.errors import DeliveryError
@@ -111,17 +111,10 @@ def _contact_ref(conn: Connection, tenant_id: int, contact_id: int | None) -> di
     """An identity of a stored contact to put on a rebuilt event (email first)."""
     if contact_id is None:
         return None
-    email = conn.execute(
-        select(contacts.c.email).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
-    ).scalar()
+    email = snapshots.contact_email(conn, tenant_id, contact_id)
     if email:
         return {"contact": {"email": email}}
-    rows = conn.execute(
-        select(contact_identities.c.kind, contact_identities.c.value).where(
-            contact_identities.c.tenant_id == tenant_id, contact_identities.c.contact_id == contact_id
-        )
-    ).all()
-    by_kind = {row.kind: row.value for row in rows}
+    by_kind = snapshots.identities_by_kind(conn, tenant_id, contact_id)
     if external_kind(SOURCE) in by_kind:
         return {"contact": {"external_id": by_kind[external_kind(SOURCE)]}}
     if PHONE in by_kind:
@@ -134,11 +127,7 @@ def _contact_ref(conn: Connection, tenant_id: int, contact_id: int | None) -> di
 
 
 def _stored_order(conn: Connection, tenant_id: int, order_id: str) -> Any:
-    return conn.execute(
-        select(orders).where(
-            orders.c.tenant_id == tenant_id, orders.c.source == SOURCE, orders.c.external_id == order_id
-        )
-    ).first()
+    return snapshots.stored_order(conn, tenant_id, SOURCE, order_id)
 
 
 def _deleted_order(conn: Connection, tenant_id: int, order_id: str, received: datetime) -> Event | None:
@@ -149,11 +138,7 @@ def _deleted_order(conn: Connection, tenant_id: int, order_id: str, received: da
     if ref is None:
         return None
     when = _after(row.updated_at, received)
-    items = conn.execute(
-        select(order_items)
-        .where(order_items.c.tenant_id == tenant_id, order_items.c.order_id == row.id)
-        .order_by(order_items.c.position)
-    ).all()
+    items = snapshots.order_lines(conn, tenant_id, row.id)
     properties = {
         "order_id": order_id,
         "number": row.number,
@@ -196,13 +181,7 @@ def _deleted_order(conn: Connection, tenant_id: int, order_id: str, received: da
 
 
 def _deleted_customer(conn: Connection, tenant_id: int, customer_id: str, received: datetime) -> Event | None:
-    known = conn.execute(
-        select(contact_identities.c.contact_id).where(
-            contact_identities.c.tenant_id == tenant_id,
-            contact_identities.c.kind == external_kind(SOURCE),
-            contact_identities.c.value == customer_id,
-        )
-    ).scalar()
+    known = snapshots.contact_with_identity(conn, tenant_id, external_kind(SOURCE), customer_id)
     if known is None:
         return None
     return parse_event(
@@ -218,11 +197,7 @@ def _deleted_customer(conn: Connection, tenant_id: int, customer_id: str, receiv
 
 
 def _stored_product(conn: Connection, tenant_id: int, product_id: str) -> Any:
-    return conn.execute(
-        select(products).where(
-            products.c.tenant_id == tenant_id, products.c.source == SOURCE, products.c.external_id == product_id
-        )
-    ).first()
+    return snapshots.stored_product(conn, tenant_id, SOURCE, product_id)
 
 
 def _deleted_product(conn: Connection, tenant_id: int, product_id: str, received: datetime) -> Event | None:
