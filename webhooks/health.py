@@ -14,11 +14,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core.reports.metrics import render_messages
 from core.reports.store.outbox import message_counts
+from core.store.db import ping
 from core.store.tenants import tenant_names
 from inbound import metrics
 from inbound.deliveries import count_by_state
@@ -32,7 +32,7 @@ bp = Blueprint("health", __name__)
 def _database_ok() -> bool:
     try:
         with runtime().engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            ping(conn)
     except DBAPIError:
         return False
     return True

@@ -32,14 +32,13 @@ from typing import Any, TypeVar
 from flask import Response, current_app, jsonify, request
 from redis.client import Pipeline
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import DatabaseUnavailableError, RelanceError, SignatureError
 from core.secrets import unseal_value
-from core.store.schema import tenants
-from core.store.tenants import keyring_of
+from core.store.tenants import keyring_of, stored_settings
 from core.tenants import NAME_RE
 from inbound import metrics
 from inbound.deliveries import store_delivery
@@ -94,9 +93,6 @@ class Verdict:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-_FIND_TENANT = select(tenants.c.id, tenants.c.config).where(tenants.c.name == bindparam("name"))
-
-
 @dataclass(frozen=True)
 class Recipient:
     """What the intake needs of the tenant a request is for (read straight from its stored, validated settings)."""
@@ -119,12 +115,12 @@ def find_tenant(conn: Connection, name: str) -> Recipient:
     """
     if not NAME_RE.match(name):
         raise UnknownTenantError(f"no tenant named {name[:63]!r}; check the URL")
-    row = conn.execute(_FIND_TENANT, {"name": name}).first()
-    if row is None:
+    found = stored_settings(conn, name)
+    if found is None:
         raise UnknownTenantError(f"no tenant named {name!r}; check the URL")
-    config = row.config or {}
+    tenant_id, config = found
     return Recipient(
-        id=row.id,
+        id=tenant_id,
         name=name,
         platform=config.get("platform") or "",
         webhook_secret=unseal_value(config.get("webhook_secret"), keyring_of(conn)) or None,

@@ -87,6 +87,11 @@ def private_sqlite_file(path: Path) -> None:
             continue
 
 
+def ping(conn: Connection) -> None:
+    """One round trip that proves the database answers (raises the driver's error when it does not)."""
+    conn.execute(text("SELECT 1"))
+
+
 def check_connection(engine: Engine) -> None:
     """Raise DatabaseUnavailableError with a one-line reason if the database does not answer."""
     try:
