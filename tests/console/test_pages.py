@@ -398,3 +398,30 @@ def test_the_overview_shows_the_queues_and_the_workers_heartbeats(stage, redis, 
     workers = page.split('id="workers">')[1].split("</span>")[0]
     assert "1 alive" in workers and "last heartbeat 12 s" in workers
     assert "no worker running" not in page and "relance 0" in page  # the queue's depth
+
+
+def test_the_dashboard_shows_holdout_and_ab_results(stage):
+    from tests.reports import helpers
+
+    alpha = stage["alpha"]
+    sent = NOW - timedelta(days=10)
+    for number in range(6):
+        who = helpers.contact(stage["engine"], alpha, f"r{number}@example.com")
+        msg = helpers.message(stage["engine"], alpha, who, "win_back", 1, sent, variant="a" if number % 2 else "b")
+        helpers.engage(stage["engine"], alpha, msg, "email_clicked", sent + timedelta(hours=1), url="https://x")
+        if number < 3:
+            helpers.order(
+                stage["engine"], alpha, f"r{number}@example.com", f"o-r{number}", sent + timedelta(days=1), "20.00"
+            )
+    for number in range(3):
+        who = helpers.contact(stage["engine"], alpha, f"h{number}@example.com")
+        helpers.message(stage["engine"], alpha, who, "win_back", 1, sent, status="holdout")
+    helpers.order(stage["engine"], alpha, "h0@example.com", "o-h0", sent + timedelta(days=2), "5.00")
+    client = sign_in(stage["app"], "owner-a")
+    response = client.get("/console/t/alpha/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    funnel = html.split('class="funnel"')[1].split("</table>")[0]
+    assert "win_back" in funnel and "60.00 EUR" in funnel
+    assert "Holdout: recipients 3/6 (50.0 %)" in funnel and "held out 1/3 (33.3 %)" in funnel
+    assert "A/B (control a)" in funnel and "b − a" in funnel
