@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
@@ -13,6 +14,8 @@ from sqlalchemy import Engine
 class ConsoleSettings(Protocol):
     @property
     def base_url(self) -> str: ...
+    @property
+    def data_dir(self) -> Path: ...
     @property
     def secret_key(self) -> str: ...
 

@@ -3,6 +3,7 @@ tenant file's campaigns are), preview in a sandboxed frame, schedule, cancel."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from console.auth import current_user, record, tenant_for
 from console.blueprint import bp
 from console.context import runtime
+from console.i18n import t
 from console.pages.dashboard import tenant_choices
 from console.pages.flows import PREVIEW_CSP
 from console.pages.settings import MAX_UPLOAD_BYTES, _NoAliasLoader
@@ -25,6 +27,9 @@ from core.campaigns.api import (
 )
 from core.campaigns.preview import render
 from core.errors import ConfigError, NotFoundError, UserError
+from core.messages.errors import SendError
+from core.model import Channel
+from transports.registry import tenant_transports
 
 EXAMPLE = """name: spring
 segment: loyal_customer
@@ -115,6 +120,37 @@ def campaign_cancel(tenant: str, name: str) -> Any:
         return redirect(url_for("console.campaigns", tenant=found.name))
     record("campaign_cancelled", found.id, campaign=name)
     flash(f"{row.name}: {row.state}", "ok")
+    return redirect(url_for("console.campaigns", tenant=found.name))
+
+
+@bp.post("/t/<tenant>/campaigns/<name>/test")
+def campaign_test(tenant: str, name: str) -> Any:
+    """Send the campaign's message once to an address, through the tenant's transport ([TEST] in the subject)."""
+    found = tenant_for(tenant, change=True)
+    rt = runtime()
+    to = (request.form.get("to") or "").strip()[:320]
+    now = rt.clock()
+    try:
+        if not to:
+            raise ConfigError("give the address (or phone number, for SMS) to send the test to")
+        with rt.engine.begin() as conn:
+            row = get_campaign(conn, found, name)
+            message = render(conn, found, row.campaign, rt.settings.base_url, rt.settings.secret_key, now, to=to)
+        transport = tenant_transports(rt.settings.data_dir / "outbox")(found, message.channel)
+        try:
+            if message.channel == Channel.SMS.value:
+                transport.send_sms(message, 0, now, None)  # type: ignore[union-attr]
+            else:
+                transport.send_email(replace(message, subject=f"[TEST] {message.subject}"), 0, now)  # type: ignore[union-attr]
+        except SendError as exc:
+            raise UserError(f"the test message was not sent: {exc}") from exc
+    except NotFoundError:
+        abort(404)
+    except UserError as exc:
+        flash(f"{name}: {exc}", "error")
+        return redirect(url_for("console.campaigns", tenant=found.name))
+    record("campaign_test_sent", found.id, campaign=name)  # the address is not kept in the audit log
+    flash(f"{name}: {t('test_sent')}", "ok")
     return redirect(url_for("console.campaigns", tenant=found.name))
 
 

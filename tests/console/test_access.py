@@ -35,6 +35,7 @@ TENANT_CHANGES = (
     ("/console/t/{t}/deliveries/999999/replay", {}),
     ("/console/t/{t}/campaigns", {"yaml": "name: other\nsegment: loyal_customer\nsubject: Hello\n"}),
     ("/console/t/{t}/campaigns/spring/schedule", {"at": "2026-12-10T10:00"}),
+    ("/console/t/{t}/campaigns/spring/test", {"to": "me@example.com"}),
     ("/console/t/{t}/campaigns/spring/cancel", {}),
     ("/console/t/{t}/settings", {"yaml": "name: {t}\n"}),
 )

@@ -425,3 +425,32 @@ def test_the_dashboard_shows_holdout_and_ab_results(stage):
     assert "win_back" in funnel and "60.00 EUR" in funnel
     assert "Holdout: recipients 3/6 (50.0 %)" in funnel and "held out 1/3 (33.3 %)" in funnel
     assert "A/B (control a)" in funnel and "b − a" in funnel
+
+
+def test_a_campaign_test_message_goes_through_the_tenants_transport(stage):
+    from core.campaigns.api import create_campaign
+    from core.sections import validate_tenant
+    from core.store.tenants import upsert_tenant
+
+    raw = stage["alpha"].config.to_dict()
+    raw["sender"] = {"name": "Alpha", "email": "shop@alpha.example.com"}
+    with stage["engine"].begin() as conn:
+        alpha, _ = upsert_tenant(conn, validate_tenant(raw), NOW)
+        create_campaign(conn, alpha, {"name": "spring", "segment": "loyal_customer", "subject": "Sale"}, NOW)
+    client = sign_in(stage["app"], "owner-a")
+    response = client.post(
+        "/console/t/alpha/campaigns/spring/test", data={"csrf_token": client.csrf, "to": "me@example.com"}
+    )
+    assert response.status_code == 302
+    page = client.get("/console/t/alpha/campaigns").get_data(as_text=True)
+    sent = list((stage["runtime"].settings.data_dir / "outbox" / "alpha").rglob("*.eml"))
+    assert sent, page.split("<main>")[1][:600]
+    assert len(sent) == 1
+    text = sent[0].read_text()
+    assert "Subject: [TEST] Sale" in text and "me@example.com" in text
+    assert "test message sent" in page
+    empty = client.post("/console/t/alpha/campaigns/spring/test", data={"csrf_token": client.csrf, "to": ""})
+    assert empty.status_code == 302 and len(list((stage["runtime"].settings.data_dir / "outbox").rglob("*.eml"))) == 1
+    with stage["engine"].connect() as conn:
+        entry = conn.execute(select(audit.c.detail).where(audit.c.action == "campaign_test_sent")).scalar_one()
+    assert "me@example.com" not in json.dumps(entry)
