@@ -20,6 +20,7 @@ import secrets
 from typing import Any
 
 from flask import Response, abort, g, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from console.blueprint import bp
 from console.context import runtime
@@ -72,6 +73,19 @@ def _load_session() -> Any:
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
         abort(401)
     return None
+
+
+@bp.errorhandler(400)
+@bp.errorhandler(401)
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+@bp.errorhandler(413)
+def _error_page(exc: HTTPException) -> Any:
+    """The console's own error page, in the user's language (the reason given to ``abort`` when there is one)."""
+    code = exc.code or 500
+    default = {400: "bad_request", 401: "login", 403: "read_only", 404: "not_found", 413: "too_large"}[code]
+    message = exc.description if exc.description and exc.description != type(exc).description else t(default)
+    return render_template("console/error.html", code=code, message=message), code
 
 
 @bp.after_request

@@ -148,6 +148,8 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Accès en lecture seule : demandez à un propriétaire.",
     ),
     "not_found": ("Not found.", "Introuvable."),
+    "bad_request": ("This request is not valid.", "Cette requête n'est pas valide."),
+    "too_large": ("The file is too large.", "Le fichier est trop volumineux."),
     "when": ("When", "Quand"),
     "who": ("Who", "Qui"),
     "what": ("What", "Quoi"),

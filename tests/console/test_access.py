@@ -279,6 +279,19 @@ def test_pages_are_served_with_a_strict_content_security_policy(stage):
     assert preview.headers["Content-Security-Policy"].startswith("sandbox")
 
 
+def test_errors_get_the_consoles_own_page_in_the_users_language(stage):
+    client = sign_in(stage["app"], "owner-a")
+    missing = client.get("/console/t/beta/")
+    assert missing.status_code == 404 and b"Not found." in missing.data and b'href="/console/"' in missing.data
+    forged = client.post("/console/t/alpha/flows/win_back/toggle", data={"csrf_token": "forged"})
+    assert forged.status_code == 400 and b"This form has expired" in forged.data
+    viewer = sign_in(stage["app"], "viewer-a")
+    refused = viewer.post("/console/t/alpha/flows/win_back/toggle", data={"csrf_token": viewer.csrf})
+    assert refused.status_code == 403 and b"Read-only access" in refused.data
+    viewer.get("/console/lang/fr")
+    assert "Introuvable." in viewer.get("/console/t/beta/").get_data(as_text=True)
+
+
 def test_the_pages_speak_french(stage):
     client = sign_in(stage["app"], "admin")
     client.get("/console/lang/fr")
