@@ -17,11 +17,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.campaigns.errors import CampaignConfigError
+from core.holdouts import MAX_PERCENT
 from core.model import Channel
 from core.segments.rules import Node, parse_rule, referenced_segments
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 KEYS = (
+    "holdout_percent",
     "segment",
     "rule",
     "exclude",
@@ -122,6 +124,9 @@ class Campaign:
     priority: str = "lowest"
     #: How long after a recipient's time the message is still worth sending (held back by pressure or quiet hours).
     expires_hours: int = 48
+    #: This share of the audience (a hash of tenant, ``campaign:NAME`` and contact) receives nothing and is
+    #: recorded as ``holdout``, so that the report measures what the campaign earned (docs/reports.md).
+    holdout_percent: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -197,6 +202,8 @@ class Campaign:
             out["priority"] = self.priority
         if self.expires_hours != 48:
             out["expires_hours"] = self.expires_hours
+        if self.holdout_percent:
+            out["holdout_percent"] = self.holdout_percent
         return out
 
 
@@ -244,6 +251,9 @@ def parse(name: Any, raw: Any, path: str) -> Campaign:
     if not isinstance(local, bool):
         raise _fail(f"{path}.local_time", "must be true or false")
     per_hour = raw.get("per_hour")
+    holdout = raw.get("holdout_percent", 0)
+    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 <= holdout <= MAX_PERCENT:
+        raise _fail(f"{path}.holdout_percent", f"must be a number from 0 to {MAX_PERCENT:g} (suggested: 10)")
     priority = raw.get("priority", "lowest")
     if not isinstance(priority, str) or not priority:
         raise _fail(f"{path}.priority", "must be lowest, highest or a flow's name")
@@ -266,6 +276,7 @@ def parse(name: Any, raw: Any, path: str) -> Campaign:
         per_hour=None if per_hour is None else _whole(per_hour, f"{path}.per_hour", 1, 1_000_000),
         priority=priority,
         expires_hours=_whole(raw.get("expires_hours", 48), f"{path}.expires_hours", 1, 24 * 14),
+        holdout_percent=float(holdout),
     )
 
 

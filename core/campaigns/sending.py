@@ -46,6 +46,7 @@ from core.flows.rules import Entry, Ledger, zone
 from core.flows.settings import tenant_flows
 from core.flows.store.facts import Batch
 from core.flows.store.outbox import Outbox, Planned
+from core.holdouts import HOLDOUT, held_out
 from core.store.tenants import Tenant
 
 #: Recipients per batch (one transaction).
@@ -185,6 +186,11 @@ def send_batch(conn: Connection, tenant: Tenant, row: CampaignRow, now: datetime
                             "reason": decision.reason})  # fmt: skip
             if contact is None:
                 continue
+            status, reason = decision.status, decision.reason
+            held = status == SCHEDULED and held_out(tenant.id, campaign.flow, contact.id, campaign.holdout_percent)
+            if held:  # recorded for the report, never sent, counted against no cap
+                status, reason = HOLDOUT, HOLDOUT
+                changes[-1].update(outcome=status, reason=None)
             message = Planned(
                 contact_id=contact.id,
                 flow=campaign.flow,
@@ -195,13 +201,14 @@ def send_batch(conn: Connection, tenant: Tenant, row: CampaignRow, now: datetime
                 template=campaign.template,
                 context=dict(context),
                 dedupe_key=_key(row, contact.id),
-                status=decision.status,
-                reason=decision.reason,
+                status=status,
+                reason=reason,
                 due_at=now,
                 to_address=address_of(campaign, contact),
+                campaign=campaign.name,
             )
             planned[contact.id] = outbox.add(message)
-            if decision.status == SCHEDULED and ledger is not None:
+            if status == SCHEDULED and ledger is not None:
                 ledger.add(Entry(now, position, None, False, None, campaign.flow, ref=message))  # type: ignore[arg-type]
                 for entry in decision.slot.bumped if decision.slot else ():
                     _bump(outbox, ledger, entry, settings, now)

@@ -263,3 +263,39 @@ def test_priority_a_campaign_yields_unless_set_higher(engine, priority, birthday
         assert campaign == [] and birthday.due_at == at(hours=6)
         [recipient] = recipients(engine, tenant, "promo")
         assert (recipient.reason, recipient.due_at) == ("pressure", datetime(2026, 3, 3, 7, 0, tzinfo=UTC))
+
+
+def test_a_campaign_holdout_receives_nothing_and_the_report_counts_it_under_the_campaign(engine):
+    from core.holdouts import held_out
+    from core.reports import build_report
+
+    tenant = campaign_tenant(engine, {"promo": {**PROMO, "at": at().isoformat(), "holdout_percent": 50}})
+    emails = [f"c{n}@example.fr" for n in range(16)]
+    for email in emails:
+        add_contact(engine, tenant, email)
+    refresh(engine, tenant, at(minutes=-5))
+    step(engine, tenant, at())
+
+    sent = outbox(engine, tenant, "campaign:promo")
+    assert len(sent) == len(emails)
+    expected = {m.to_address for m in sent if held_out(tenant.id, "campaign:promo", m.contact_id, 50)}
+    held = {m.to_address for m in sent if m.status == "holdout"}
+    assert held == expected and 0 < len(held) < len(emails)  # deterministic, and a share only
+    assert all(m.status == "scheduled" for m in sent if m.to_address not in held)
+    assert all(m.campaign == "promo" for m in sent)
+    outcomes = {r.contact_id: r.outcome for r in recipients(engine, tenant, "promo")}
+    assert sorted(outcomes.values()).count("holdout") == len(held)
+
+    from core.store.schema import messages
+
+    with engine.begin() as conn:  # the send job delivered the scheduled ones
+        conn.execute(
+            update(messages)
+            .where(messages.c.tenant_id == tenant.id, messages.c.status == "scheduled")
+            .values(status="sent", sent_at=at(minutes=1))
+        )
+    report = build_report(engine, tenant.id)
+    assert "campaign:promo" not in report["flows"]
+    promo = report["campaigns"]["promo"]
+    assert promo["sent"] == len(emails) - len(held)
+    assert promo["holdout"]["holdout"]["contacts"] == len(held)
