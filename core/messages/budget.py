@@ -190,10 +190,19 @@ class BudgetNamespace(Namespace):
 
 
 def concat(chunks: Iterable[str]) -> str:
-    """Join a template's output, stepping the budget per chunk and checking the size as it grows."""
+    """Join a template's output, stepping the budget per chunk and checking the size as it grows.
+
+    The template runs while its output is joined, so a render that no ``limit`` covers (a caller that
+    renders with the environment directly) runs under the send budget from here.
+    """
     budget = _current.get()
     if budget is None:
-        return "".join(chunks)
+        with limit(SEND_SECONDS) as fresh:
+            return _join(chunks, fresh)
+    return _join(chunks, budget)
+
+
+def _join(chunks: Iterable[str], budget: Budget) -> str:
     parts: list[str] = []
     size = 0
     for chunk in chunks:

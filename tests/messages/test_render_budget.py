@@ -120,3 +120,10 @@ def test_a_runaway_template_stored_before_the_check_fails_its_message_at_send_ti
     assert report.failed == [message_id]
     row = message_row(engine, message_id)
     assert row.status == "failed" and row.reason == "template" and "rendering took more than 0.1 s of CPU" in row.error
+
+
+def test_a_render_outside_any_limit_still_runs_under_the_send_budget(monkeypatch):
+    monkeypatch.setattr(budget, "SEND_SECONDS", 0.05)
+    env = environment()
+    with pytest.raises(RenderBudgetError, match="0.05 s"):
+        env.from_string(NESTED_RANGES).render()  # a caller rendering with the environment directly
