@@ -26,13 +26,24 @@ stored neither as a delivery nor as an order), not processed (acknowledged
 and not an order when the wait ends), duplicated (an order stored twice), the workers
 that exited by themselves and the children the SIGKILLed worker left. The
 run is its own baseline: every figure is compared with what the sender
-counted in the same run. Messages (sending) are not part of this run.
+counted in the same run.
+
+Messages are part of it: the tenant has a flow that sends a (transactional)
+email for every order placed, through SMTP to an aiosmtpd sink of the run's
+own that counts every email by its Message-ID (derived from the outbox's
+unique key, so a message sent twice shows twice). It prints the messages
+written, sent, received by the sink, duplicated (a Message-ID received more
+than once), in doubt (``failed/interrupted``: the one message a killed
+worker was handing to SMTP, lost rather than duplicated by design, see
+docs/messages.md) and stranded (written but neither sent nor resolved when
+the run ends).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import email
 import json
 import os
 import signal
@@ -41,12 +52,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,7 +66,7 @@ sys.path.insert(0, str(ROOT))
 from core.sections import validate_tenant  # noqa: E402
 from core.store.db import make_engine, migrate  # noqa: E402
 from core.store.deliveries import deliveries  # noqa: E402
-from core.store.schema import orders  # noqa: E402
+from core.store.schema import messages, orders  # noqa: E402
 from core.store.tenants import upsert_tenant  # noqa: E402
 from tests.faults.conftest import PgCluster, RedisServer, _pg_bin, children, free_port, pid_alive  # noqa: E402
 from tests.webhooks.payloads import ORDER, delivery_headers, order, wp_json  # noqa: E402
@@ -63,6 +75,52 @@ SECRET = "bench-webhook-secret-0123456789"
 BIN = Path(sys.executable).parent
 PATH = "/hooks/bench/woocommerce"
 FIRST_ORDER = 100_000
+
+
+class Sink:
+    """An aiosmtpd handler counting every email received by its Message-ID."""
+
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        parsed = email.message_from_bytes(envelope.content)  # type: ignore[attr-defined]
+        with self.lock:
+            self.received[str(parsed.get("Message-ID", ""))] += 1
+        return "250 Message accepted"
+
+
+#: Every order placed gets one transactional email (not held by consent, caps or quiet hours).
+FLOWS = {
+    "custom": {
+        "thanks": {
+            "trigger": {"event": "order_placed"},
+            "reentry": "once_per_object",
+            "steps": [{"send": "email", "template": "welcome/1", "marketing": False}],
+        }
+    }
+}
+SENDER = {"name": "Bench Shop", "email": "shop@bench.example"}
+
+
+def message_figures(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(messages.c.status, messages.c.reason, sa.func.count()).group_by(
+                messages.c.status, messages.c.reason
+            )
+        ).all()
+    by = Counter({(status, reason): n for status, reason, n in rows})
+    return {
+        "written": sum(by.values()),
+        "sent": sum(n for (status, _), n in by.items() if status == "sent"),
+        "in_doubt": by[("failed", "interrupted")],
+        "unsent": sum(n for (status, _), n in by.items() if status in ("scheduled", "sending", "held")),
+        "other": sum(n for (status, _), n in by.items() if status not in ("sent", "scheduled", "sending", "held"))
+        - by[("failed", "interrupted")],
+        "by": {f"{status}/{reason}": n for (status, reason), n in sorted(by.items(), key=str)},
+    }
 
 
 def log(t0: float, text: str) -> None:
@@ -194,7 +252,18 @@ def main() -> None:
     redis.start()
     engine = make_engine(pg.url)
     migrate(engine)
-    tenant = {"name": "bench", "platform": "woocommerce", "url": "https://shop.example.com", "webhook_secret": SECRET}
+    sink = Sink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    tenant = {
+        "name": "bench",
+        "platform": "woocommerce",
+        "url": "https://shop.example.com",
+        "webhook_secret": SECRET,
+        "sender": SENDER,
+        "flows": FLOWS,
+        "messages": {"transport": {"type": "smtp", "host": "127.0.0.1", "port": smtp.port, "security": "none"}},
+    }
     with engine.begin() as conn:
         upsert_tenant(conn, validate_tenant(tenant), datetime.now(UTC))
     env = {
@@ -217,8 +286,9 @@ def main() -> None:
     workers = {"A": start_worker(env, tmp, "A", "--fork"), "B": start_worker(env, tmp, "B")}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
-        run(args, tmp, engine, pg, redis, env, port, workers)
+        run(args, tmp, engine, pg, redis, env, port, workers, sink)
     finally:
+        smtp.stop()
         for process in [*workers.values(), web]:
             process.send_signal(signal.SIGTERM)
         for process in [*workers.values(), web]:
@@ -240,6 +310,7 @@ def run(
     env: dict[str, str],
     port: int,
     workers: dict[str, subprocess.Popen[bytes]],
+    sink: Sink,
 ) -> None:
     exited_by_themselves: list[str] = []
     left_children: list[int] = []
@@ -305,12 +376,17 @@ def run(
     while True:
         figures = count(engine)
         missing = sender.acked - order_ids(engine)
-        if not missing and figures["pending"] == 0:
+        mail = message_figures(engine)
+        if not missing and figures["pending"] == 0 and mail["written"] >= len(sender.acked) and not mail["unsent"]:
             break
         if time.monotonic() > deadline:
             log(t0, "drain: gave up waiting")
             break
-        log(t0, f"drain: {figures['pending']} pending, {len(missing)} acknowledged orders not stored yet")
+        log(
+            t0,
+            f"drain: {figures['pending']} pending, {len(missing)} acknowledged orders not stored yet, "
+            f"{mail['written']} messages written, {mail['unsent']} not sent yet",
+        )
         time.sleep(10)
     drained_at = time.monotonic() - t0
     figures = count(engine)
@@ -345,7 +421,16 @@ def run(
     )
     print(f"children of the SIGKILLed worker left alive: {len(left_children)} (of {len(at_kill)} at the kill)")
     print(f"backlog drained at t={drained_at:.0f} s; logs in {tmp}")
-    print("messages: not part of this run (sent/duplicated/stranded not measured)")
+    mail = message_figures(engine)
+    with sink.lock:
+        received, twice = sum(sink.received.values()), sum(1 for n in sink.received.values() if n > 1)
+    print(f"messages written {mail['written']:6d}  one per stored order (the flow 'thanks')")
+    print(f"messages sent    {mail['sent']:6d}  marked sent; the SMTP sink received {received} emails")
+    print(f"msgs duplicated  {twice:6d}  Message-IDs the sink received more than once")
+    print(f"msgs in doubt    {mail['in_doubt']:6d}  failed/interrupted: being handed to SMTP when a worker was killed")
+    print(f"msgs stranded    {mail['unsent']:6d}  written, neither sent nor resolved at the end")
+    print(f"msgs otherwise   {mail['other']:6d}  dropped or failed for another reason")
+    print(f"messages by status/reason: {mail['by']}")
 
 
 if __name__ == "__main__":

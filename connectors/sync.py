@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
 from connectors.base import Connector, Page, Resource, Skipped
@@ -34,8 +34,7 @@ from core.errors import ConfigError, EventError
 from core.model import Event
 from core.operations import finish_backfill
 from core.pipeline import ingest_page
-from core.store.ingest import Ingested
-from core.store.schema import events
+from core.store.ingest import Ingested, stored_message_ids
 from core.store.tenants import Tenant
 
 log = logging.getLogger(__name__)
@@ -253,13 +252,7 @@ _DUPLICATE = Ingested(outcome="duplicate")
 def _stored_message_ids(conn: Connection, tenant_id: int, batch: list[Event]) -> set[str]:
     """The message ids of a page already stored: one query instead of one failed insert per event
     (a ``--full`` sync or the daily customer scan re-reads mostly known states)."""
-    ids = [event.message_id for event in batch]
-    if not ids:
-        return set()
-    rows = conn.execute(
-        select(events.c.message_id).where(events.c.tenant_id == tenant_id, events.c.message_id.in_(ids))
-    )
-    return set(rows.scalars())
+    return stored_message_ids(conn, tenant_id, [event.message_id for event in batch])
 
 
 def _resources(connector: Connector, wanted: Iterable[Resource] | None) -> list[Resource]:

@@ -15,11 +15,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from core.messages.sending import SendConfig, mark_interrupted, send_messages
-from core.messages.store.outbox import due_message_ids
-from core.store.schema import messages
+from core.messages.store.outbox import due_message_ids, still_scheduled
 from jobs import context, queues
 from transports.registry import tenant_transports
 
@@ -54,14 +51,10 @@ def run_send(message_ids: list[int]) -> dict[str, int]:
 def _enqueue_retries(message_ids: list[int]) -> None:
     runtime = context.current()
     with runtime.engine.connect() as conn:
-        rows = conn.execute(
-            select(messages.c.id, messages.c.due_at).where(
-                messages.c.id.in_(message_ids), messages.c.status == "scheduled"
-            )
-        ).all()
+        rows = still_scheduled(conn, message_ids)
     queue = queues.queue(runtime.redis)
-    for row in rows:
-        queue.enqueue_at(row.due_at, JOB, [row.id], retry=queues.RETRY)
+    for message_id, due_at in rows:
+        queue.enqueue_at(due_at, JOB, [message_id], retry=queues.RETRY)
 
 
 def run_sweep() -> dict[str, Any]:

@@ -59,3 +59,15 @@ def test_the_checker_parses_every_module_it_checks():
     modules = list(archcheck.sources())
     assert len(modules) > 150
     assert all(isinstance(tree, ast.Module) for _, _, tree in modules)
+
+
+def test_sql_in_an_outer_package_lives_in_its_named_store_modules(tmp_path, monkeypatch):
+    files = {
+        "webhooks/links.py": "from sqlalchemy import Connection, select\n",
+        "inbound/deliveries.py": "from sqlalchemy import insert, select\n",
+        "jobs/send.py": "from sqlalchemy import Engine\nfrom sqlalchemy.exc import DBAPIError\n",
+        "relance/demo.py": "from sqlalchemy import func, select\n",
+    }
+    problems = _problems_with(tmp_path, monkeypatch, files)
+    assert len(problems) == 1
+    assert problems[0].startswith("webhooks/links.py:1: imports Connection, select from sqlalchemy; SQL lives")

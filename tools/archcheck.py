@@ -12,9 +12,12 @@ excepted: they are types, not dependencies at run time) and checks:
 2. no import circle between modules, in any package;
 3. I/O libraries stay out of the lower layers (no Flask, RQ, Redis, requests or
    smtplib in ``core``...);
-4. SQL lives in store modules: in ``core``, outside ``core/store/``, an area's
-   ``store`` package and the migrations, ``sqlalchemy`` is imported only for
-   the types ``Connection`` and ``Engine`` and its errors (``sqlalchemy.exc``);
+4. SQL lives in store modules: outside ``core/store/``, an area's ``store``
+   package, the migrations and the outer packages' own store modules
+   (``OUTER_STORE_MODULES``), ``sqlalchemy`` is imported only for the types
+   ``Connection`` and ``Engine`` and its errors (``sqlalchemy.exc``), in every
+   package but the composition root ``relance`` (which builds engines and the
+   demo's scratch copies);
 5. only ``relance`` reads the environment (``os.environ``, ``os.getenv``).
 
 Run it with ``python -m tools.archcheck`` from the repository root.
@@ -62,7 +65,9 @@ FORBIDDEN_LIBRARIES = {
     "webhooks": {"rq", "click", "smtplib"},
     "console": {"rq", "click", "smtplib"},
 }
-#: What a core module outside a store package may take from SQLAlchemy.
+#: Modules of the outer packages that own their package's tables (a store module each).
+OUTER_STORE_MODULES = {"inbound.deliveries", "connectors.cursors", "connectors.lease"}
+#: What a module outside a store package may take from SQLAlchemy.
 SQL_TYPES = {"Connection", "Engine"}
 
 
@@ -165,7 +170,9 @@ def environment_reads(tree: ast.Module) -> list[int]:
 
 def _is_store_module(module: str) -> bool:
     parts = module.split(".")
-    return parts[0] == "core" and ("store" in parts or "migrations" in parts)
+    if parts[0] == "core":
+        return "store" in parts or "migrations" in parts
+    return module in OUTER_STORE_MODULES
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -241,13 +248,13 @@ def check() -> list[str]:
             library = target.split(".")[0]
             if library in FORBIDDEN_LIBRARIES.get(package, ()):
                 problems.append(f"{where}:{line}: {package} imports {library} (I/O of the layers above)")
-            if package == "core" and library == "sqlalchemy" and not _is_store_module(module):
+            if package != "relance" and library == "sqlalchemy" and not _is_store_module(module):
                 if target == "sqlalchemy.exc" or (target == "sqlalchemy" and set(names) <= SQL_TYPES and names):
                     continue
                 what = ", ".join(names) or target
                 problems.append(
                     f"{where}:{line}: imports {what} from {target}; SQL lives in store modules "
-                    "(core/store/, core/<area>/store/): call a store function instead"
+                    "(core/store/, core/<area>/store/, OUTER_STORE_MODULES): call a store function instead"
                 )
         if package != "relance":
             for line in environment_reads(tree):

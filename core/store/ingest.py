@@ -446,6 +446,16 @@ def page_memo(conn: Connection, key: str, load: Callable[[], Any]) -> Any:
     return memo[key]
 
 
+def stored_message_ids(conn: Connection, tenant_id: int, message_ids: list[str]) -> set[str]:
+    """Those of ``message_ids`` the tenant's store already holds (one query)."""
+    if not message_ids:
+        return set()
+    rows = conn.execute(
+        select(events.c.message_id).where(events.c.tenant_id == tenant_id, events.c.message_id.in_(message_ids))
+    )
+    return set(rows.scalars())
+
+
 def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: Event, now: datetime) -> Ingested:
     """Store one event and apply it to contacts, orders, carts and products: a page of one."""
     return ingest_events(conn, tenant_id, tenant_platform, [event], now)[0]

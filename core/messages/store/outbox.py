@@ -146,6 +146,14 @@ def _claim_statement(recorded: tuple[str, ...]) -> Any:
 _RECIPIENT = "recipient_"
 
 
+def still_scheduled(conn: Connection, message_ids: Sequence[int]) -> list[tuple[int, datetime]]:
+    """(id, due_at) of those of ``message_ids`` still waiting to be sent."""
+    rows = conn.execute(
+        select(messages.c.id, messages.c.due_at).where(messages.c.id.in_(message_ids), messages.c.status == "scheduled")
+    )
+    return [(row.id, row.due_at) for row in rows]
+
+
 def due_message_ids(conn: Connection, now: datetime, limit: int = 1000) -> list[int]:
     """Scheduled rows whose time has come (for the sweep), oldest first."""
     return list(
