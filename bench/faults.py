@@ -93,13 +93,14 @@ class Sink:
 
 #: Every order placed gets one transactional email (not held by consent, caps or quiet hours).
 FLOWS = {
+    "welcome": {"enabled": False},
     "custom": {
         "thanks": {
             "trigger": {"event": "order_placed"},
             "reentry": "once_per_object",
             "steps": [{"send": "email", "template": "welcome/1", "marketing": False}],
         }
-    }
+    },
 }
 SENDER = {"name": "Bench Shop", "email": "shop@bench.example"}
 
@@ -107,11 +108,14 @@ SENDER = {"name": "Bench Shop", "email": "shop@bench.example"}
 def message_figures(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(messages.c.status, messages.c.reason, sa.func.count()).group_by(
-                messages.c.status, messages.c.reason
+            sa.select(messages.c.flow, messages.c.status, messages.c.reason, sa.func.count()).group_by(
+                messages.c.flow, messages.c.status, messages.c.reason
             )
         ).all()
-    by = Counter({(status, reason): n for status, reason, n in rows})
+    flows = {f"{flow}/{status}/{reason}": n for flow, status, reason, n in rows}
+    by: Counter[tuple[str, str | None]] = Counter()
+    for _, status, reason, n in rows:
+        by[(status, reason)] += n
     return {
         "written": sum(by.values()),
         "sent": sum(n for (status, _), n in by.items() if status == "sent"),
@@ -119,7 +123,7 @@ def message_figures(engine: sa.Engine) -> dict[str, int]:
         "unsent": sum(n for (status, _), n in by.items() if status in ("scheduled", "sending", "held")),
         "other": sum(n for (status, _), n in by.items() if status not in ("sent", "scheduled", "sending", "held"))
         - by[("failed", "interrupted")],
-        "by": {f"{status}/{reason}": n for (status, reason), n in sorted(by.items(), key=str)},
+        "by": flows,
     }
 
 
@@ -141,7 +145,9 @@ class Sender:
 
     def body(self, number: int) -> tuple[bytes, dict[str, str]]:
         billing = {**copy.deepcopy(ORDER["billing"]), "email": f"client{number % 500}@example.com"}
-        body = wp_json(order(id=number, number=str(number), order_key=f"wc_order_{number}", billing=billing))
+        now = datetime.now(UTC).replace(microsecond=0, tzinfo=None).isoformat()  # a fresh order: flows react to it
+        dates = {f"date_{k}{gmt}": now for k in ("created", "modified", "paid") for gmt in ("", "_gmt")}
+        body = wp_json(order(id=number, number=str(number), order_key=f"wc_order_{number}", billing=billing, **dates))
         return body, delivery_headers("order.created", body, SECRET, delivery_id=f"d{number}", resource_id=number)
 
     def run(self, t0: float) -> None:
@@ -430,7 +436,7 @@ def run(
     print(f"msgs in doubt    {mail['in_doubt']:6d}  failed/interrupted: being handed to SMTP when a worker was killed")
     print(f"msgs stranded    {mail['unsent']:6d}  written, neither sent nor resolved at the end")
     print(f"msgs otherwise   {mail['other']:6d}  dropped or failed for another reason")
-    print(f"messages by status/reason: {mail['by']}")
+    print(f"messages by flow/status/reason: {mail['by']}")
 
 
 if __name__ == "__main__":
