@@ -35,7 +35,22 @@ RELANCE = Path(sys.executable).parent / "relance"
 
 
 def realstores_dir() -> Path:
-    return Path(os.environ.get("RELANCE_REALSTORES") or REPO.parent / "shared" / "realstores").resolve()
+    """The shared realstores folder: ``RELANCE_REALSTORES``, else ``../shared/realstores`` beside the repository,
+    beside the checkout it was cloned from (CI runs a clean clone made elsewhere), or beside any parent folder."""
+    given = os.environ.get("RELANCE_REALSTORES")
+    if given:
+        return Path(given).resolve()
+    candidates = [REPO.parent / "shared" / "realstores"]
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():  # a clone of a local checkout: the shared folder sits beside that one
+        candidates.append(Path(origin).resolve().parent / "shared" / "realstores")
+    candidates += [parent / "shared" / "realstores" for parent in REPO.parents]
+    for candidate in candidates:
+        if (candidate / "up.sh").exists():
+            return candidate.resolve()
+    return candidates[0].resolve()
 
 
 def _netns_possible() -> str | None:
