@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.coupons.store.schema import coupons
 from core.flows.model import UniqueCoupon
 from core.store.schema import contacts
+from core.store.work import claim_due_ids
 
 PENDING = "pending"
 CREATED = "created"
@@ -66,22 +67,9 @@ def coupon_for(conn: Connection, tenant_id: int, dedupe_key: str) -> Any:
 
 def claim_pending(conn: Connection, now: datetime, limit: int) -> list[Any]:
     """Claim up to ``limit`` pending requests (every tenant's), with the contact's email."""
-    query = (
-        select(coupons.c.id)
-        .where(coupons.c.status == PENDING, or_(coupons.c.next_at.is_(None), coupons.c.next_at <= now))
-        .order_by(coupons.c.next_at, coupons.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
+    ids = claim_due_ids(conn, coupons, PENDING, now, limit, CLAIM)
     if not ids:
         return []
-    conn.execute(
-        update(coupons)
-        .where(coupons.c.id.in_(ids))
-        .values(attempts=coupons.c.attempts + 1, next_at=now + CLAIM, updated_at=now)
-    )
     return list(
         conn.execute(
             select(coupons, contacts.c.email)

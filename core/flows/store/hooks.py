@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.flows.store.schema import flow_webhooks
+from core.store.work import claim_due_ids
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -53,25 +54,12 @@ def add_hook(
 
 def claim_due(conn: Connection, now: datetime, limit: int) -> list[Any]:
     """Claim up to ``limit`` due calls (every tenant's): count the attempt and push ``next_at`` past the claim."""
-    query = (
-        select(flow_webhooks.c.id)
-        .where(
-            flow_webhooks.c.status == PENDING, or_(flow_webhooks.c.next_at.is_(None), flow_webhooks.c.next_at <= now)
-        )
-        .order_by(flow_webhooks.c.next_at, flow_webhooks.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
+    ids = claim_due_ids(conn, flow_webhooks, PENDING, now, limit, CLAIM)
     if not ids:
         return []
     return list(
         conn.execute(
-            update(flow_webhooks)
-            .where(flow_webhooks.c.id.in_(ids))
-            .values(attempts=flow_webhooks.c.attempts + 1, next_at=now + CLAIM, updated_at=now)
-            .returning(
+            select(
                 flow_webhooks.c.id,
                 flow_webhooks.c.tenant_id,
                 flow_webhooks.c.flow,
@@ -79,6 +67,8 @@ def claim_due(conn: Connection, now: datetime, limit: int) -> list[Any]:
                 flow_webhooks.c.payload,
                 flow_webhooks.c.attempts,
             )
+            .where(flow_webhooks.c.id.in_(ids))
+            .order_by(flow_webhooks.c.id)
         ).all()
     )
 
