@@ -53,6 +53,16 @@ def number(value: Any, path: str, low: float, high: float) -> float:
     return float(value)
 
 
+def delays(value: Any, path: str, low: float, high: float, unit: str, example: str) -> tuple[float, ...]:
+    """A series' delays: a list of 1 to 5 numbers from ``low`` to ``high`` (in ``unit``), each greater than the last."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 5:
+        raise fail(path, f"must be a list of 1 to 5 delays in {unit}, such as {example}")
+    parsed = tuple(number(d, f"{path}[{i}]", low, high) for i, d in enumerate(value))
+    if list(parsed) != sorted(set(parsed)):
+        raise fail(path, f"must grow from one step to the next, such as {example}")
+    return parsed
+
+
 def text(value: Any, path: str, max_length: int = 200) -> str | None:
     if value is None:
         return None

@@ -40,13 +40,9 @@ def parse(raw: Any, path: str) -> Settings:
     values.reject_unknown(given, ("enabled", "channel", "delays_hours", "coupon"), path)
     out = values.common(given, path)
     if "delays_hours" in given:
-        delays = given["delays_hours"]
-        if not isinstance(delays, list) or not 1 <= len(delays) <= 5:
-            raise values.fail(f"{path}.delays_hours", "must be a list of 1 to 5 delays in hours, such as [1, 24, 72]")
-        parsed = tuple(values.number(d, f"{path}.delays_hours[{i}]", 0.25, 24 * 30) for i, d in enumerate(delays))
-        if list(parsed) != sorted(set(parsed)):
-            raise values.fail(f"{path}.delays_hours", "must grow from one step to the next, such as [1, 24, 72]")
-        out["delays_hours"] = parsed
+        out["delays_hours"] = values.delays(
+            given["delays_hours"], f"{path}.delays_hours", 0.25, 24 * 30, "hours", "[1, 24, 72]"
+        )
     if "coupon" in given:
         out["coupon"] = values.text(given["coupon"], f"{path}.coupon", 60)
     return Settings(**out)

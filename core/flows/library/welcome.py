@@ -41,13 +41,7 @@ def parse(raw: Any, path: str) -> Settings:
     values.reject_unknown(given, ("enabled", "channel", "delays_days", "coupon"), path)
     out = values.common(given, path)
     if "delays_days" in given:
-        delays = given["delays_days"]
-        if not isinstance(delays, list) or not 1 <= len(delays) <= 5:
-            raise values.fail(f"{path}.delays_days", "must be a list of 1 to 5 delays in days, such as [0, 2, 5]")
-        parsed = tuple(values.number(d, f"{path}.delays_days[{i}]", 0, 60) for i, d in enumerate(delays))
-        if list(parsed) != sorted(set(parsed)):
-            raise values.fail(f"{path}.delays_days", "must grow from one step to the next, such as [0, 2, 5]")
-        out["delays_days"] = parsed
+        out["delays_days"] = values.delays(given["delays_days"], f"{path}.delays_days", 0, 60, "days", "[0, 2, 5]")
     if "coupon" in given:
         out["coupon"] = values.text(given["coupon"], f"{path}.coupon", 60)
     return Settings(**out)
