@@ -69,8 +69,19 @@ _MAX_INT_DIGITS = 100
 _PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
-def _fail(path: str, reason: str) -> EventError:
-    return EventError(f"{path}: {reason}")
+#: Where a value sits: a field path, or (where its parent sits, its key or index), spelt out only for an error.
+_Path = str | tuple[Any, str | int]
+
+
+def _where(path: _Path) -> str:
+    if isinstance(path, str):
+        return path
+    parent, key = path
+    return f"{_where(parent)}[{key}]" if isinstance(key, int) else f"{_where(parent)}.{shown(key)}"
+
+
+def _fail(path: _Path, reason: str) -> EventError:
+    return EventError(f"{_where(path)}: {reason}")
 
 
 def shown(key: Any) -> str:
@@ -93,16 +104,17 @@ def _big_int(value: int) -> bool:
     return abs(value) >= _INT_BOUND
 
 
-def _text(value: Any, path: str, max_length: int = LIMITS.product_name) -> str | None:
+def _text(value: Any, path: _Path, max_length: int = LIMITS.product_name) -> str | None:
     if value is None:
         return None
     if type(value) is str:  # the common case first: this runs on every text of every event
         text = value.strip()
         if len(text) > max_length:
             raise _fail(path, f"is longer than {max_length} characters")
-        problem = normalize.unstorable(text)
-        if problem:
-            raise _fail(path, problem)
+        if not (text.isascii() and "\x00" not in text):  # normalize.unstorable's own fast path, without the call
+            problem = normalize.unstorable(text)
+            if problem:
+                raise _fail(path, problem)
         return text or None
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise _fail(path, "must be a string")
@@ -117,18 +129,18 @@ def _text(value: Any, path: str, max_length: int = LIMITS.product_name) -> str |
     return text or None
 
 
-def _ident(value: Any, path: str, max_length: int = MAX_ID_LENGTH) -> str | None:
+def _ident(value: Any, path: _Path, max_length: int = MAX_ID_LENGTH) -> str | None:
     return _text(value, path, max_length)
 
 
-def _convert(path: str, func: Any, value: Any) -> Any:
+def _convert(path: _Path, func: Any, value: Any) -> Any:
     try:
         return func(value)
     except ValueError as exc:
         raise _fail(path, str(exc)) from exc
 
 
-def _moment(value: Any, path: str) -> datetime | None:
+def _moment(value: Any, path: _Path) -> datetime | None:
     """A time in the window the store keeps (``LIMITS.earliest`` to ``LIMITS.latest``); None for a blank or zero date."""
     if isinstance(value, bool) or not isinstance(value, str | datetime):
         raise _fail(path, "must be an ISO 8601 date and time such as 2026-11-23T10:15:00Z")
@@ -143,7 +155,7 @@ def _moment(value: Any, path: str) -> datetime | None:
     return when
 
 
-def _amount(value: Any, path: str) -> str:
+def _amount(value: Any, path: _Path) -> str:
     """An amount as the decimal string the store keeps: rounded half-even to 4 places; EventError when it is none.
 
     Rounded here rather than by the database, so that the event log, SQLite
@@ -159,17 +171,6 @@ def _amount(value: Any, path: str) -> str:
     return normalize.money_str(_convert(path, normalize.amount, value))
 
 
-#: Where a value sits: a field path, or (where its parent sits, its key or index), spelt out only for an error.
-_Path = str | tuple[Any, str | int]
-
-
-def _where(path: _Path) -> str:
-    if isinstance(path, str):
-        return path
-    parent, key = path
-    return f"{_where(parent)}[{key}]" if isinstance(key, int) else f"{_where(parent)}.{shown(key)}"
-
-
 def _json(value: Any, path: _Path, depth: int = 0) -> Any:
     """Check that a JSON value (properties, attributes) can be stored as it is; return it.
 
@@ -183,37 +184,37 @@ def _json(value: Any, path: _Path, depth: int = 0) -> Any:
     if kind is str or (kind is not bool and isinstance(value, str)):
         problem = normalize.unstorable(value)
         if problem:
-            raise _fail(_where(path), problem)
+            raise _fail(path, problem)
         return value
     if value is None or kind is bool:
         return value
     if kind is int or isinstance(value, int):
         if _big_int(value):
-            raise _fail(_where(path), f"number with more than {_MAX_INT_DIGITS} digits")
+            raise _fail(path, f"number with more than {_MAX_INT_DIGITS} digits")
         return value
     if kind is float:
         if not math.isfinite(value):
-            raise _fail(_where(path), "must be a finite number (not NaN or Infinity)")
+            raise _fail(path, "must be a finite number (not NaN or Infinity)")
         return value
     if depth >= LIMITS.json_depth:
-        raise _fail(_where(path), f"is nested deeper than {LIMITS.json_depth} levels")
+        raise _fail(path, f"is nested deeper than {LIMITS.json_depth} levels")
     if kind is dict or isinstance(value, Mapping):
         for key, item in value.items():
             if type(key) is not str:
-                raise _fail(_where((path, key)), "keys must be strings")
+                raise _fail((path, key), "keys must be strings")
             problem = normalize.unstorable(key)
             if problem:
-                raise _fail(_where((path, key)), f"the key {problem}")
+                raise _fail((path, key), f"the key {problem}")
             _json(item, (path, key), depth + 1)
         return value
     if kind is list or isinstance(value, list | tuple):
         for index, item in enumerate(value):
             _json(item, (path, index), depth + 1)
         return value
-    raise _fail(_where(path), f"must be a JSON value (not {kind.__name__})")
+    raise _fail(path, f"must be a JSON value (not {kind.__name__})")
 
 
-def _string(value: Any, path: str, what: str) -> Any:
+def _string(value: Any, path: _Path, what: str) -> Any:
     """``value`` when it is a string or None (normalisers take it from there); EventError naming ``what`` otherwise."""
     if value is not None and not isinstance(value, str):
         raise _fail(path, f"must be {what}")
@@ -289,7 +290,7 @@ def _parse_contact(raw: Any) -> ContactInfo:
     return ContactInfo(consent=consent, attributes=attributes, **values)
 
 
-def _quantity(value: Any, path: str) -> int:
+def _quantity(value: Any, path: _Path) -> int:
     """A line's quantity: a whole number from 0 to ``LIMITS.quantity`` (integer columns)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise _fail(path, "must be a whole number")
@@ -321,27 +322,27 @@ def _parse_items(raw: Any, path: str) -> list[dict[str, Any]]:
         raise _fail(path, "must be a list")
     items = []
     for index, item in enumerate(raw):
-        where = f"{path}[{index}]"
+        where = (path, index)  # spelt out only for an error
         if not isinstance(item, Mapping):
             raise _fail(where, "must be an object")
         items.append(
             {
-                "product_id": _ident(item.get("product_id"), f"{where}.product_id"),
-                "variant_id": _ident(item.get("variant_id"), f"{where}.variant_id"),
-                "sku": _ident(item.get("sku"), f"{where}.sku"),
-                "name": _text(item.get("name"), f"{where}.name", LIMITS.product_name),
-                "quantity": _quantity(item.get("quantity", 1), f"{where}.quantity"),
-                "price": _amount(item.get("price", "0"), f"{where}.price"),
-                "brand": _text(item.get("brand"), f"{where}.brand", LIMITS.brand),
-                "categories": _categories(item.get("categories"), f"{where}.categories"),
-                "url": _text(item.get("url"), f"{where}.url", LIMITS.url),
-                "image_url": _text(item.get("image_url"), f"{where}.image_url", LIMITS.url),
+                "product_id": _ident(item.get("product_id"), (where, "product_id")),
+                "variant_id": _ident(item.get("variant_id"), (where, "variant_id")),
+                "sku": _ident(item.get("sku"), (where, "sku")),
+                "name": _text(item.get("name"), (where, "name"), LIMITS.product_name),
+                "quantity": _quantity(item.get("quantity", 1), (where, "quantity")),
+                "price": _amount(item.get("price", "0"), (where, "price")),
+                "brand": _text(item.get("brand"), (where, "brand"), LIMITS.brand),
+                "categories": _categories(item.get("categories"), (where, "categories")),
+                "url": _text(item.get("url"), (where, "url"), LIMITS.url),
+                "image_url": _text(item.get("image_url"), (where, "image_url"), LIMITS.url),
             }
         )
     return items
 
 
-def _categories(raw: Any, path: str) -> list[str]:
+def _categories(raw: Any, path: _Path) -> list[str]:
     if raw is None:
         return []
     if isinstance(raw, str):
@@ -350,7 +351,7 @@ def _categories(raw: Any, path: str) -> list[str]:
         raise _fail(path, "must be a list of names")
     names = []
     for index, name in enumerate(raw):
-        text = _text(name, f"{path}[{index}]", LIMITS.label)
+        text = _text(name, (path, index), LIMITS.label)
         if text:
             names.append(text)
     return names
@@ -385,6 +386,39 @@ def _check_cart_sums(items: list[dict[str, Any]], total: Any) -> None:
         computed = sum((Decimal(item["price"]) * item["quantity"] for item in items), Decimal(0))
         if abs(computed) >= LIMITS.money_max:
             raise _fail("properties.items", f"the items add up to an {normalize.AMOUNT_OUT_OF_RANGE}")
+
+
+#: The properties ``_parse_properties`` sets itself per event name, from values it checked (``_json_except``).
+_CHECKED_ANY = frozenset({"currency"})
+_CHECKED_CART = _CHECKED_ANY | {"items", "total", "cart_id", "recovery_url"}
+_CHECKED_ORDER = _CHECKED_ANY | {
+    "items",
+    "total",
+    "order_id",
+    "status",
+    "number",
+    "cart_id",
+    "created_at",
+    "updated_at",
+}
+_CHECKED_PRODUCT = _CHECKED_ANY | {
+    "product_id",
+    "price",
+    "sku",
+    "name",
+    "brand",
+    "url",
+    "image_url",
+    "categories",
+    "cross_sell_ids",
+    "in_stock",
+}
+_CHECKED: dict[str, frozenset[str]] = {
+    **dict.fromkeys(CART_EVENTS, _CHECKED_CART),
+    **dict.fromkeys(ORDER_EVENTS, _CHECKED_ORDER),
+    **dict.fromkeys(PRODUCT_EVENTS | {"product_viewed"}, _CHECKED_PRODUCT),
+    "survey_answered": _CHECKED_ANY | {"score"},
+}
 
 
 def _parse_properties(name: str, raw: Any) -> dict[str, Any]:
@@ -450,8 +484,23 @@ def _parse_properties(name: str, raw: Any) -> dict[str, Any]:
         score = props["score"]
         if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
             raise _fail("properties.score", "must be a whole number from 0 to 10")
-    _json(props, "properties")
+    checked = _CHECKED.get(name, _CHECKED_ANY)
+    _json_except(props, checked)
     return props
+
+
+def _json_except(props: dict[str, Any], checked: frozenset[str]) -> None:
+    """``_json(props, "properties")`` without walking again the values ``_parse_properties`` made itself
+    (``checked``: strings it checked, lists of them, the items): they hold nothing ``_json`` refuses, so
+    the first error, if any, is the same."""
+    for key, value in props.items():
+        if type(key) is not str:
+            raise _fail(("properties", key), "keys must be strings")
+        problem = normalize.unstorable(key)
+        if problem:
+            raise _fail(("properties", key), f"the key {problem}")
+        if key not in checked:
+            _json(value, ("properties", key), 1)
 
 
 def parse_event(raw: Any, default_source: str = "api") -> Event:
