@@ -20,7 +20,7 @@ from core.messages.optin import react as double_opt_in
 from core.model import Event
 from core.segments.reaction import react as segments_react
 from core.segments.reaction import update_contacts
-from core.store.ingest import Ingested, ingest_events, page_scope
+from core.store.ingest import Ingested, analyze_grown, ingest_events, page_scope
 from core.store.tenants import Tenant
 
 #: A reaction runs in the same transaction as the event it reacts to, and returns the events
@@ -70,6 +70,8 @@ def ingest_page(
     page instead of after each event (``finish_backfill`` recomputes the whole tenant at the end of the run).
     """
     batch = list(page)
+    if backfill:  # the planner's statistics follow a bulk load (``analyze_grown``)
+        analyze_grown(conn)
     results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
     with page_scope(conn):  # the reactions load their settings and models once per page
         if backfill:
