@@ -13,18 +13,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from core.attribution.attribute import react as attribution_react
+from core.attribution.attribute import react_page as attribution_react_page
 from core.flows.settings import tenant_flows
 from core.flows.triggers import react as flows_react
 from core.messages.optin import react as double_opt_in
 from core.model import Event
 from core.segments.reaction import react as segments_react
 from core.segments.reaction import update_contacts
-from core.store.ingest import Ingested, ingest_events, page_scope
+from core.store.ingest import Ingested, analyze_grown, ingest_events, page_scope
 from core.store.tenants import Tenant
 
 #: A reaction runs in the same transaction as the event it reacts to, and returns the events
 #: it leads to (a segment entered...), which the pipeline ingests in turn.
 Reaction = Callable[[Connection, Tenant, Event, Ingested, datetime], list[Event]]
+#: The same reaction to a whole page of stored events (each with what ingesting it did), run once.
+PageReaction = Callable[[Connection, Tenant, list[tuple[Event, Ingested]], datetime], list[Event]]
 
 #: The areas that react to stored events. Segments first: flows reacting to the same event then see
 #: the contact's current segments. The attribution credits an order to a message (and leads to no event).
@@ -33,6 +36,9 @@ REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in, a
 #: those replaced by one update per contact touched, at the end of the page.
 TIME_BOUND: frozenset[Reaction] = frozenset({flows_react})
 PER_CONTACT: frozenset[Reaction] = frozenset({segments_react})
+#: Reactions that give the same result run once for the whole page as after each event (they only read the
+#: store, which the whole page has already changed, and write rows no other reaction reads): their page form.
+PER_PAGE: dict[Reaction, PageReaction] = {attribution_react: attribution_react_page}
 
 
 def reactions() -> tuple[Reaction, ...]:
@@ -64,6 +70,8 @@ def ingest_page(
     page instead of after each event (``finish_backfill`` recomputes the whole tenant at the end of the run).
     """
     batch = list(page)
+    if backfill:  # the planner's statistics follow a bulk load (``analyze_grown``)
+        analyze_grown(conn)
     results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
     with page_scope(conn):  # the reactions load their settings and models once per page
         if backfill:
@@ -88,31 +96,48 @@ def _react_history(
 ) -> list[Event]:
     cutoff = history_before(tenant, now)
     running = reactions()
-    each = [react for react in running if react not in PER_CONTACT]
+    each = [react for react in running if react not in PER_CONTACT and react not in PER_PAGE]
     follow: list[Event] = []
     touched: dict[int, None] = {}
+    stored: list[tuple[Event, Ingested]] = []
     for event, result in zip(batch, results, strict=True):
         if result.outcome != "stored":
             continue
+        stored.append((event, result))
         if result.contact_id is not None:
             touched[result.contact_id] = None
         history = event.timestamp < cutoff
         for react in each:
             if not (history and react in TIME_BOUND):
                 follow.extend(react(conn, tenant, event, result, now))
+    follow.extend(_react_page(conn, tenant, running, stored, now))
     if any(react in PER_CONTACT for react in running):
         follow.extend(update_contacts(conn, tenant, list(touched), now))
     return follow
 
 
 def _react(conn: Connection, tenant: Tenant, batch: list[Event], results: list[Ingested], now: datetime) -> list[Event]:
-    return [
-        follow
-        for event, result in zip(batch, results, strict=True)
-        if result.outcome == "stored"
-        for react in reactions()
-        for follow in react(conn, tenant, event, result, now)
+    running = reactions()
+    each = [react for react in running if react not in PER_PAGE]
+    stored = [(event, result) for event, result in zip(batch, results, strict=True) if result.outcome == "stored"]
+    follow = [
+        follow for event, result in stored for react in each for follow in react(conn, tenant, event, result, now)
     ]
+    follow.extend(_react_page(conn, tenant, running, stored, now))
+    return follow
+
+
+def _react_page(
+    conn: Connection,
+    tenant: Tenant,
+    running: tuple[Reaction, ...],
+    stored: list[tuple[Event, Ingested]],
+    now: datetime,
+) -> list[Event]:
+    """The reactions run once per page (``PER_PAGE``), after the others, in their order."""
+    if not stored:
+        return []
+    return [follow for react in running if react in PER_PAGE for follow in PER_PAGE[react](conn, tenant, stored, now)]
 
 
 def apply(conn: Connection, tenant: Tenant, events: Iterable[Event], now: datetime, depth: int = 0) -> int:

@@ -57,9 +57,29 @@ def credit_orders(conn: Connection, tenant_id: int, rows: Sequence[OrderRow], ru
 
 
 def react(conn: Connection, tenant: Tenant, event: Event, result: Ingested, now: datetime) -> list[Event]:
-    """The pipeline's reaction: (re)credit an order that was created or changed. Leads to no event."""
-    if result.order_id is not None and result.effects & ORDER_EFFECTS:
-        rows = get_orders(conn, tenant.id, [result.order_id])
+    """The pipeline's reaction: (re)credit an order that was created or changed. Leads to no event.
+
+    A page of one (``react_page``)."""
+    return react_page(conn, tenant, [(event, result)], now)
+
+
+def react_page(
+    conn: Connection, tenant: Tenant, stored: Sequence[tuple[Event, Ingested]], now: datetime
+) -> list[Event]:
+    """The pipeline's reaction to a page of stored events: (re)credit once each order the page created or
+    changed, in three statements for the whole page (its orders, their contacts' touches, the credits).
+    Leads to no event.
+
+    The same credits as ``react`` after each event: the pipeline runs reactions once the whole page is
+    stored, so every event of an order sees the order's last state and the same touches, and the last
+    credit written is that of the last state."""
+    order_ids = list(
+        dict.fromkeys(
+            result.order_id for _, result in stored if result.order_id is not None and result.effects & ORDER_EFFECTS
+        )
+    )
+    if order_ids:
+        rows = get_orders(conn, tenant.id, order_ids)
         credit_orders(conn, tenant.id, rows, windows(tenant.config.attribution), now)
     return []
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, text
 
 from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, event_to_dict, order_of, product_of
 from core.model import Channel, ContactInfo, Event, LineItem, Platform
@@ -609,3 +609,31 @@ def analyze_loaded(conn: Connection) -> None:
     far behind a bulk load, and a plan made for an empty table is a slow one for 100,000 rows)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE " + ", ".join(LOADED))
+
+
+#: A loaded table is analyzed again during a backfill once it has this many times the pages its statistics
+#: counted (and at least ``GROWN_MIN_PAGES``): a doubling, so a few ANALYZE per run (about log2 of its size).
+GROWN_FACTOR = 2
+GROWN_MIN_PAGES = 8
+_GROWN = text(
+    "SELECT relname FROM pg_class WHERE oid = ANY(CAST(:b_tables AS regclass[])) "
+    "AND pg_relation_size(oid) / current_setting('block_size')::int >= GREATEST(:b_min, relpages * :b_factor)"
+)
+
+
+def analyze_grown(conn: Connection) -> list[str]:
+    """PostgreSQL, between the pages of a backfill: ANALYZE the loaded tables whose size doubled since their
+    statistics were taken; return their names (one catalog query when none did).
+
+    The statements of a page are prepared by psycopg after a few runs, and PostgreSQL then keeps a generic
+    plan made when the tables were nearly empty (sequential scans) until the tables' statistics change: on
+    a server whose autovacuum lags behind the load (or is off) every page's lookups then read whole tables,
+    and a first sync slows down as it goes. An ANALYZE also drops those plans. Where autovacuum keeps up,
+    the statistics are fresh and this does nothing."""
+    if conn.dialect.name != "postgresql":
+        return []
+    params = {"b_tables": list(LOADED), "b_min": GROWN_MIN_PAGES, "b_factor": GROWN_FACTOR}
+    grown = sorted(conn.execute(_GROWN, params).scalars())
+    if grown:  # names from pg_class among LOADED, not from input
+        conn.exec_driver_sql("ANALYZE " + ", ".join(grown))
+    return grown
