@@ -30,11 +30,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core import predictions
 from core.predictions import PurchaseModel
-from core.predictions_forecast import Forecast
+from core.predictions_forecast import Forecast, window_days
 from core.scoring import ScoringSettings, add_points, score_at, score_params
 from core.segments.store import dialect as sql
 from core.segments.store.builtin import known_contact, order_summary
-from core.segments.store.forecasts import fit_forecast, refresh_forecasts
+from core.segments.store.forecasts import fit_forecast, purchase_histories, refresh_forecasts, span_days
 from core.segments.store.schema import contact_metrics, segment_models
 from core.segments.store.scoring import score_query
 from core.store.db import upsert
@@ -120,36 +120,22 @@ def _breaks(values: Any) -> tuple[Any, ...]:
 
 def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: ScoringSettings) -> Models:
     """Fit the tenant's purchase model, RFM breakpoints and forecast from its customers, store and return them."""
-    dialect = conn.dialect.name
-    summary = order_summary()
-    at_now = sql.at(now)
-    rows = conn.execute(
-        select(
-            summary.c.n_orders,
-            cast(summary.c.spent, Float),
-            sql.days_between(dialect, summary.c.first_at, summary.c.last_at),
-            sql.days_between(dialect, summary.c.first_at, at_now),
-            summary.c.last_at,
-        )
-        .join(contacts, contacts.c.id == summary.c.contact_id)
-        .where(known_contact()),
-        {"tenant_id": tenant_id, "loyal_since": now},
-    ).all()
-    data = np.array([row[:4] for row in rows], dtype=float).reshape(-1, 4)
-    n, spent, t_x, T = data.T
+    window = window_days(span_days(conn, tenant_id, now))
+    histories = purchase_histories(conn, tenant_id, now, window)
+    n, t_x, T = histories["n"], histories["t_x"], histories["T"]
     x = np.maximum(n - 1, 0)
     T = np.maximum(T, t_x)
-    step = max(1, len(rows) // FIT_SAMPLE)
+    step = max(1, len(n) // FIT_SAMPLE)
     purchase = predictions.fit(x[::step], t_x[::step], T[::step])
     models = Models(
         purchase=purchase,
-        rfm_r=_breaks(_as_utc(row[4]) for row in rows),
+        rfm_r=_breaks(_as_utc(value) for value in histories["last"]),
         rfm_f=tuple(float(v) for v in _breaks(n)),
-        rfm_m=tuple(float(v) for v in _breaks(np.round(spent, 2))),
+        rfm_m=tuple(float(v) for v in _breaks(np.round(histories["spent"], 2))),
         scoring=scoring.fingerprint,
         fitted_at=now,
-        forecast=fit_forecast(conn, tenant_id, now),
-        customers=len(rows),
+        forecast=fit_forecast(histories, window),
+        customers=len(n),
     )
     upsert(
         conn,
@@ -161,15 +147,16 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
     return models
 
 
-def count_customers(conn: Connection, tenant_id: int, now: datetime) -> int:
-    """How many known customers the models would be fitted on now."""
-    summary = order_summary()
-    query = (
-        select(func.count())
-        .select_from(summary.join(contacts, contacts.c.id == summary.c.contact_id))
-        .where(known_contact())
-    )
-    return int(conn.execute(query, {"tenant_id": tenant_id, "loyal_since": now}).scalar() or 0)
+def count_customers(conn: Connection, tenant_id: int) -> int:
+    """How many known customers the stored metrics hold: those the models would be fitted on now.
+
+    Read from ``contact_metrics`` (one row per known contact, kept current by every order's
+    reaction) rather than by aggregating the orders again: the periodic refresh asks it every
+    time, and a second pass over the orders was a third of its cost. It only decides whether
+    the shop changed enough since the fit (``REFIT_CHANGE``).
+    """
+    query = select(func.count()).where(contact_metrics.c.tenant_id == tenant_id, contact_metrics.c.orders_count > 0)
+    return int(conn.execute(query).scalar() or 0)
 
 
 #: RFM breakpoints of a tenant without customers: every first customer scores 1.

@@ -175,7 +175,7 @@ def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool =
     )
     if not (refit or stale) and models is not None and models.customers is not None:
         # the data changed enough: RFM quintiles fitted on an empty (or much smaller) shop are refitted now
-        customers = count_customers(conn, tenant.id, now)
+        customers = count_customers(conn, tenant.id)
         stale = abs(customers - models.customers) > REFIT_CHANGE * max(models.customers, 1) or (
             models.customers == 0 and customers > 0
         )
