@@ -35,7 +35,7 @@ from core.scoring import ScoringSettings, add_points, score_at, score_params
 from core.segments.store import dialect as sql
 from core.segments.store.builtin import known_contact, order_summary
 from core.segments.store.forecasts import fit_forecast, purchase_histories, refresh_forecasts, span_days
-from core.segments.store.schema import contact_metrics, segment_models
+from core.segments.store.schema import contact_metrics, segment_members, segment_models
 from core.segments.store.scoring import score_query
 from core.store.db import upsert
 from core.store.schema import contacts
@@ -147,15 +147,22 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
     return models
 
 
-def count_customers(conn: Connection, tenant_id: int) -> int:
-    """How many known customers the stored metrics hold: those the models would be fitted on now.
+def count_customers(conn: Connection, tenant_id: int, typologies: tuple[str, ...] = ()) -> int:
+    """How many known customers the models would be fitted on now.
 
-    Read from ``contact_metrics`` (one row per known contact, kept current by every order's
-    reaction) rather than by aggregating the orders again: the periodic refresh asks it every
-    time, and a second pass over the orders was a third of its cost. It only decides whether
-    the shop changed enough since the fit (``REFIT_CHANGE``).
+    Counted from the stored members of the customer ``typologies`` when given (the caller passes
+    them when they are maintained: every known contact with a paid or completed order is in
+    exactly one of them; an index-only count), else from ``contact_metrics``; both are kept current
+    by every order's reaction. Not by aggregating the orders again: the periodic refresh asks it
+    every time, and a second pass over the orders was a third of its cost. It only decides
+    whether the shop changed enough since the fit (``REFIT_CHANGE``).
     """
-    query = select(func.count()).where(contact_metrics.c.tenant_id == tenant_id, contact_metrics.c.orders_count > 0)
+    if typologies:
+        query = select(func.count()).where(
+            segment_members.c.tenant_id == tenant_id, segment_members.c.segment.in_(typologies)
+        )
+    else:
+        query = select(func.count()).where(contact_metrics.c.tenant_id == tenant_id, contact_metrics.c.orders_count > 0)
     return int(conn.execute(query).scalar() or 0)
 
 

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 REFIT_AFTER = timedelta(hours=20)
 #: or sooner when the number of customers changed by this share since the fit (or from none).
 REFIT_CHANGE = 0.2
+#: The built-in segments that hold every known customer (each in exactly one).
+CUSTOMER_TYPOLOGIES = ("loyal_customer", "occasional_customer")
 #: PostgreSQL memory per sort or hash for the full refresh (its transaction only).
 REFRESH_WORK_MEM = "256MB"
 
@@ -201,7 +203,10 @@ def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool =
     )
     if not (refit or stale) and models is not None and models.customers is not None:
         # the data changed enough: RFM quintiles fitted on an empty (or much smaller) shop are refitted now
-        customers = count_customers(conn, tenant.id)
+        settings = segment_settings(tenant.config.segments)
+        states = _states(conn, tenant.id)
+        maintained = all(states.get(name) == settings.definition(name) for name in CUSTOMER_TYPOLOGIES)
+        customers = count_customers(conn, tenant.id, CUSTOMER_TYPOLOGIES if maintained else ())
         stale = abs(customers - models.customers) > REFIT_CHANGE * max(models.customers, 1) or (
             models.customers == 0 and customers > 0
         )
