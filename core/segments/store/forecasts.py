@@ -26,7 +26,7 @@ from core import predictions_forecast
 from core.model import REVENUE_STATUSES
 from core.predictions_forecast import Forecast, History, predict
 from core.segments.store import dialect as sql
-from core.segments.store.builtin import known_contact
+from core.segments.store.builtin import known_contact, order_summary
 from core.segments.store.schema import contact_metrics
 from core.store.schema import contacts, orders
 
@@ -115,6 +115,32 @@ def _figures(forecast: Forecast, rows: list[Any]) -> list[tuple[float | None, De
     for i, orders_, value_ in zip(buyers, expected.tolist(), value.tolist(), strict=True):
         out[i] = (round(orders_, ORDERS_DIGITS), Decimal(repr(value_)).quantize(CENT))
     return out
+
+
+def forecast_figures(
+    conn: Connection, tenant_id: int, now: datetime, forecast: Forecast
+) -> tuple[list[int], list[float | None], list[Decimal | None]]:
+    """Every known customer's (contact id, predicted_orders, predicted_value), as of the hour, from their
+    orders summed up (the same figures ``refresh_forecasts`` computes from the stored metrics: the same
+    first and last order times, count and spend), for the metrics' statement to write with the rest."""
+    dialect = conn.dialect.name
+    as_of = now.replace(minute=0, second=0, microsecond=0)
+    summary = order_summary()
+    rows = conn.execute(
+        select(
+            summary.c.contact_id,
+            summary.c.n_orders.label("orders_count"),
+            summary.c.spent.label("total_spent"),
+            sql.days_between(dialect, summary.c.first_at, summary.c.last_at).label("t_x"),
+            sql.days_between(dialect, summary.c.first_at, sql.at(as_of)).label("T"),
+        )
+        .join(contacts, contacts.c.id == summary.c.contact_id)
+        .where(known_contact()),
+        {"tenant_id": tenant_id, "loyal_since": now},
+    ).all()
+    ids = [row.contact_id for row in rows]
+    found = _figures(forecast, rows)
+    return ids, [orders_ for orders_, _ in found], [value for _, value in found]
 
 
 #: The changed figures written in one statement (PostgreSQL), or by executemany (SQLite).

@@ -131,14 +131,13 @@ def _sync(
         fill = select(literal(tenant_id), w.c.segment, w.c.contact_id, literal(now, members.c.entered_at.type))
         fill = fill.where(true())  # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only after a WHERE
         stored = select(literal(1)).where(members.c.tenant_id == tenant_id, members.c.segment.in_(segments)).limit(1)
-        if conn.execute(stored).first() is not None:  # else (a first fill) nothing to delete: no pass over `wanted`
-            conn.execute(delete(members).where(stale), params or {})
-        conn.execute(
-            _insert_ignore(conn)
-            .from_select(["tenant_id", "segment", "contact_id", "entered_at"], fill)
-            .on_conflict_do_nothing(),
-            params or {},
-        )
+        columns = ["tenant_id", "segment", "contact_id", "entered_at"]
+        if conn.execute(stored).first() is None:
+            # A first fill: nothing to delete nor to skip (the wanted pairs are distinct), a plain insert.
+            conn.execute(members.insert().from_select(columns, fill), params or {})
+            return []
+        conn.execute(delete(members).where(stale), params or {})
+        conn.execute(_insert_ignore(conn).from_select(columns, fill).on_conflict_do_nothing(), params or {})
         return []
     if conn.dialect.name == "postgresql":
         # One hash full join of the wanted pairs with the stored ones (rather than two anti-joins,
