@@ -19,8 +19,10 @@ from sqlalchemy import select
 
 from core import predictions_forecast as F
 from core.pipeline import ingest
+from core.scoring import scoring_settings
 from core.sections import validate_tenant
-from core.segments.store.metrics import get_models
+from core.segments.store.forecasts import refresh_forecasts
+from core.segments.store.metrics import get_models, refresh_metrics
 from core.segments.store.refresh import refresh_tenant
 from core.segments.store.schema import contact_metrics, segment_models
 from core.store.db import alembic_config, make_engine
@@ -154,6 +156,24 @@ def test_a_new_order_updates_the_forecast_at_once_as_the_full_refresh_would(engi
         report = refresh_tenant(conn, shop, later, metrics=True)
         assert not report.refitted
         assert _stored(conn, shop.id)[buyer.email] == after
+
+
+def test_the_figures_written_with_the_metrics_are_those_computed_from_the_stored_metrics(engine, shop, people):
+    """On PostgreSQL the whole-tenant refresh writes the forecast with the other metrics (computed from the
+    orders); the update from the stored metrics (the path of SQLite and of one contact) then changes nothing."""
+    with engine.begin() as conn:
+        refresh_tenant(conn, shop, NOW)
+        models = get_models(conn, shop.id)
+        stored = _stored(conn, shop.id)
+        conn.execute(contact_metrics.update().values(predicted_orders=None, predicted_value=None))
+        assert refresh_forecasts(conn, shop.id, NOW, models.forecast) == sum(v != (None, None) for v in stored.values())
+        assert _stored(conn, shop.id) == stored
+        assert refresh_forecasts(conn, shop.id, NOW, models.forecast) == 0
+        later = NOW + timedelta(hours=3)  # as of another hour: every customer's figures move
+        refresh_metrics(conn, shop.id, later, models, scoring_settings(shop.config.scoring))
+        moved = _stored(conn, shop.id)
+        assert moved != stored
+        assert refresh_forecasts(conn, shop.id, later, models.forecast) == 0
 
 
 def test_an_empty_tenant_and_a_tenant_with_one_buyer(engine):

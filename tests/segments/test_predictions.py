@@ -203,3 +203,49 @@ def test_expected_purchases_stay_finite_for_degenerate_fits(kind):
                 kind, (0.5, 40.0, a, b), 365.0, [0, 10, 1000, 10000], [0, 150, 299, 299.9], 300.0
             )
             assert np.all(np.isfinite(got)) and np.all(got >= 0), (a, b, got)
+
+
+@pytest.mark.parametrize("kind", P.MODELS)
+def test_the_likelihood_per_distinct_count_is_the_one_of_each_customer_alone(cdnow, kind):
+    """The special functions of the purchase count are evaluated once per distinct count (``per_count``):
+    each customer's log-likelihood is exactly the one computed for that customer alone."""
+    x, t_x, T, _, _ = cdnow
+    params = (0.25, 4.4, 0.8, 2.4)
+    together = P.log_likelihood(kind, params, x, t_x / 7, T / 7)
+    alone = [
+        P.log_likelihood(kind, params, x[i : i + 1], t_x[i : i + 1] / 7, T[i : i + 1] / 7)[0] for i in range(len(x))
+    ]
+    assert len(np.unique(x)) < len(x) // 10  # the shortcut is taken
+    assert np.array_equal(together, np.array(alone))
+
+
+def _simulated_shop(customers: int, seed: int = 13) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T) of customers drawn from the MBG/NBD process: Poisson purchases of Gamma-distributed
+    rates, a Beta-distributed chance of dropping out at the first purchase and after each one."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(0.6, 1 / 30.0, customers)  # a purchase every ~50 days on average
+    drop = rng.beta(1.0, 3.0, customers)
+    T = rng.uniform(30.0, 730.0, customers)
+    x, t_x, at = np.zeros(customers), np.zeros(customers), np.zeros(customers)
+    alive = rng.random(customers) >= drop
+    for _ in range(200):
+        at = at + rng.exponential(1.0, customers) / rate
+        buys = alive & (at <= T)
+        x, t_x = np.where(buys, x + 1, x), np.where(buys, at, t_x)
+        alive = buys & (rng.random(customers) >= drop)
+    return x, t_x, T
+
+
+def test_a_model_fitted_on_an_even_sample_stays_close_to_the_full_fit():
+    """``fit_models`` fits the purchase model on an even sample of ``FIT_SAMPLE`` customers of a bigger shop:
+    the probabilities of being active and the intervals it gives every customer stay close to the full fit's."""
+    from core.segments.store.metrics import FIT_SAMPLE
+
+    x, t_x, T = _simulated_shop(4 * FIT_SAMPLE)
+    full = P.fit(x, t_x, T)
+    step = len(x) // FIT_SAMPLE
+    sample = P.fit(x[::step], t_x[::step], T[::step])
+    assert sample.customers == FIT_SAMPLE and full.customers == 4 * FIT_SAMPLE
+    assert np.max(np.abs(P.p_active(sample, x, t_x, T) - P.p_active(full, x, t_x, T))) < 0.03
+    ratio = P.interval_days(sample, x, t_x) / P.interval_days(full, x, t_x)
+    assert np.max(np.abs(ratio - 1)) < 0.05

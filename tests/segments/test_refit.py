@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.pipeline import ingest
-from core.segments.store.metrics import get_models
-from core.segments.store.refresh import refresh_tenant
+from core.segments.store.metrics import count_customers, get_models
+from core.segments.store.refresh import CUSTOMER_TYPOLOGIES, refresh_tenant
 from tests.conftest import NOW, make_tenant
 from tests.core.helpers import order
 
@@ -35,3 +35,6 @@ def test_models_fitted_on_an_empty_shop_are_refitted_once_customers_arrive(engin
             ingest(conn, shop, order(f"n-{n}", "paid", _iso(again), {"email": f"n{n}@example.com"}), again)
         assert refresh_tenant(conn, shop, again + timedelta(minutes=10)).refitted
         assert get_models(conn, shop.id).customers == 6
+        # what the refresh compares with: counted from the stored metrics or the typologies' members, as the fit counts
+        assert count_customers(conn, shop.id) == 6
+        assert count_customers(conn, shop.id, CUSTOMER_TYPOLOGIES) == 6

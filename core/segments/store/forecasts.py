@@ -1,7 +1,7 @@
 """Predicted orders and revenue per contact: the purchase histories the forecast is fitted on, and
 ``predicted_orders`` / ``predicted_value`` in ``contact_metrics``.
 
-``fit_forecast`` reads every customer's paid and completed orders summed up
+``purchase_histories`` reads every customer's paid and completed orders summed up
 twice, now and at the cut that starts the held-out window (the last half of
 the shop's history, at most a year), and hands them to
 ``core.predictions_forecast``, which chooses and fits the shop's purchase
@@ -20,13 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Float, bindparam, case, cast, func, select
+from sqlalchemy import Connection, Float, bindparam, case, cast, func, or_, select, text
 
 from core import predictions_forecast
 from core.model import REVENUE_STATUSES
-from core.predictions_forecast import Forecast, History, predict, window_days
+from core.predictions_forecast import Forecast, History, predict
 from core.segments.store import dialect as sql
-from core.segments.store.builtin import known_contact
+from core.segments.store.builtin import known_contact, order_summary
 from core.segments.store.schema import contact_metrics
 from core.store.schema import contacts, orders
 
@@ -37,7 +37,7 @@ ORDERS_DIGITS = 6
 CENT = Decimal("0.01")
 
 
-def _span_days(conn: Connection, tenant_id: int, now: datetime) -> float:
+def span_days(conn: Connection, tenant_id: int, now: datetime) -> float:
     """Days since the tenant's first paid or completed order (0 without any)."""
     first = conn.execute(
         select(sql.days_between(conn.dialect.name, func.min(orders.c.created_at), sql.at(now))).where(
@@ -47,8 +47,13 @@ def _span_days(conn: Connection, tenant_id: int, now: datetime) -> float:
     return float(first or 0.0)
 
 
-def purchase_histories(conn: Connection, tenant_id: int, now: datetime, window: float) -> dict[str, np.ndarray]:
-    """Per known customer (by contact id): orders, spend and days, now and at ``window`` days before now."""
+def purchase_histories(conn: Connection, tenant_id: int, now: datetime, window: float) -> dict[str, Any]:
+    """Per known customer (ordered by contact id): orders, spend and days, now and at ``window`` days
+    before now, and ``last`` (the time of the last order, as the database returns it).
+
+    One pass over the orders (a hash aggregate: sorted afterwards, in numpy, not by the database);
+    ``core.segments.store.metrics.fit_models`` fits every model and the RFM breakpoints on it.
+    """
     dialect = conn.dialect.name
     cut = now - timedelta(days=window)
     created = orders.c.created_at
@@ -56,6 +61,7 @@ def purchase_histories(conn: Connection, tenant_id: int, now: datetime, window: 
     first = func.min(created)
     query = (
         select(
+            orders.c.contact_id,
             func.count().label("n"),
             cast(func.sum(orders.c.total), Float).label("spent"),
             sql.days_between(dialect, first, func.max(created)).label("t_x"),
@@ -64,25 +70,27 @@ def purchase_histories(conn: Connection, tenant_id: int, now: datetime, window: 
             cast(func.sum(case((before, orders.c.total), else_=0)), Float).label("spent_cut"),
             sql.days_between(dialect, first, func.max(case((before, created)))).label("t_x_cut"),
             sql.days_between(dialect, first, sql.at(cut)).label("T_cut"),
+            func.max(created).label("last"),
         )
         .join(contacts, contacts.c.id == orders.c.contact_id)
         .where(orders.c.tenant_id == tenant_id, orders.c.status.in_(REVENUE_STATUSES), known_contact())
         .group_by(orders.c.contact_id)
-        .order_by(orders.c.contact_id)
     )
     rows = conn.execute(query).all()
     names = ("n", "spent", "t_x", "T", "n_cut", "spent_cut", "t_x_cut", "T_cut")
-    data = np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=float)
-    data = data.reshape(-1, len(names))
-    return dict(zip(names, data.T, strict=True))
+    # None (no order before the cut) becomes NaN
+    data = np.array([row[: len(names) + 1] for row in rows], dtype=float).reshape(-1, len(names) + 1)
+    order = np.argsort(data[:, 0], kind="stable")
+    found: dict[str, Any] = dict(zip(names, data[order, 1:].T, strict=True))
+    found["last"] = [rows[i].last for i in order.tolist()]
+    return found
 
 
-def fit_forecast(conn: Connection, tenant_id: int, now: datetime) -> Forecast:
-    """Choose and fit the tenant's purchase and spend models on its customers' histories."""
-    window = window_days(_span_days(conn, tenant_id, now))
-    h = purchase_histories(conn, tenant_id, now, window)
-    step = max(1, len(h["n"]) // FIT_SAMPLE)
-    h = {key: values[::step] for key, values in h.items()}
+def fit_forecast(histories: dict[str, Any], window: float) -> Forecast:
+    """Choose and fit the tenant's purchase and spend models on its customers' ``purchase_histories``
+    (an even sample of at most ``FIT_SAMPLE`` of them)."""
+    step = max(1, len(histories["n"]) // FIT_SAMPLE)
+    h = {key: values[::step] for key, values in histories.items() if key != "last"}
     current = History.of(h["n"], h["spent"], h["t_x"], h["T"])
     then = h["n_cut"] > 0
     if window <= 0 or not then.any():
@@ -104,20 +112,62 @@ def _figures(forecast: Forecast, rows: list[Any]) -> list[tuple[float | None, De
         [rows[i].T for i in buyers],
     )
     expected, value = predict(forecast, history)
-    for i, orders_, value_ in zip(buyers, expected, value, strict=True):
-        out[i] = (round(float(orders_), ORDERS_DIGITS), Decimal(repr(float(value_))).quantize(CENT))
+    for i, orders_, value_ in zip(buyers, expected.tolist(), value.tolist(), strict=True):
+        out[i] = (round(orders_, ORDERS_DIGITS), Decimal(repr(value_)).quantize(CENT))
     return out
+
+
+def forecast_figures(
+    conn: Connection, tenant_id: int, now: datetime, forecast: Forecast
+) -> tuple[list[int], list[float | None], list[Decimal | None]]:
+    """Every known customer's (contact id, predicted_orders, predicted_value), as of the hour, from their
+    orders summed up (the same figures ``refresh_forecasts`` computes from the stored metrics: the same
+    first and last order times, count and spend), for the metrics' statement to write with the rest."""
+    dialect = conn.dialect.name
+    as_of = now.replace(minute=0, second=0, microsecond=0)
+    summary = order_summary()
+    rows = conn.execute(
+        select(
+            summary.c.contact_id,
+            summary.c.n_orders.label("orders_count"),
+            summary.c.spent.label("total_spent"),
+            sql.days_between(dialect, summary.c.first_at, summary.c.last_at).label("t_x"),
+            sql.days_between(dialect, summary.c.first_at, sql.at(as_of)).label("T"),
+        )
+        .join(contacts, contacts.c.id == summary.c.contact_id)
+        .where(known_contact()),
+        {"tenant_id": tenant_id, "loyal_since": now},
+    ).all()
+    ids = [row.contact_id for row in rows]
+    found = _figures(forecast, rows)
+    return ids, [orders_ for orders_, _ in found], [value for _, value in found]
+
+
+#: The changed figures written in one statement (PostgreSQL), or by executemany (SQLite).
+_UPDATE_PG = text(
+    "UPDATE contact_metrics SET predicted_orders = u.orders, predicted_value = u.value "
+    "FROM unnest(CAST(:b_contacts AS bigint[]), CAST(:b_orders AS float8[]), CAST(:b_values AS numeric[])) "
+    "AS u(contact_id, orders, value) "
+    "WHERE contact_metrics.tenant_id = :b_tenant AND contact_metrics.contact_id = u.contact_id"
+)
 
 
 def refresh_forecasts(
     conn: Connection, tenant_id: int, now: datetime, forecast: Forecast, contact_id: int | None = None
 ) -> int:
     """Recompute ``predicted_orders`` and ``predicted_value`` of the tenant's contacts (or one) from their
-    stored metrics, as of the hour; return the rows whose figures changed."""
+    stored metrics, as of the hour; return the rows whose figures changed.
+
+    Only rows that hold an order or a figure are read (a contact without either keeps none), and the
+    changed ones are written in one statement on PostgreSQL.
+    """
     dialect = conn.dialect.name
     as_of = now.replace(minute=0, second=0, microsecond=0)
     m = contact_metrics.c
-    conds = [m.tenant_id == tenant_id]
+    conds = [
+        m.tenant_id == tenant_id,
+        or_(m.orders_count > 0, m.predicted_orders.is_not(None), m.predicted_value.is_not(None)),
+    ]
     if contact_id is not None:
         conds.append(m.contact_id == contact_id)
     rows = conn.execute(
@@ -132,15 +182,20 @@ def refresh_forecasts(
         ).where(*conds)
     ).all()
     changed = [
-        {"b_contact": row.contact_id, "b_orders": orders_, "b_value": value}
+        (row.contact_id, orders_, value)
         for row, (orders_, value) in zip(rows, _figures(forecast, rows), strict=True)
         if (orders_, value) != (row.predicted_orders, row.predicted_value)
     ]
-    if changed:
+    if not changed:
+        return 0
+    if dialect == "postgresql" and len(changed) > 1:
+        ids, figures, values = (list(column) for column in zip(*changed, strict=True))
+        conn.execute(_UPDATE_PG, {"b_tenant": tenant_id, "b_contacts": ids, "b_orders": figures, "b_values": values})
+    else:
         conn.execute(
             contact_metrics.update()
             .where(m.tenant_id == tenant_id, m.contact_id == bindparam("b_contact"))
             .values(predicted_orders=bindparam("b_orders"), predicted_value=bindparam("b_value")),
-            changed,
+            [{"b_contact": c, "b_orders": o, "b_value": v} for c, o, v in changed],
         )
     return len(changed)

@@ -24,18 +24,40 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Float, Integer, and_, bindparam, case, cast, exists, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    Numeric,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core import predictions
 from core.predictions import PurchaseModel
-from core.predictions_forecast import Forecast
+from core.predictions_forecast import Forecast, window_days
 from core.scoring import ScoringSettings, add_points, score_at, score_params
 from core.segments.store import dialect as sql
 from core.segments.store.builtin import known_contact, order_summary
-from core.segments.store.forecasts import fit_forecast, refresh_forecasts
-from core.segments.store.schema import contact_metrics, segment_models
+from core.segments.store.forecasts import (
+    fit_forecast,
+    forecast_figures,
+    purchase_histories,
+    refresh_forecasts,
+    span_days,
+)
+from core.segments.store.schema import contact_metrics, segment_members, segment_models
 from core.segments.store.scoring import score_query
 from core.store.db import upsert
 from core.store.schema import contacts
@@ -47,6 +69,7 @@ METRIC_FIELDS = (
     "orders_count total_spent first_order_at last_order_at rfm_r rfm_f rfm_m "
     "order_interval_days expected_next_order_at p_active score_log2"
 ).split()
+FORECAST_FIELDS = ("predicted_orders", "predicted_value")
 
 
 @dataclass(frozen=True)
@@ -120,36 +143,22 @@ def _breaks(values: Any) -> tuple[Any, ...]:
 
 def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: ScoringSettings) -> Models:
     """Fit the tenant's purchase model, RFM breakpoints and forecast from its customers, store and return them."""
-    dialect = conn.dialect.name
-    summary = order_summary()
-    at_now = sql.at(now)
-    rows = conn.execute(
-        select(
-            summary.c.n_orders,
-            cast(summary.c.spent, Float),
-            sql.days_between(dialect, summary.c.first_at, summary.c.last_at),
-            sql.days_between(dialect, summary.c.first_at, at_now),
-            summary.c.last_at,
-        )
-        .join(contacts, contacts.c.id == summary.c.contact_id)
-        .where(known_contact()),
-        {"tenant_id": tenant_id, "loyal_since": now},
-    ).all()
-    data = np.array([row[:4] for row in rows], dtype=float).reshape(-1, 4)
-    n, spent, t_x, T = data.T
+    window = window_days(span_days(conn, tenant_id, now))
+    histories = purchase_histories(conn, tenant_id, now, window)
+    n, t_x, T = histories["n"], histories["t_x"], histories["T"]
     x = np.maximum(n - 1, 0)
     T = np.maximum(T, t_x)
-    step = max(1, len(rows) // FIT_SAMPLE)
+    step = max(1, len(n) // FIT_SAMPLE)
     purchase = predictions.fit(x[::step], t_x[::step], T[::step])
     models = Models(
         purchase=purchase,
-        rfm_r=_breaks(_as_utc(row[4]) for row in rows),
+        rfm_r=_breaks(_as_utc(value) for value in histories["last"]),
         rfm_f=tuple(float(v) for v in _breaks(n)),
-        rfm_m=tuple(float(v) for v in _breaks(np.round(spent, 2))),
+        rfm_m=tuple(float(v) for v in _breaks(np.round(histories["spent"], 2))),
         scoring=scoring.fingerprint,
         fitted_at=now,
-        forecast=fit_forecast(conn, tenant_id, now),
-        customers=len(rows),
+        forecast=fit_forecast(histories, window),
+        customers=len(n),
     )
     upsert(
         conn,
@@ -161,15 +170,23 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
     return models
 
 
-def count_customers(conn: Connection, tenant_id: int, now: datetime) -> int:
-    """How many known customers the models would be fitted on now."""
-    summary = order_summary()
-    query = (
-        select(func.count())
-        .select_from(summary.join(contacts, contacts.c.id == summary.c.contact_id))
-        .where(known_contact())
-    )
-    return int(conn.execute(query, {"tenant_id": tenant_id, "loyal_since": now}).scalar() or 0)
+def count_customers(conn: Connection, tenant_id: int, typologies: tuple[str, ...] = ()) -> int:
+    """How many known customers the models would be fitted on now.
+
+    Counted from the stored members of the customer ``typologies`` when given (the caller passes
+    them when they are maintained: every known contact with a paid or completed order is in
+    exactly one of them; an index-only count), else from ``contact_metrics``; both are kept current
+    by every order's reaction. Not by aggregating the orders again: the periodic refresh asks it
+    every time, and a second pass over the orders was a third of its cost. It only decides
+    whether the shop changed enough since the fit (``REFIT_CHANGE``).
+    """
+    if typologies:
+        query = select(func.count()).where(
+            segment_members.c.tenant_id == tenant_id, segment_members.c.segment.in_(typologies)
+        )
+    else:
+        query = select(func.count()).where(contact_metrics.c.tenant_id == tenant_id, contact_metrics.c.orders_count > 0)
+    return int(conn.execute(query).scalar() or 0)
 
 
 #: RFM breakpoints of a tenant without customers: every first customer scores 1.
@@ -209,15 +226,19 @@ def metrics_params(
     return params
 
 
-def metrics_statement(dialect: str, kind: str, scoring: ScoringSettings, scoped: bool) -> Any:
-    """The INSERT ... SELECT ... ON CONFLICT that recomputes ``contact_metrics`` (parameters: ``metrics_params``)."""
+def metrics_statement(dialect: str, kind: str, scoring: ScoringSettings, scoped: bool, figures: bool = False) -> Any:
+    """The INSERT ... SELECT ... ON CONFLICT that recomputes ``contact_metrics`` (parameters: ``metrics_params``).
+
+    With ``figures`` (PostgreSQL), it writes the forecast's ``predicted_orders`` and ``predicted_value`` too,
+    from the arrays ``f_contacts``, ``f_orders``, ``f_values`` (``forecasts.forecast_figures``).
+    """
     points = tuple(sorted(scoring.points.items()))
-    return _metrics_statement(dialect, kind, points, scoring.half_life_days, scoped)
+    return _metrics_statement(dialect, kind, points, scoring.half_life_days, scoped, figures)
 
 
 @lru_cache(maxsize=64)
 def _metrics_statement(
-    dialect: str, kind: str, points: tuple[tuple[str, float], ...], half_life: float, scoped: bool
+    dialect: str, kind: str, points: tuple[tuple[str, float], ...], half_life: float, scoped: bool, figures: bool
 ) -> Any:
     scoring = ScoringSettings(half_life_days=half_life, points=dict(points))
     summary = order_summary(scoped)
@@ -271,13 +292,28 @@ def _metrics_statement(
         )
         .where(*conds)
     )
+    fields = METRIC_FIELDS
+    if figures:
+        found = (
+            func.unnest(
+                cast(bindparam("f_contacts"), ARRAY(BigInteger)),
+                cast(bindparam("f_orders"), ARRAY(Float)),
+                cast(bindparam("f_values"), ARRAY(Numeric)),
+            )
+            .table_valued("contact_id", "orders", "value", name="figures")
+            .render_derived()
+        )
+        query = query.add_columns(
+            found.c.orders.label("predicted_orders"), found.c.value.label("predicted_value")
+        ).outerjoin_from(contacts, found, found.c.contact_id == contacts.c.id)
+        fields = [*METRIC_FIELDS, *FORECAST_FIELDS]
     insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(contact_metrics)
     stmt = insert.from_select([c.name for c in query.selected_columns], query)
     excluded = stmt.excluded
-    changed = or_(*(contact_metrics.c[name].is_distinct_from(excluded[name]) for name in METRIC_FIELDS))
+    changed = or_(*(contact_metrics.c[name].is_distinct_from(excluded[name]) for name in fields))
     return stmt.on_conflict_do_update(
         index_elements=["tenant_id", "contact_id"],
-        set_={name: excluded[name] for name in [*METRIC_FIELDS, "updated_at"]},
+        set_={name: excluded[name] for name in [*fields, "updated_at"]},
         where=changed,
     ).execution_options(preserve_rowcount=True)
 
@@ -291,16 +327,28 @@ def refresh_metrics(
     contact_id: int | None = None,
 ) -> int:
     """Recompute ``contact_metrics`` for the tenant's known contacts (or one); return the rows written
-    (by the metrics' statement: a row whose forecast alone changed is not counted)."""
+    by the metrics' statement.
+
+    For the whole tenant on PostgreSQL, the forecast's figures are computed first (numpy) and written
+    by the same statement, so that each row is written once (a row inserted then updated in the same
+    transaction is written twice and checked twice against its foreign keys); otherwise they are
+    updated afterwards, and a row whose forecast alone changed is not counted.
+    """
     dialect = conn.dialect.name
     sql.ensure_math(conn)
-    stmt = metrics_statement(dialect, models.purchase.kind, scoring, contact_id is not None)
-    written = conn.execute(stmt, metrics_params(tenant_id, now, models, scoring, contact_id)).rowcount
+    params = metrics_params(tenant_id, now, models, scoring, contact_id)
+    together = dialect == "postgresql" and contact_id is None and models.forecast is not None
+    if together:
+        assert models.forecast is not None
+        ids, figures, values = forecast_figures(conn, tenant_id, now, models.forecast)
+        params.update(f_contacts=ids, f_orders=figures, f_values=values)
+    stmt = metrics_statement(dialect, models.purchase.kind, scoring, contact_id is not None, together)
+    written = conn.execute(stmt, params).rowcount
     if contact_id is None:
         # Contacts no longer known (an email removed) keep no metrics.
         still_known = exists(select(literal(1)).where(contacts.c.id == contact_metrics.c.contact_id, known_contact()))
         conn.execute(contact_metrics.delete().where(and_(contact_metrics.c.tenant_id == tenant_id, ~still_known)))
-    if models.forecast is not None:  # else fitted before the forecast existed: the next refresh refits
+    if models.forecast is not None and not together:  # else fitted before the forecast existed: the next refresh refits
         refresh_forecasts(conn, tenant_id, now, models.forecast, contact_id)
     return int(written or 0)
 

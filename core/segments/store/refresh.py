@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, literal, select, true, union_all
+from sqlalchemy import Connection, and_, case, delete, exists, func, literal, or_, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 REFIT_AFTER = timedelta(hours=20)
 #: or sooner when the number of customers changed by this share since the fit (or from none).
 REFIT_CHANGE = 0.2
+#: The built-in segments that hold every known customer (each in exactly one).
+CUSTOMER_TYPOLOGIES = ("loyal_customer", "occasional_customer")
 #: PostgreSQL memory per sort or hash for the full refresh (its transaction only).
 REFRESH_WORK_MEM = "256MB"
 
@@ -128,18 +130,43 @@ def _sync(
         # quadratic): existing members are skipped by the primary key instead.
         fill = select(literal(tenant_id), w.c.segment, w.c.contact_id, literal(now, members.c.entered_at.type))
         fill = fill.where(true())  # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only after a WHERE
+        stored = select(literal(1)).where(members.c.tenant_id == tenant_id, members.c.segment.in_(segments)).limit(1)
+        columns = ["tenant_id", "segment", "contact_id", "entered_at"]
+        if conn.execute(stored).first() is None:
+            # A first fill: nothing to delete nor to skip (the wanted pairs are distinct), a plain insert.
+            conn.execute(members.insert().from_select(columns, fill), params or {})
+            return []
         conn.execute(delete(members).where(stale), params or {})
-        conn.execute(
-            _insert_ignore(conn)
-            .from_select(["tenant_id", "segment", "contact_id", "entered_at"], fill)
-            .on_conflict_do_nothing(),
-            params or {},
-        )
+        conn.execute(_insert_ignore(conn).from_select(columns, fill).on_conflict_do_nothing(), params or {})
         return []
-    missing = select(w.c.segment, w.c.contact_id, literal(1).label("entered")).where(~is_member)
-    extra = select(members.c.segment, members.c.contact_id, literal(0).label("entered")).where(stale)
-    rows = conn.execute(union_all(missing, extra), params or {})
-    changes = [Change(row.segment, row.contact_id, bool(row.entered)) for row in rows]
+    if conn.dialect.name == "postgresql":
+        # One hash full join of the wanted pairs with the stored ones (rather than two anti-joins,
+        # each hashing one side again): the pairs found on one side only are the changes.
+        stored = (
+            select(members.c.segment, members.c.contact_id)
+            .where(members.c.tenant_id == tenant_id, members.c.segment.in_(segments))
+            .subquery("stored")
+        )
+        both = w.outerjoin(
+            stored, and_(stored.c.segment == w.c.segment, stored.c.contact_id == w.c.contact_id), full=True
+        )
+        diff = (
+            select(
+                func.coalesce(w.c.segment, stored.c.segment).label("segment"),
+                func.coalesce(w.c.contact_id, stored.c.contact_id).label("contact_id"),
+                case((stored.c.contact_id.is_(None), 1), else_=0).label("entered"),
+            )
+            .select_from(both)
+            .where(or_(w.c.contact_id.is_(None), stored.c.contact_id.is_(None)))
+        )
+    else:
+        missing = select(w.c.segment, w.c.contact_id, literal(1).label("entered")).where(~is_member)
+        extra = select(members.c.segment, members.c.contact_id, literal(0).label("entered")).where(stale)
+        diff = union_all(missing, extra)
+    rows = conn.execute(diff, params or {}).all()
+    # entries first, then exits (as the two anti-joins gave them)
+    changes = [Change(row.segment, row.contact_id, True) for row in rows if row.entered]
+    changes += [Change(row.segment, row.contact_id, False) for row in rows if not row.entered]
     _apply(conn, tenant_id, changes, now)
     return changes
 
@@ -175,7 +202,10 @@ def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool =
     )
     if not (refit or stale) and models is not None and models.customers is not None:
         # the data changed enough: RFM quintiles fitted on an empty (or much smaller) shop are refitted now
-        customers = count_customers(conn, tenant.id, now)
+        settings = segment_settings(tenant.config.segments)
+        states = _states(conn, tenant.id)
+        maintained = all(states.get(name) == settings.definition(name) for name in CUSTOMER_TYPOLOGIES)
+        customers = count_customers(conn, tenant.id, CUSTOMER_TYPOLOGIES if maintained else ())
         stale = abs(customers - models.customers) > REFIT_CHANGE * max(models.customers, 1) or (
             models.customers == 0 and customers > 0
         )
