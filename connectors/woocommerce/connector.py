@@ -52,6 +52,10 @@ _COLLECTIONS = {Resource.ORDERS: "orders", Resource.PRODUCTS: "products", Resour
 Mapper = Callable[[dict[str, Any], WooContext], list[Event]]
 
 
+#: How far before the cursor the next query of a keyset sync starts (``modified_after``), with a margin.
+_REREAD = timedelta(seconds=2)
+
+
 def _wc_time(when: datetime) -> str:
     """A UTC time as WooCommerce's date filters take it with dates_are_gmt=true (no offset)."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -226,6 +230,11 @@ class WooConnector:
             yield Page(events=events, cursor=state.encode(), fetched=fetched, skipped=skipped, groups=groups)
             if not _has_more(page, page_no, self.page_size):
                 return
+            if state != before and state.modified is not None:
+                # The next query starts a second before the cursor: a state older than that cannot come
+                # back, so it is forgotten (the run's memory stays that of a page, not of the whole shop).
+                floor = state.modified - _REREAD
+                read = {seen for seen in read if seen[1] >= floor}
             # A page that moved the cursor: page 1 of the query moved on. A page all at the cursor's
             # second (or of unreadable records) cannot move it: the next page number instead.
             page_no = 1 if state != before else page_no + 1
