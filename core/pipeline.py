@@ -19,7 +19,6 @@ from core.flows.triggers import react as flows_react
 from core.messages.optin import react as double_opt_in
 from core.model import Event
 from core.segments.reaction import react as segments_react
-from core.segments.reaction import update_contacts
 from core.store.ingest import Ingested, analyze_grown, ingest_events, page_scope
 from core.store.tenants import Tenant
 
@@ -33,9 +32,11 @@ PageReaction = Callable[[Connection, Tenant, list[tuple[Event, Ingested]], datet
 #: the contact's current segments. The attribution credits an order to a message (and leads to no event).
 REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in, attribution_react)
 #: In a backfill: the reactions run only for events newer than history (``history_before``), and
-#: those replaced by one update per contact touched, at the end of the page.
+#: those that do not run at all: ``core.operations.finish_backfill`` recomputes the whole tenant at the end of
+#: the run (every contact's metrics and segments), so that no contact enters or leaves a segment on the way
+#: for a state that history had already left behind (a customer "at risk" until their later orders are read).
 TIME_BOUND: frozenset[Reaction] = frozenset({flows_react})
-PER_CONTACT: frozenset[Reaction] = frozenset({segments_react})
+AT_END: frozenset[Reaction] = frozenset({segments_react})
 #: Reactions that give the same result run once for the whole page as after each event (they only read the
 #: store, which the whole page has already changed, and write rows no other reaction reads): their page form.
 PER_PAGE: dict[Reaction, PageReaction] = {attribution_react: attribution_react_page}
@@ -64,10 +65,11 @@ def ingest_page(
     """Store a page of events set-based (``core.store.ingest.ingest_events``), then run every reaction to each
     stored event in order, then the events they lead to; return what each event did, in order.
 
-    Reactions see the store as the whole page left it. With ``backfill`` (a first sync, an import of past
-    data) the events are history: an event older than every flow's horizon (``history_before``) starts and
-    ends no run, and the contacts' segments and metrics are recomputed once per contact at the end of the
-    page instead of after each event (``finish_backfill`` recomputes the whole tenant at the end of the run).
+    Reactions see the store as the whole page left it; the attribution runs once for the whole page
+    (``PER_PAGE``). With ``backfill`` (a first sync, an import of past data) the events are history: an event
+    older than every flow's horizon (``history_before``) starts and ends no run, the contacts' segments and
+    metrics are left to ``core.operations.finish_backfill``, which the caller runs at the end of the run
+    (``AT_END``), and the loaded tables' planner statistics follow the load (``analyze_grown``).
     """
     batch = list(page)
     if backfill:  # the planner's statistics follow a bulk load (``analyze_grown``)
@@ -96,23 +98,18 @@ def _react_history(
 ) -> list[Event]:
     cutoff = history_before(tenant, now)
     running = reactions()
-    each = [react for react in running if react not in PER_CONTACT and react not in PER_PAGE]
+    each = [react for react in running if react not in AT_END and react not in PER_PAGE]
     follow: list[Event] = []
-    touched: dict[int, None] = {}
     stored: list[tuple[Event, Ingested]] = []
     for event, result in zip(batch, results, strict=True):
         if result.outcome != "stored":
             continue
         stored.append((event, result))
-        if result.contact_id is not None:
-            touched[result.contact_id] = None
         history = event.timestamp < cutoff
         for react in each:
             if not (history and react in TIME_BOUND):
                 follow.extend(react(conn, tenant, event, result, now))
     follow.extend(_react_page(conn, tenant, running, stored, now))
-    if any(react in PER_CONTACT for react in running):
-        follow.extend(update_contacts(conn, tenant, list(touched), now))
     return follow
 
 

@@ -139,6 +139,8 @@ class _Page:
         self.orders: dict[tuple[str, str], _Order | None] = {}
         self.carts: dict[tuple[str, str], _Cart | None] = {}
         self.products: dict[tuple[str, str], datetime | None] = {}
+        #: id(event) -> its Order, parsed once by ``load`` for ``apply_order`` (the events live as long as the page)
+        self.parsed: dict[int, Any] = {}
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -152,7 +154,7 @@ class _Page:
             wanted.extend(_identities(event, self.tenant_platform))
             platform = commerce_source(event, self.tenant_platform)
             if event.name in ORDER_EVENTS:
-                order = order_of(event)
+                order = self.parsed[id(event)] = order_of(event)
                 order_keys.add((platform, order.order_id))
                 if order.cart_id:
                     cart_keys.add((platform, order.cart_id))
@@ -280,7 +282,7 @@ class _Page:
     # -- orders, carts, products -----------------------------------------------------------------
 
     def apply_order(self, platform: str, contact_id: int, event: Event, effects: set[str]) -> tuple[str, int]:
-        order = order_of(event)
+        order = self.parsed.pop(id(event), None) or order_of(event)
         key = (platform, order.order_id)
         state = self.orders.get(key)
         paid = order.status.is_revenue

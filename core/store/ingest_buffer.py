@@ -93,7 +93,9 @@ def _pg_bulk(table: Table, columns: tuple[str, ...], returning: tuple[str, ...],
     return text(sql)
 
 
+@cache
 def _is_json(column: Any) -> bool:
+    """Whether a column holds JSON (once per column: compiling its type per page cost more than the test)."""
     return isinstance(column.type, JSON | postgresql.JSONB) or "JSON" in column.type.compile(
         dialect=postgresql.dialect()
     )

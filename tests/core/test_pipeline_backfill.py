@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from core.operations import finish_backfill
+from core.operations import finish_backfill, refresh_segments
 from core.pipeline import history_before, ingest_page
 from core.store import export
 from tests.flows.helpers import T0, cart, flow_tenant, item, order, person, runs
@@ -69,10 +69,48 @@ def test_export_after_a_backfill_shows_segments_scores_and_predictions(engine):
     repeat = after["b1@example.fr"]
     assert repeat["segments"] and repeat["rfm"] and repeat["p_active"] is not None, repeat
     assert repeat["order_interval_days"] is not None and repeat["predicted_orders"] is not None, repeat
-    # the next page of the backfill keeps the contacts it touches current, once each
-    with engine.begin() as conn:
-        late = order(T0 - timedelta(days=20), {"email": "b1@example.fr"}, [item("p9")], "b-late")
-        ingest_page(conn, tenant, [late], T0, backfill=True)
+
+
+def _late(prefix: str) -> list:
+    """More history for known customers (repeat buyers, a refund) and a new one, with a recent order."""
+    events = [order(T0 - timedelta(days=20 + i), {"email": f"{prefix}{i}@example.fr"}, [item("p9")], f"{prefix}late{i}")
+              for i in range(0, 30, 3)]  # fmt: skip
+    events.append(order(T0 - timedelta(days=5), person(f"{prefix}fresh@example.fr"), [item("p2")], f"{prefix}fresh"))
+    events.append(order(T0 - timedelta(hours=2), {"email": f"{prefix}4@example.fr"}, [item("p1")], f"{prefix}now"))
+    return events
+
+
+def _contacts(engine, tenant) -> dict:
     with engine.connect() as conn:
-        again = {c["email"]: c for c in export.iter_contacts(conn, tenant.id, "EUR", T0)}
-    assert again["b1@example.fr"]["orders_count"] == 3 and again["b1@example.fr"]["segments"]
+        found = {c["email"]: c for c in export.iter_contacts(conn, tenant.id, "EUR", T0)}
+    for contact in found.values():
+        for key in ("id", "created_at", "updated_at"):
+            contact.pop(key, None)
+    return found
+
+
+def test_a_backfill_leaves_segments_to_its_end_and_ends_as_one_event_at_a_time_does(engine):
+    """Pages of a backfill update no contact's metrics or segments (no segment event on the way): the run's
+    ``finish_backfill`` ends with the same contacts as reacting to each event, then refreshing."""
+    each, shortcut = flow_tenant(engine, name="each"), flow_tenant(engine, name="shortcut")
+    for tenant in (each, shortcut):  # a first run: the models are fitted, segments kept current from then on
+        with engine.begin() as conn:
+            ingest_page(conn, tenant, _history_and_news("c"), T0, backfill=True)
+            finish_backfill(conn, tenant, T0)
+    with engine.begin() as conn:
+        for event in _late("c"):
+            ingest_page(conn, each, [event], T0)
+        refresh_segments(conn, each, T0, metrics=True)
+    before = _contacts(engine, shortcut)
+    with engine.begin() as conn:
+        ingest_page(conn, shortcut, _late("c"), T0, backfill=True)
+    during = _contacts(engine, shortcut)
+    assert {email: c["segments"] for email, c in during.items() if email in before} == {
+        email: c["segments"] for email, c in before.items()
+    }
+    with engine.begin() as conn:
+        finish_backfill(conn, shortcut, T0)
+    after = _contacts(engine, shortcut)
+    assert after["c3@example.fr"]["orders_count"] == 3 and after["cfresh@example.fr"]["segments"]
+    assert after == _contacts(engine, each)
+    assert any(before[email]["segments"] != contact["segments"] for email, contact in after.items() if email in before)
