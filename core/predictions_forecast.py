@@ -303,6 +303,7 @@ def window_days(span_days: float) -> float:
     return float(min(MAX_WINDOW_DAYS, max(span_days, 0.0) / 2))
 
 
+@predictions.one_blas_thread
 def fit_forecast(now: History, before: History | None = None, after: History | None = None,
                  window: float = 0.0) -> Forecast:  # fmt: skip
     """Choose and fit the shop's purchase model and spend model.

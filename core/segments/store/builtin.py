@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Float, Integer, Select, and_, bindparam, case, func, literal, or_, select, union_all
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.model import REVENUE_STATUSES
@@ -161,8 +162,23 @@ def builtin_query(dialect: str, engagement_events: tuple[str, ...], scoped: bool
     )
 
 
-def wanted_pairs(query: Select[Any]) -> Any:
-    """(segment, contact_id) for every built-in membership the ``builtin_query`` rows stand for."""
+def wanted_pairs(query: Select[Any], dialect: str = "sqlite") -> Any:
+    """(segment, contact_id) for every built-in membership the ``builtin_query`` rows stand for.
+
+    On PostgreSQL each row is unnested into its one to three pairs as it streams by (no common table
+    expression written once and read three times).
+    """
+    if dialect == "postgresql":
+        calc = query.subquery("builtin")
+        found = array(
+            [
+                calc.c.typology,
+                case((calc.c.at_risk == 1, literal("at_risk")), else_=None),
+                case((calc.c.new_customer == 1, literal("new_customer")), else_=None),
+            ]
+        )
+        pairs = select(func.unnest(found).label("segment"), calc.c.contact_id).subquery("pairs")
+        return select(pairs.c.segment, pairs.c.contact_id).where(pairs.c.segment.is_not(None))
     calc = query.cte("builtin")
     return union_all(
         select(calc.c.typology.label("segment"), calc.c.contact_id),

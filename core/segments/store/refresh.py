@@ -227,6 +227,9 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
         # Whole-tenant aggregates: hash them in memory rather than walk an index in random order.
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'")
         conn.exec_driver_sql("SET LOCAL jit = off")
+        # A parallel plan of these statements repeats every hash aggregate in each worker (only the
+        # scan of the contacts is shared): more work for no gain.
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
     models, report.refitted = ensure_models(conn, tenant, now)
     if metrics or report.refitted:
         report.metrics_written = refresh_metrics(conn, tenant.id, now, models, scoring)
@@ -246,7 +249,7 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
 
     builtins = builtin_query(dialect, settings.thresholds.engagement_events)
     params = builtin_params(tenant.id, now, settings.thresholds, models.purchase)
-    sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtins), params)
+    sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtins, dialect), params)
     for name, node in settings.rules:
         condition = compile_rule(node, _context(conn, tenant, settings, scoring, now))
         wanted = select(literal(name).label("segment"), contacts.c.id.label("contact_id")).where(
