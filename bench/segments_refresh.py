@@ -30,13 +30,26 @@ The hand-written baseline (A) and the steady-state refresh (B) alternate
 ratio refresh ÷ hand-written of each pair (issue 13's aim: at most 1.5), and
 the first refresh ÷ the baseline runs just before and after it (aim: at most 3).
 
-Figures on the shared 2-core machine (``--scale 0.1 --repeat 3 --reuse``, other load present):
-steady refresh ÷ hand-written 1.64 / 1.74 / 1.76 and 1.74 / 1.83 / 2.08 in two runs (was
-1.51 / 2.31 / 2.60 at the start of the same session: the second pass over the orders that counted customers and the two anti-joins of
-the diff are gone); first refresh 28–33× the hand-written query (was 63×: the fit reads the
-customers once and its likelihoods evaluate their special functions once per distinct count).
-What remains of the first refresh: the models' fit (scipy, on at most 10,000 customers, about
-a third), the metrics' INSERT (scores over every event, FK checks), the forecasts' UPDATE.
+Figures on the shared 2-core machine (other helpers' load, load average 5-9; each
+run on a freshly generated shop: ``--reuse`` after experiments measures a bloated
+``contact_metrics`` and ``segment_members`` unless they are vacuumed):
+
+- ``--scale 0.1 --repeat 3`` before this round of work: 1.51 / 2.31 / 2.60, first refresh
+  34.1 s = 63.1x;
+- ``--scale 0.1 --repeat 5`` after: 1.25 / 1.54 / 2.04 and 1.64 / 1.81 / 1.92 (two runs),
+  first refresh 9.3 s = 22.6x;
+- ``--scale 1 --repeat 3`` after (with the full test suite running beside it):
+  1.19 / 1.84 / 2.34 (refresh median 28.7 s), first refresh 232 s = 17.3x.
+
+Gone: the second pass over the orders that counted customers (now from the typologies'
+stored members), the two anti-joins of the diff (one hash full join), the CTE read three
+times (each row unnested as it streams), parallel plans (each worker repeated every hash
+aggregate), the forecasts' UPDATE of every row just inserted (written by the metrics'
+INSERT), BLAS threads in the fit (``bench/segments_fit.py``). What remains of the steady
+refresh beyond the baseline: the diff against the ~1.16 stored memberships per contact
+(hashing them and the wanted pairs). Of the first refresh: writing every contact's
+metrics and memberships (each row checked against two foreign keys, about a third of the
+writing), the lead scores over every event, the customers read for the fit and the fit.
 """
 
 from __future__ import annotations
