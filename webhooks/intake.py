@@ -43,7 +43,7 @@ from core.tenants import NAME_RE
 from inbound import metrics
 from inbound.deliveries import store_delivery
 from inbound.errors import BadPayloadError
-from webhooks.context import MAX_BODY_BYTES, app_redis, intake_engine, redis_failed, runtime
+from webhooks.context import MAX_BODY_BYTES, app_redis, intake_connection, redis_failed, runtime
 from webhooks.errors import (
     REFUSALS,
     ForbiddenOriginError,
@@ -178,11 +178,10 @@ def with_connection(work: Callable[[Connection], _T]) -> _T:
     database before the connection broke, the retry stores the delivery a
     second time; processing is idempotent, so it is processed once.
     """
-    engine = intake_engine()
     for attempt in (1, 2):
         try:
             # Autocommit: the INSERT is durable when it returns, without BEGIN/COMMIT round trips.
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with intake_connection() as conn:
                 return work(conn)
         except DBAPIError as exc:
             if attempt == 2 or not exc.connection_invalidated:

@@ -119,7 +119,7 @@ def test_an_id_unknown_to_the_database_is_dropped(engine, shop, redis, runtime):
     assert redis.llen(INCOMING) == 0 and redis.zcard(CLAIMED) == 0
 
 
-def test_the_tenant_is_read_once_then_each_delivery_costs_one_statement(engine, shop, app, client):
+def test_the_tenant_is_read_once_then_each_delivery_costs_one_statement(engine, shop, app, client, monkeypatch):
     post_order(client)  # reads the tenant
     statements = []
     with app.app_context():
@@ -130,6 +130,16 @@ def test_the_tenant_is_read_once_then_each_delivery_costs_one_statement(engine, 
     def seen(conn, cursor, statement, *args):
         statements.append(statement.split()[0])
 
+    if target.dialect.driver == "psycopg":  # the intake's INSERT is psycopg's own: count what psycopg sends
+        import psycopg
+
+        execute = psycopg.Cursor.execute
+
+        def counted(self, query, *args, **kwargs):
+            statements.append(str(query).split()[0])
+            return execute(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counted)
     try:
         for n in range(3):
             assert post_order(client, id=800 + n, number=str(800 + n)).status_code == 200
