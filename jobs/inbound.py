@@ -20,6 +20,7 @@ flushed, a worker died mid-batch, a drain's attempt failed).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -100,6 +101,42 @@ def hand_over(redis: Redis, delivery_id: int, also: Callable[[Pipeline], None] |
     if raised:
         queues.enqueue(redis, DRAIN_JOB)
     return bool(raised)
+
+
+class HandOver:
+    """``hand_over`` for a process that hands many deliveries over (the web service), cheaper per call.
+
+    The same commands in one round trip (the counter ``count`` names, a
+    ``(hash, field)`` incremented by one; the push; the flag), written on a
+    connection of ``redis``'s pool kept by each thread instead of through a
+    pipeline borrowing one per call: redis-py's per-call machinery was most of
+    the intake's Redis cost. A connection that failed is dropped (the next
+    call opens another). Raises RedisError or OSError when Redis is
+    unavailable: the delivery stays pending and the sweeper queues it later.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._local = threading.local()
+
+    def __call__(self, delivery_id: int, count: tuple[str, str] | None = None) -> bool:
+        """Hand ``delivery_id`` over (and count ``count``); return True when this call enqueued a drain job."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.redis.connection_pool.make_connection()
+        commands: list[tuple[Any, ...]] = [] if count is None else [("HINCRBY", count[0], count[1], 1)]
+        commands += [("LPUSH", INCOMING, delivery_id), ("SET", DRAIN_FLAG, 1, "NX", "EX", DRAIN_FLAG_TTL)]
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            replies = [conn.read_response() for _ in commands]
+        except BaseException:
+            self._local.conn = None
+            conn.disconnect()
+            raise
+        raised = replies[-1] is not None
+        if raised:
+            queues.enqueue(self.redis, DRAIN_JOB)
+        return raised
 
 
 def wake_drain(redis: Redis) -> bool:

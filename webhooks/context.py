@@ -17,7 +17,6 @@ from typing import Any, Protocol, TypeVar
 
 from flask import current_app
 from redis import Redis
-from redis.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine
 
@@ -84,8 +83,8 @@ class WebRuntime(Protocol):
         """A Redis client that never holds a request up long (may raise when Redis is unavailable)."""
         ...
 
-    def hand_over(self, redis: Redis, delivery_id: int, also: Callable[[Pipeline], None] | None = None) -> None:
-        """Hand a stored delivery over to the workers in one Redis round trip carrying what ``also`` adds.
+    def hand_over(self, redis: Redis, delivery_id: int, count: tuple[str, str] | None = None) -> None:
+        """Hand a stored delivery over to the workers in one Redis round trip, counting ``count`` (hash, field).
 
         Raises RedisError or OSError when Redis is unavailable.
         """

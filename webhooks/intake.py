@@ -30,7 +30,6 @@ from itertools import accumulate
 from typing import Any, TypeVar
 
 from flask import Response, current_app, jsonify, request
-from redis.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -276,14 +275,11 @@ def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outc
             log.warning("tenant %s: delivery %d stored; Redis is down, the sweeper will queue it", tenant, delivery_id)
         return
 
-    def count(pipe: Pipeline) -> None:
-        metrics.count_request(pipe, tenant, source, outcome)
-
     try:
         if delivery_id is None:
             metrics.count_request(redis, tenant, source, outcome)
         else:
-            runtime().hand_over(redis, delivery_id, count)
+            runtime().hand_over(redis, delivery_id, metrics.request_counter(tenant, source, outcome))
     except (RedisError, OSError, RelanceError) as exc:
         redis_failed(exc)
         if delivery_id is not None:

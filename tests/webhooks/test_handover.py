@@ -182,3 +182,22 @@ def test_a_connection_closed_by_the_server_is_replaced_and_the_request_retried_o
         assert post_order(client, id=728, number="728").status_code == 200
     assert "retrying once" in caplog.text
     assert states(target).count("pending") == 2
+
+
+def test_the_hand_over_counts_the_request_with_it_and_opens_a_new_connection_after_a_failure(
+    engine, shop, app, client, redis
+):
+    from inbound.metrics import REQUESTS_KEY
+
+    first = post_order(client).get_json()["delivery"]
+    assert redis.lrange(INCOMING, 0, -1) == [str(first).encode()]
+    assert redis.hget(REQUESTS_KEY, "shop\twoocommerce\taccepted") == b"1"
+    redis.client_kill_filter(_type="normal", skipme=True)  # what a Redis restart does to the kept connection
+    second = post_order(client, id=728, number="728")
+    assert second.status_code == 200  # stored: the sweeper queues it
+    assert redis.lrange(INCOMING, 0, -1) == [str(first).encode()]
+    app.extensions["relance.redis"]["down_until"] = 0.0  # Redis is tried again
+    third = post_order(client, id=729, number="729").get_json()["delivery"]
+    assert redis.lrange(INCOMING, 0, -1) == [str(third).encode(), str(first).encode()]
+    assert redis.hget(REQUESTS_KEY, "shop\twoocommerce\taccepted") == b"2"
+    assert states(engine) == ["pending"] * 3
