@@ -66,14 +66,20 @@ class CookielessSessionInterface(SecureCookieSessionInterface):
 
     A webhook, an Event API post or a tracker beacon never carries Flask's
     cookie: the new empty session Flask would make after deriving its
-    signing key is made straight away (what the console stores in it and how
-    it is signed do not change).
+    signing key is made straight away, and left as Flask leaves a session
+    nobody touched (what the console stores in it and how it is signed do
+    not change).
     """
 
     def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # what Flask does for a session nobody touched, without reading its cookie settings
+        super().save_session(app, session, response)
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, TypeVar
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, request
 from redis.exceptions import RedisError
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -286,13 +286,15 @@ def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outc
             log.warning("tenant %s: delivery %d stored; Redis is down, the sweeper will queue it", tenant, delivery_id)
 
 
-def json_answer(status: int = 200, **body: Any) -> Callable[[int | None], tuple[Any, int]]:
+def json_answer(status: int = 200, **body: Any) -> Callable[[int | None], Response]:
     """A ``respond`` for Verdict: a JSON body with the delivery id when there is one."""
 
-    def respond(delivery_id: int | None) -> tuple[Any, int]:
+    def respond(delivery_id: int | None) -> Response:
         payload = dict(body)
         if delivery_id is not None:
             payload["delivery"] = delivery_id
-        return jsonify(payload), status
+        # What jsonify writes (compact, keys sorted), without its wrappers: this answers every delivery.
+        text = json.dumps(payload, separators=(",", ":"), sort_keys=True) + "\n"
+        return current_app.response_class(text, status=status, mimetype="application/json")
 
     return respond

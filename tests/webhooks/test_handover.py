@@ -201,3 +201,13 @@ def test_the_hand_over_counts_the_request_with_it_and_opens_a_new_connection_aft
     assert redis.lrange(INCOMING, 0, -1) == [str(third).encode(), str(first).encode()]
     assert redis.hget(REQUESTS_KEY, "shop\twoocommerce\taccepted") == b"2"
     assert states(engine) == ["pending"] * 3
+
+
+def test_the_answer_is_the_json_flask_would_write(engine, shop, app, client):
+    from flask import jsonify
+
+    response = post_order(client)
+    with app.app_context():
+        expected = jsonify(ok=True, delivery=response.get_json()["delivery"])
+    assert (response.status_code, response.mimetype, response.data) == (200, expected.mimetype, expected.data)
+    assert "Set-Cookie" not in response.headers and "Cookie" not in response.headers.get("Vary", "")
