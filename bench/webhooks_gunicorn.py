@@ -1,22 +1,36 @@
 """Benchmark: the webhook intake under gunicorn against a bare Flask hello-world, loaded by wrk.
 
 Run: .venv/bin/python bench/webhooks_gunicorn.py [--duration 10] [--connections 8] [--workers 4] [--rounds 3]
+     [--worker-class sync] [--threads 1] [--no-processing] [--profile]
 
-Both apps run under the same gunicorn command (sync workers, the same count,
-pinned to CPU 0); ``wrk`` (Debian package ``wrk``) pinned to CPU 1 sends the
-same load to both with ``bench/webhooks_wrk.lua``: WooCommerce
-``order.created`` deliveries, each of its own order (a distinct id), with
-WooCommerce's exact body and signed in Lua as WooCommerce signs them.
-Baseline and subject alternate (hello, service, hello, service...,
+Both apps run under the same gunicorn command (sync workers by default, the
+same count, pinned to CPU 0); ``wrk`` (Debian package ``wrk``) pinned to
+CPU 1 sends the same load to both with ``bench/webhooks_wrk.lua``:
+WooCommerce ``order.created`` deliveries, each of its own order (a distinct
+id), with WooCommerce's exact body and signed in Lua as WooCommerce signs
+them. Baseline and subject alternate (hello, service, hello, service...,
 ``--rounds`` times); the req/s ratio service / hello is printed as
-min/median/max over the rounds, with each app's p50/p99 latency. Then the
-database is counted: deliveries stored against the 2xx answers (none lost),
-none stored twice; a ``relance worker --burst`` processes them all (the
-drain jobs the intake handed them to) and the deliveries processed and the
-orders are counted. The workers do not run during the load (the CPU goes to
-the web service only, as with the baseline). Needs PostgreSQL
+min/median/max over the rounds, with each app's p50/p99 latency and its
+workers' CPU time per request (from /proc). Then the database is counted:
+deliveries stored against the 2xx answers (none lost), none stored twice,
+every stored id handed over in Redis; a ``relance worker --burst``
+processes them all (the drain jobs the intake handed them to) and the
+deliveries processed and the orders are counted (``--no-processing``
+skips that). The workers do not run during the load (the CPU goes to the
+web service only, as with the baseline). ``--profile`` then loads each app
+once more with its workers sampling their own CPU time
+(``bench/webhooks_sampler.py``) and prints where it goes. Needs PostgreSQL
 (RELANCE_BENCH_PG_URL, default the tests' server) and redis-server (started
 here on a free port).
+
+Figures (2 cores shared with other work; see docs/webhooks.md), ratio
+min / median / max: before this round of intake work 0.33 / 0.34 / 0.37
+(load average 2) and 0.26 / 0.32 / 0.39 (load 4), the service's workers
+spending 1.1 to 1.2 ms CPU per request against the hello's 0.32; after it
+0.37 / 0.38 / 0.40 (load 8.7), 0.96 to 1.03 ms against 0.37 to 0.38, service
+p99 34 ms (hello 17 to 20 ms), 0 lost, every stored id handed over and
+processed. The ratio follows the CPU per request: 0.5 needs about 2x the
+hello's.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from redis import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 from core.sections import validate_tenant  # noqa: E402
 from core.store.db import make_engine, migrate  # noqa: E402
 from core.store.tenants import upsert_tenant  # noqa: E402
+from jobs.inbound import INCOMING  # noqa: E402
 from tests.webhooks.payloads import order, wp_json  # noqa: E402
 
 PG_ADMIN = os.environ.get("RELANCE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -73,6 +89,7 @@ def wait_http(port: int, path: str = "/healthz") -> None:
 PLACEHOLDER_ID = 987654321
 PATH = "/hooks/bench/woocommerce"
 LUA = Path(__file__).resolve().parent / "webhooks_wrk.lua"
+SAMPLER = Path(__file__).resolve().parent / "webhooks_sampler.py"
 
 
 def write_template(path: Path) -> None:
@@ -81,8 +98,28 @@ def write_template(path: Path) -> None:
     path.write_bytes(body.replace(str(PLACEHOLDER_ID).encode(), b"__ID__"))
 
 
-def wrk(port: int, seconds: float, connections: int, first_id: int, template: Path) -> dict[str, Any]:
-    """One wrk run (one thread, on CPU 1) against ``port``; return its counts, rate and latencies."""
+def workers_cpu(server: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn workers of ``server`` (from /proc; 0 elsewhere)."""
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        ticks = 0
+        for pid in children:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    except OSError:
+        return 0.0
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    port: int,
+    seconds: float,
+    connections: int,
+    first_id: int,
+    template: Path,
+    server: subprocess.Popen[bytes] | None = None,
+) -> dict[str, Any]:
+    """One wrk run (one thread, on CPU 1) against ``port``; its counts, rate, latencies, workers' CPU per request."""
     command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{int(seconds)}s", "--timeout", "10s", "-s", str(LUA)]
     command.append(f"http://127.0.0.1:{port}{PATH}")
     if shutil.which("taskset"):
@@ -94,24 +131,28 @@ def wrk(port: int, seconds: float, connections: int, first_id: int, template: Pa
         "RELANCE_BENCH_FIRST_ID": str(first_id),
         "RELANCE_BENCH_PATH": PATH,
     }
+    cpu = workers_cpu(server) if server else 0.0
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     result = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
     result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
     result["ok"] = result["requests"] - result["non_2xx"]
+    result["cpu_ms"] = 1000 * (workers_cpu(server) - cpu) / max(result["requests"], 1) if server else 0.0
     return result
 
 
-def gunicorn(app: str, port: int, workers: int, env: dict[str, str], chdir: Path) -> subprocess.Popen[bytes]:
+def gunicorn(
+    app: str, port: int, args: argparse.Namespace, env: dict[str, str], chdir: Path, extra: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     command = [
         str(BIN / "gunicorn"),
+        *(extra or []),
         "--workers",
-        str(workers),
+        str(args.workers),
         "--worker-class",
-        "sync",
-        "--bind",
-        f"127.0.0.1:{port}",
+        args.worker_class,
     ]
-    command += ["--backlog", "2048", "--log-level", "warning", "--chdir", str(chdir), app]
+    command += ["--threads", str(args.threads), "--bind", f"127.0.0.1:{port}"]
+    command += ["--backlog", "2048", "--log-level", "warning", "--no-control-socket", "--chdir", str(chdir), app]
     if shutil.which("taskset"):
         command = ["taskset", "-c", "0", *command]
     return subprocess.Popen(command, env=env)
@@ -126,59 +167,39 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def profile(
-    service: subprocess.Popen[bytes], port: int, args: argparse.Namespace, first_id: int, template: Path, tmp: Path
+    app: str, chdir: Path, args: argparse.Namespace, env: dict[str, str], first_id: int, template: Path, tmp: Path
 ) -> int:
-    """Load the service once more with py-spy sampling its workers; print where their time goes; return 2xx."""
-    spy = shutil.which("py-spy") or str(BIN / "py-spy")
-    if not Path(spy).exists():
-        print("  profile: py-spy is not installed (pip install py-spy)")
-        return 0
-    out = tmp / "profile.txt"
-    seconds = max(args.duration, 10)
-    command = [spy, "record", "--pid", str(service.pid), "--subprocesses", "--format", "raw", "--rate", "250"]
-    command += ["--duration", str(seconds), "--nonblocking", "--output", str(out)]
-    recorder = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(1)
-    result = wrk(port, seconds - 2, args.connections, first_id, template)
-    said, _ = recorder.communicate(timeout=60)
-    if not out.exists():
-        print(f"  profile: py-spy failed: {said.strip()[-300:]}")
-        return result["ok"]
-    total = 0
-    inclusive: dict[str, int] = {}
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        if not any("handle_request" in frame for frame in frames):
-            continue  # idle workers waiting in accept()
-        total += int(count)
-        for frame in set(frames):
-            name = frame.split(" (")[0] + " " + frame.split("/")[-1].rstrip(")") if " (" in frame else frame
-            inclusive[name] = inclusive.get(name, 0) + int(count)
-    print(f"  profile: {total} samples in requests (py-spy, 250 Hz, {seconds} s); inclusive share of request time:")
-    interesting = (
-        "receive",
-        "with_connection",
-        "store_delivery",
-        "get",
-        "hand_over",
-        "execute",
-        "parse_json",
-        "verify_woocommerce",
-        "_inspect",
-        "full_dispatch_request",
-        "wsgi_app",
-        "handle_request",
-        "enqueue",
-        "count_request",
-        "connect",
-        "jsonify",
-        "read_body",
+    """Load ``app`` once more, its workers sampling their own CPU time; print where it goes; return the 2xx."""
+    folder = tmp / f"profile-{app.split(':')[0]}"
+    folder.mkdir()
+    port = free_port()
+    extra = ["-c", str(SAMPLER)]
+    process = gunicorn(app, port, args, {**env, "RELANCE_BENCH_PROFILE_DIR": str(folder)}, chdir, extra)
+    try:
+        wait_http(port, "/healthz")
+        warm = wrk(port, 2, args.connections, first_id, template)  # warm-up, not profiled
+        for path in folder.glob("*.json"):
+            path.unlink()
+        result = wrk(port, args.duration, args.connections, first_id + 500_000_000, template, process)
+    finally:
+        stop(process)  # the workers write their samples as they exit
+    stacks: dict[str, int] = {}
+    for path in folder.glob("*.json"):
+        for stack, count in json.loads(path.read_text()).items():
+            stacks[stack] = stacks.get(stack, 0) + count
+    total = sum(stacks.values())
+    cpu_ms = result["cpu_ms"]
+    print(
+        f"  profile of {app}: {result['requests']} requests ({result['rate']:.0f}/s), workers' CPU "
+        f"{cpu_ms:.3f} ms per request (/proc), shared out by {total} samples (ms = share x that):"
     )
-    top = sorted(inclusive.items(), key=lambda item: -item[1])
-    for name, count in [item for item in top if item[0].split(" ")[0] in interesting][:25]:
-        print(f"    {100 * count / max(total, 1):5.1f}%  {name}")
-    return result["ok"]
+    inclusive: dict[str, int] = {}
+    for stack, count in stacks.items():
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    for name, count in sorted(inclusive.items(), key=lambda item: -item[1])[: args.profile_lines]:
+        print(f"    {100 * count / max(total, 1):5.1f}%  {cpu_ms * count / max(total, 1):6.3f} ms  {name}")
+    return warm["ok"] + result["ok"]
 
 
 def spread(values: list[float]) -> str:
@@ -189,13 +210,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10.0, help="seconds of load per measurement")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections in flight")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (both apps)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (both apps)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (both apps)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (both apps)")
+    parser.add_argument(
+        "--no-processing",
+        dest="processing",
+        action="store_false",
+        help="skip the worker processing the stored deliveries afterwards (they are still counted)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternated measurements of each app")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="then profile the service's workers under load with py-spy (if installed)",
+        help="then load each app once more, its workers sampling their CPU time (bench/webhooks_sampler.py)",
     )
+    parser.add_argument("--profile-lines", type=int, default=40, help="functions shown per profile")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -237,8 +267,8 @@ def main() -> None:
             "RELANCE_SECRET_KEY": "bench-secret-key-0123456789",
             "RELANCE_LOG_LEVEL": "WARNING",
         }
-        hello = gunicorn("webhooks_hello:app", hello_port, args.workers, env, ROOT / "bench")
-        service = gunicorn("relance.wsgi:app", service_port, args.workers, env, ROOT)
+        hello = gunicorn("webhooks_hello:app", hello_port, args, env, ROOT / "bench")
+        service = gunicorn("relance.wsgi:app", service_port, args, env, ROOT)
         processes += [hello, service]
         wait_http(hello_port, "/")
         wait_http(service_port)
@@ -252,27 +282,32 @@ def main() -> None:
         runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": []}
         for _ in range(args.rounds):
             next_id += 1_000_000_000
-            runs["hello"].append(wrk(hello_port, args.duration, args.connections, next_id, template))
-            result = wrk(service_port, args.duration, args.connections, next_id, template)
+            runs["hello"].append(wrk(hello_port, args.duration, args.connections, next_id, template, hello))
+            result = wrk(service_port, args.duration, args.connections, next_id, template, service)
             runs["service"].append(result)
             answered.append(result["ok"])
         stop(hello)
+        stop(service)  # every answered request is stored before its answer: nothing is in flight now
         if args.profile:
             next_id += 1_000_000_000
-            answered.append(profile(service, service_port, args, next_id, template, tmp))
-        stop(service)  # every answered request is stored before its answer: nothing is in flight now
+            profile("webhooks_hello:app", ROOT / "bench", args, env, next_id, template, tmp)
+            next_id += 1_000_000_000
+            answered.append(profile("relance.wsgi:app", ROOT, args, env, next_id, template, tmp))
 
         print(
             f"webhooks bench: {args.rounds} alternated rounds x {args.duration:.0f} s of wrk "
-            f"({args.connections} connections), gunicorn --workers {args.workers} (sync) on CPU 0, wrk on CPU 1, "
+            f"({args.connections} connections), gunicorn --workers {args.workers} --worker-class {args.worker_class} "
+            f"--threads {args.threads} on CPU 0, wrk on CPU 1, "
             "PostgreSQL + Redis unpinned; 2 cores shared with other work on the machine"
         )
         for kind, label in (("hello", "Flask hello-world"), ("service", "signed WooCommerce deliveries")):
             rates = ", ".join(f"{run['rate']:.0f}" for run in runs[kind])
             p50 = [run["p50_ms"] for run in runs[kind]]
             p99 = [run["p99_ms"] for run in runs[kind]]
+            cpu = [run["cpu_ms"] for run in runs[kind]]
             print(
                 f"  {label:<30} req/s per round: {rates}; p50 ms {spread(p50)}; p99 ms {spread(p99)}; "
+                f"workers' CPU ms per request {spread(cpu)}; "
                 f"non-2xx {sum(run['non_2xx'] for run in runs[kind])}, "
                 f"socket errors {sum(run['socket_errors'] for run in runs[kind])}"
             )
@@ -289,6 +324,11 @@ def main() -> None:
             f"stored without an answer {max(stored - ok, 0)} (in flight when wrk stopped), "
             f"stored twice {stored - distinct}"
         )
+        waiting = Redis(port=redis_port).llen(INCOMING)
+        print(f"  handed over to the workers (ids waiting in Redis) {waiting} of {stored} stored")
+        if not args.processing:
+            engine.dispose()
+            return
         started = time.perf_counter()
         worker = subprocess.run(
             [str(BIN / "relance"), "worker", "--burst", "--no-cron", "--queue", "relance"],

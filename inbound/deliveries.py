@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from core.store.deliveries import deliveries
 from inbound.errors import UnknownDeliveryError
@@ -56,6 +59,12 @@ def _delivery(row: Any) -> Delivery:
 
 #: One statement for every delivery (parameters bound at execution), so the intake skips rebuilding it.
 _STORE = insert(deliveries).returning(deliveries.c.id)
+#: The same INSERT as psycopg runs it, prepared on the server once per connection: the web intake's hot
+#: path skips SQLAlchemy's statement machinery (bind processors, result metadata), a third of its cost.
+_PG_STORE = (
+    "INSERT INTO webhook_deliveries (tenant_id, source, topic, headers, body, state, attempts, received_at) "
+    "VALUES (%s, %s, %s, %s::jsonb, %s, 'pending', 0, %s) RETURNING id"
+)
 
 
 def store_delivery(
@@ -67,7 +76,11 @@ def store_delivery(
     body: bytes,
     now: datetime,
 ) -> int:
-    """Insert a pending delivery and return its id."""
+    """Insert a pending delivery and return its id (committed on return when ``conn`` is autocommit)."""
+    if conn.dialect.driver == "psycopg":
+        if now.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        return _store_with_psycopg(conn, (tenant_id, source, topic, json.dumps(dict(headers)), body, now))
     values = {
         "tenant_id": tenant_id,
         "source": source,
@@ -79,6 +92,25 @@ def store_delivery(
         "received_at": now,
     }
     return conn.execute(_STORE, values).scalar_one()
+
+
+def _store_with_psycopg(conn: Connection, parameters: tuple[Any, ...]) -> int:
+    """``_PG_STORE`` run by psycopg on ``conn``'s own connection; its errors raised as SQLAlchemy raises them.
+
+    A connection found dead is invalidated (the pool replaces it) and the
+    DBAPIError says so (``connection_invalidated``), as SQLAlchemy does for
+    its own statements: the intake retries once, or answers 503.
+    """
+    driver = conn.connection.driver_connection
+    try:
+        return driver.execute(_PG_STORE, parameters, prepare=True).fetchone()[0]
+    except psycopg.Error as exc:
+        dead = conn.dialect.is_disconnect(exc, driver, None)
+        if dead:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            _PG_STORE, parameters, exc, psycopg.Error, connection_invalidated=dead, dialect=conn.dialect
+        ) from exc
 
 
 def get_delivery(conn: Connection, delivery_id: int, tenant_id: int | None = None) -> Delivery:

@@ -51,6 +51,11 @@ def count_request(redis: Redis | Pipeline | None, tenant: str, source: str, outc
     _incr(redis, REQUESTS_KEY, (tenant, source, outcome))
 
 
+def request_counter(tenant: str, source: str, outcome: str) -> tuple[str, str]:
+    """The (hash, field) ``count_request`` increments, for a caller that adds it to a round trip of its own."""
+    return REQUESTS_KEY, _SEP.join((tenant, source, outcome))
+
+
 def record_processing(redis: Redis | None, tenant: str, source: str, outcome: str, seconds: float) -> None:
     """Count one processed delivery and its latency from receipt."""
     if redis is None:

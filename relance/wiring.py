@@ -12,13 +12,13 @@ protocol of what they need (``webhooks.context.WebRuntime``,
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
-from redis.client import Pipeline
 from sqlalchemy import Engine
 
 from core.errors import RelanceError
@@ -26,7 +26,7 @@ from core.secrets import Keyring
 from core.store.db import make_engine, migrate
 from core.store.tenants import use_keyring
 from jobs import duties, queues
-from jobs.inbound import hand_over as hand_over_delivery
+from jobs.inbound import HandOver
 from relance import embedded_redis
 from relance.settings import Settings, private_dir
 
@@ -53,6 +53,8 @@ class Runtime:
     engine: Engine
     clock: Callable[[], datetime] = system_clock
     _redis: Redis | None = field(default=None, repr=False)
+    _hand_overs: dict[int, HandOver] = field(default_factory=dict, repr=False)
+    _hand_over_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def redis(self) -> Redis:
@@ -76,14 +78,19 @@ class Runtime:
             )
         return self.redis
 
-    def hand_over(self, redis: Redis, delivery_id: int, also: Callable[[Pipeline], None] | None = None) -> None:
-        """Hand a stored delivery over to the workers: its id pushed for a drain job (``jobs.inbound.hand_over``).
+    def hand_over(self, redis: Redis, delivery_id: int, count: tuple[str, str] | None = None) -> None:
+        """Hand a stored delivery over to the workers: its id pushed for a drain job (``jobs.inbound.HandOver``).
 
-        One Redis round trip, carrying what ``also`` adds to it; a second one
-        only to enqueue a drain job when none is queued. Raises RedisError or
-        OSError when Redis is unavailable (the sweeper queues it later).
+        One Redis round trip, incrementing the counter ``count`` names (a hash
+        and a field) as well; a second one only to enqueue a drain job when
+        none is queued. Raises RedisError or OSError when Redis is unavailable
+        (the sweeper queues it later).
         """
-        hand_over_delivery(redis, delivery_id, also)
+        with self._hand_over_lock:
+            known = self._hand_overs.get(id(redis))
+            if known is None or known.redis is not redis:
+                known = self._hand_overs[id(redis)] = HandOver(redis)
+        known(delivery_id, count)
 
     def queue_depths(self, redis: Redis) -> dict[str, int]:
         """Jobs waiting in each queue, read through ``redis``."""

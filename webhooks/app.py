@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -48,6 +49,7 @@ def create_app(runtime: WebRuntime, **config: Any) -> Flask:
     one once per release).
     """
     app = Flask(__name__, static_folder=None)
+    app.session_interface = CookielessSessionInterface()
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     app.config.update(config)
     app.extensions["relance"] = runtime
@@ -57,6 +59,27 @@ def create_app(runtime: WebRuntime, **config: Any) -> Flask:
     _register_error_handlers(app)
     install_werkzeug_filter()  # the development server's access log: no link tokens, no signatures
     return app
+
+
+class CookielessSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened without building its signer when the request brings no cookie.
+
+    A webhook, an Event API post or a tracker beacon never carries Flask's
+    cookie: the new empty session Flask would make after deriving its
+    signing key is made straight away, and left as Flask leaves a session
+    nobody touched (what the console stores in it and how it is signed do
+    not change).
+    """
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # what Flask does for a session nobody touched, without reading its cookie settings
+        super().save_session(app, session, response)
 
 
 def _register_error_handlers(app: Flask) -> None:

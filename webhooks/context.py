@@ -17,9 +17,8 @@ from typing import Any, Protocol, TypeVar
 
 from flask import current_app
 from redis import Redis
-from redis.client import Pipeline
 from redis.exceptions import RedisError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from core.errors import RelanceError
 from core.store.db import make_engine
@@ -84,8 +83,8 @@ class WebRuntime(Protocol):
         """A Redis client that never holds a request up long (may raise when Redis is unavailable)."""
         ...
 
-    def hand_over(self, redis: Redis, delivery_id: int, also: Callable[[Pipeline], None] | None = None) -> None:
-        """Hand a stored delivery over to the workers in one Redis round trip carrying what ``also`` adds.
+    def hand_over(self, redis: Redis, delivery_id: int, count: tuple[str, str] | None = None) -> None:
+        """Hand a stored delivery over to the workers in one Redis round trip, counting ``count`` (hash, field).
 
         Raises RedisError or OSError when Redis is unavailable.
         """
@@ -110,9 +109,9 @@ def intake_engine() -> Engine:
 
     A pre-ping is a ``SELECT 1`` round trip before every request; the intake
     instead retries once on a connection found dead (``webhooks.intake``).
-    PostgreSQL gets an engine of its own (built once per app, a short connect
-    timeout so that a database that does not answer gives a quick 503);
-    SQLite has no pre-ping and keeps the runtime's engine.
+    PostgreSQL gets an engine of its own (built once per app, autocommit, a
+    short connect timeout so that a database that does not answer gives a
+    quick 503); SQLite has no pre-ping and keeps the runtime's engine.
     """
     state = current_app.extensions.setdefault("relance.intake", {})
     engine = state.get("engine")
@@ -122,6 +121,11 @@ def intake_engine() -> Engine:
             engine = make_engine(
                 base.url.render_as_string(hide_password=False),
                 pool_pre_ping=False,
+                # Every statement commits when it returns (the INSERT is durable before the answer), so a
+                # connection is handed out and taken back as it is: no isolation level set and reset,
+                # no ROLLBACK, per request.
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,
                 connect_args={"connect_timeout": DATABASE_CONNECT_TIMEOUT},
             )
             # The same execution options as the runtime's engine: the keyring of the tenants' secrets among them.
@@ -130,6 +134,15 @@ def intake_engine() -> Engine:
             engine = base
         state["engine"] = engine
     return engine
+
+
+def intake_connection() -> Connection:
+    """A new autocommit connection of the intake's engine (``intake_engine``); close it after use."""
+    engine = intake_engine()
+    conn = engine.connect()
+    if engine is runtime().engine:  # SQLite: the runtime's engine, made autocommit for this connection
+        return conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn  # PostgreSQL: the intake's own engine is autocommit
 
 
 def app_redis() -> Redis | None:

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, TypeVar
 
-from flask import Response, current_app, jsonify, request
-from redis.client import Pipeline
+from flask import Response, current_app, request
 from redis.exceptions import RedisError
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +42,7 @@ from core.tenants import NAME_RE
 from inbound import metrics
 from inbound.deliveries import store_delivery
 from inbound.errors import BadPayloadError
-from webhooks.context import MAX_BODY_BYTES, app_redis, intake_engine, redis_failed, runtime
+from webhooks.context import MAX_BODY_BYTES, app_redis, intake_connection, redis_failed, runtime
 from webhooks.errors import (
     REFUSALS,
     ForbiddenOriginError,
@@ -178,11 +177,10 @@ def with_connection(work: Callable[[Connection], _T]) -> _T:
     database before the connection broke, the retry stores the delivery a
     second time; processing is idempotent, so it is processed once.
     """
-    engine = intake_engine()
     for attempt in (1, 2):
         try:
             # Autocommit: the INSERT is durable when it returns, without BEGIN/COMMIT round trips.
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with intake_connection() as conn:
                 return work(conn)
         except DBAPIError as exc:
             if attempt == 2 or not exc.connection_invalidated:
@@ -277,27 +275,26 @@ def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outc
             log.warning("tenant %s: delivery %d stored; Redis is down, the sweeper will queue it", tenant, delivery_id)
         return
 
-    def count(pipe: Pipeline) -> None:
-        metrics.count_request(pipe, tenant, source, outcome)
-
     try:
         if delivery_id is None:
             metrics.count_request(redis, tenant, source, outcome)
         else:
-            runtime().hand_over(redis, delivery_id, count)
+            runtime().hand_over(redis, delivery_id, metrics.request_counter(tenant, source, outcome))
     except (RedisError, OSError, RelanceError) as exc:
         redis_failed(exc)
         if delivery_id is not None:
             log.warning("tenant %s: delivery %d stored; Redis is down, the sweeper will queue it", tenant, delivery_id)
 
 
-def json_answer(status: int = 200, **body: Any) -> Callable[[int | None], tuple[Any, int]]:
+def json_answer(status: int = 200, **body: Any) -> Callable[[int | None], Response]:
     """A ``respond`` for Verdict: a JSON body with the delivery id when there is one."""
 
-    def respond(delivery_id: int | None) -> tuple[Any, int]:
+    def respond(delivery_id: int | None) -> Response:
         payload = dict(body)
         if delivery_id is not None:
             payload["delivery"] = delivery_id
-        return jsonify(payload), status
+        # What jsonify writes (compact, keys sorted), without its wrappers: this answers every delivery.
+        text = json.dumps(payload, separators=(",", ":"), sort_keys=True) + "\n"
+        return current_app.response_class(text, status=status, mimetype="application/json")
 
     return respond

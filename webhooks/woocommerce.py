@@ -42,8 +42,16 @@ KEPT_HEADERS = (
 )
 
 
+#: The WSGI environ keys of KEPT_HEADERS (read straight from the environ: one dict lookup each).
+_KEPT_ENVIRON = tuple(
+    (name, "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_"))
+    for name in KEPT_HEADERS
+)
+
+
 def _kept_headers() -> dict[str, str]:
-    return {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
+    environ = request.environ
+    return {name: environ[key][:500] for name, key in _KEPT_ENVIRON if key in environ}
 
 
 def _inspect(tenant: Recipient, body: bytes) -> Verdict:
