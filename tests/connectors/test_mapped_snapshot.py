@@ -1,6 +1,6 @@
 """The events the three connectors make of the recorded and fixture shops, against a snapshot.
 
-``tests/fixtures/mapped_events.jsonl`` holds, one line per event in the order the
+``tests/connectors/mapped_events.jsonl`` holds, one line per event in the order the
 connectors yield them, the ``repr`` of each event (every field, the properties'
 key order and value types), then one line for the ~2,500 events of the demo's
 sample shop parsed by ``parse_event`` (their count and the SHA-256 of their
@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import responses
@@ -35,7 +36,7 @@ from tests.connectors.magento.fakeshop import SHOP_URL as MAGENTO_URL
 from tests.connectors.magento.fakeshop import FakeMagento
 from tests.connectors.prestashop.fakeshop import KEY, RESOURCES, FakePrestaShop
 
-SNAPSHOT = FIXTURES / "mapped_events.jsonl"
+SNAPSHOT = Path(__file__).parent / "mapped_events.jsonl"
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 PS_URL = "https://ps.example.com"
 
