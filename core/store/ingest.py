@@ -93,12 +93,21 @@ def _statements(dialect: str) -> dict[str, Any]:
             products.c.external_id.in_(bindparam("b_keys", expanding=True)),
         ),
         "contacts": select(contacts).where(
-            contacts.c.tenant_id == bindparam("b_tenant"), contacts.c.id.in_(bindparam("b_ids", expanding=True))
+            by_tenant(dialect, contacts.c.tenant_id), contacts.c.id.in_(bindparam("b_ids", expanding=True))
         ),
         "kinds": select(ident.contact_id, ident.kind).where(
-            ident.tenant_id == bindparam("b_tenant"), ident.contact_id.in_(bindparam("b_ids", expanding=True))
+            by_tenant(dialect, ident.tenant_id), ident.contact_id.in_(bindparam("b_ids", expanding=True))
         ),
     }
+
+
+def by_tenant(dialect: str, column: Any, value: Any = None) -> Any:
+    """``column = :b_tenant`` (or ``value``) for a query that also names its rows by id: on SQLite written so that
+    no index on the tenant is used for it (``tenant_id + 0``), for SQLite without statistics otherwise scans every
+    row of the tenant through an index starting with ``tenant_id`` instead of seeking the ids (a read per page
+    growing with the store: 29 ms at 30k contacts, 0.6 ms by the ids)."""
+    target = bindparam("b_tenant") if value is None else value
+    return (column + 0 if dialect == "sqlite" else column) == target
 
 
 _CONTACT_COLUMNS = tuple(c.name for c in contacts.c if c.name != "id")

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.attribution.rules import CLICK, OPEN, Touch
 from core.attribution.store.schema import order_attributions
+from core.store.ingest import by_tenant
 from core.store.schema import events, messages, orders
 
 #: The source of the clicks and opens the link pages record (``core.messages.preferences``): their
@@ -48,9 +49,8 @@ def get_orders(conn: Connection, tenant_id: int, order_ids: Sequence[int]) -> li
     """The orders ``order_ids`` of the tenant."""
     if not order_ids:
         return []
-    rows = conn.execute(
-        select(*_ORDER_COLUMNS).where(orders.c.tenant_id == tenant_id, _among(conn, orders.c.id, order_ids))
-    )
+    tenant = by_tenant(conn.dialect.name, orders.c.tenant_id, tenant_id)  # the ids' index, not the tenant's
+    rows = conn.execute(select(*_ORDER_COLUMNS).where(tenant, _among(conn, orders.c.id, order_ids)))
     return [OrderRow(*row) for row in rows]
 
 
