@@ -24,12 +24,3 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
     changes = update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects, models=models)
     return change_events(conn, tenant, changes, now) if changes else []
 
-
-def update_contacts(conn: Connection, tenant: Tenant, contact_ids: list[int], now: datetime) -> list[Event]:
-    """Recompute these contacts' metrics and segments once each (after a page of history); return the segment
-    events. Nothing before the tenant's first full refresh (no models yet: that refresh computes everyone)."""
-    models = get_models(conn, tenant.id) if contact_ids else None
-    if models is None:
-        return []
-    changes = [c for contact_id in contact_ids for c in update_contact(conn, tenant, contact_id, now, models=models)]
-    return change_events(conn, tenant, changes, now) if changes else []
