@@ -23,4 +23,3 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
         return []
     changes = update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects, models=models)
     return change_events(conn, tenant, changes, now) if changes else []
-
