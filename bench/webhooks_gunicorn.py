@@ -225,6 +225,11 @@ def main() -> None:
         action="store_true",
         help="then load each app once more, its workers sampling their CPU time (bench/webhooks_sampler.py)",
     )
+    parser.add_argument(
+        "--compare-plain",
+        action="store_true",
+        help="also load the service without its WSGI fast path (bench/webhooks_plain.py) in each round",
+    )
     parser.add_argument("--profile-lines", type=int, default=40, help="functions shown per profile")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -270,6 +275,12 @@ def main() -> None:
         hello = gunicorn("webhooks_hello:app", hello_port, args, env, ROOT / "bench")
         service = gunicorn("relance.wsgi:app", service_port, args, env, ROOT)
         processes += [hello, service]
+        plain = None
+        if args.compare_plain:
+            plain_port = free_port()
+            plain = gunicorn("bench.webhooks_plain:app", plain_port, args, env, ROOT)
+            processes.append(plain)
+            wait_http(plain_port)
         wait_http(hello_port, "/")
         wait_http(service_port)
 
@@ -279,14 +290,22 @@ def main() -> None:
         if warm["ok"] == 0:
             raise SystemExit(f"the service refused every request of the warm-up ({warm}); is the Lua signing right?")
         answered = [warm["ok"]]
-        runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": []}
+        if plain is not None:
+            answered.append(wrk(plain_port, 2, args.connections, next_id + 500_000_000, template)["ok"])
+        runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": [], "plain": []}
         for _ in range(args.rounds):
             next_id += 1_000_000_000
             runs["hello"].append(wrk(hello_port, args.duration, args.connections, next_id, template, hello))
+            if plain is not None:
+                result = wrk(plain_port, args.duration, args.connections, next_id + 500_000_000, template, plain)
+                runs["plain"].append(result)
+                answered.append(result["ok"])
             result = wrk(service_port, args.duration, args.connections, next_id, template, service)
             runs["service"].append(result)
             answered.append(result["ok"])
         stop(hello)
+        if plain is not None:
+            stop(plain)
         stop(service)  # every answered request is stored before its answer: nothing is in flight now
         if args.profile:
             next_id += 1_000_000_000
@@ -300,7 +319,10 @@ def main() -> None:
             f"--threads {args.threads} on CPU 0, wrk on CPU 1, "
             "PostgreSQL + Redis unpinned; 2 cores shared with other work on the machine"
         )
-        for kind, label in (("hello", "Flask hello-world"), ("service", "signed WooCommerce deliveries")):
+        kinds = [("hello", "Flask hello-world"), ("service", "signed WooCommerce deliveries")]
+        if plain is not None:
+            kinds.append(("plain", "same, without the fast path"))
+        for kind, label in kinds:
             rates = ", ".join(f"{run['rate']:.0f}" for run in runs[kind])
             p50 = [run["p50_ms"] for run in runs[kind]]
             p99 = [run["p99_ms"] for run in runs[kind]]
@@ -314,6 +336,11 @@ def main() -> None:
         ratios = [s["rate"] / h["rate"] for h, s in zip(runs["hello"], runs["service"], strict=True)]
         print(f"  ratio service / hello req/s   {spread(ratios)} (goal >= 0.50)")
         print(f"  service p99 ms                {spread([run['p99_ms'] for run in runs['service']])} (goal < 50)")
+        if plain is not None:
+            plain_ratios = [p["rate"] / h["rate"] for h, p in zip(runs["hello"], runs["plain"], strict=True)]
+            gains = [s["rate"] / p["rate"] for p, s in zip(runs["plain"], runs["service"], strict=True)]
+            print(f"  ratio without fast path / hello {spread(plain_ratios)}")
+            print(f"  ratio service / without fast path {spread(gains)}")
 
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar_one()

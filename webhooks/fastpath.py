@@ -1,10 +1,12 @@
-"""A WSGI dispatcher in front of the Flask app: WooCommerce deliveries without Flask's per-request machinery.
+"""A WSGI dispatcher in front of the Flask app: deliveries without Flask's per-request machinery.
 
-``POST /hooks/<tenant>/woocommerce`` with a ``Content-Length`` within the
-body limit is served here straight from the WSGI environ: the same
-``webhooks.intake.decide_and_store`` and ``hand_over_and_answer`` the Flask
-view calls, with the same ``webhooks.woocommerce.inspect_delivery``, and the
-same answer bytes. Everything else goes to the Flask app unchanged (other
+``POST /hooks/<tenant>/woocommerce`` (WooCommerce) and ``POST /events/<tenant>``
+(the Event API of the PrestaShop and Magento modules) with a
+``Content-Length`` within the body limit are served here straight from the
+WSGI environ: the same ``webhooks.intake.decide_and_store`` and
+``hand_over_and_answer`` the Flask views call, with the same
+``webhooks.woocommerce.inspect_delivery`` / ``webhooks.events.inspect_events``,
+and the same answer bytes. Everything else goes to the Flask app unchanged (other
 paths and methods, chunked or oversize bodies, tenant names Flask would
 decode differently), and so does every request the intake refuses or fails
 on (unknown tenant, bad signature, bad JSON, an unexpected error): the body
@@ -31,9 +33,12 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from core.errors import DatabaseUnavailableError
 from core.tenants import NAME_RE
-from inbound.woocommerce import SOURCE
-from webhooks.context import MAX_BODY_BYTES
+from inbound.events_api import SOURCE as EVENTS
+from inbound.woocommerce import SOURCE as WOOCOMMERCE
+from webhooks.context import MAX_BODY_BYTES, runtime
+from webhooks.events import inspect_events
 from webhooks.intake import (
+    Inspect,
     JsonAnswer,
     Receipt,
     database_down,
@@ -45,8 +50,8 @@ from webhooks.woocommerce import inspect_delivery
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: The WooCommerce route (``webhooks.woocommerce.ROUTE``) on the WSGI path, an ASCII tenant name only.
-_WOOCOMMERCE_PATH = re.compile(r"/hooks/([A-Za-z0-9_.-]+)/woocommerce")
+#: The routes served here (``webhooks.woocommerce.ROUTE``, ``webhooks.events.ROUTE``), an ASCII tenant name only.
+_PATH = re.compile(r"/(?:hooks/([A-Za-z0-9_.-]+)/woocommerce|events/([A-Za-z0-9_.-]+))")
 
 
 class FastIntake:
@@ -61,11 +66,12 @@ class FastIntake:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return self.wsgi_app(environ, start_response)
-        route = _WOOCOMMERCE_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        route = _PATH.fullmatch(environ.get("PATH_INFO", ""))
         length = environ.get("CONTENT_LENGTH", "")
+        tenant_name = "" if route is None else route[1] or route[2]
         if (
             route is None
-            or not NAME_RE.match(route[1])
+            or not NAME_RE.match(tenant_name)
             or not length.isdigit()
             or int(length) > self.max_body
             or "HTTP_TRANSFER_ENCODING" in environ
@@ -74,29 +80,33 @@ class FastIntake:
         body = environ["wsgi.input"].read(int(length))
         if len(body) != int(length):  # the client went away: Flask answers it as it does
             return self._to_flask(body, environ, start_response)
-        return self._woocommerce(route[1], body, environ, start_response)
+        if route[1]:
+            source, inspect = WOOCOMMERCE, lambda tenant, data: inspect_delivery(tenant, data, environ)
+        else:
+            clock = runtime(self.app).clock
+            source, inspect = EVENTS, lambda tenant, data: inspect_events(tenant, data, environ, clock())
+        return self._serve(source, tenant_name, inspect, body, environ, start_response)
 
-    def _woocommerce(
-        self, tenant_name: str, body: bytes, environ: dict[str, Any], start_response: Callable[..., Any]
+    def _serve(
+        self,
+        source: str,
+        tenant_name: str,
+        inspect: Inspect,
+        body: bytes,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
     ) -> Iterable[bytes]:
         app = self.app
         receipt = Receipt()
         try:
-            verdict, delivery_id = decide_and_store(
-                app,
-                SOURCE,
-                tenant_name,
-                lambda: body,
-                lambda tenant, data: inspect_delivery(tenant, data, environ),
-                receipt,
-            )
+            verdict, delivery_id = decide_and_store(app, source, tenant_name, lambda: body, inspect, receipt)
         except (DBAPIError, DatabaseUnavailableError) as exc:
-            unavailable(app, receipt, SOURCE)
+            unavailable(app, receipt, source)
             return _write(database_down(exc), start_response)
         except Exception:  # a refusal or anything unusual: Flask answers, counts and logs it as it always did
             return self._to_flask(body, environ, start_response)
-        answer = hand_over_and_answer(app, receipt, SOURCE, verdict, delivery_id)
-        if not isinstance(answer, JsonAnswer):  # pragma: no cover - inspect_delivery answers in JSON
+        answer = hand_over_and_answer(app, receipt, source, verdict, delivery_id)
+        if not isinstance(answer, JsonAnswer):  # pragma: no cover - both inspections answer in JSON
             raise TypeError(f"unexpected answer {type(answer).__name__}")
         return _write(answer, start_response)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,10 +20,13 @@ from sqlalchemy import select
 from core.store.deliveries import deliveries
 from inbound.metrics import REQUESTS_KEY
 from jobs.inbound import INCOMING
+from tests.conftest import NOW
 from tests.webhooks.conftest import SECRET, make_runtime
 from tests.webhooks.payloads import delivery_headers, order, wp_json
+from tests.webhooks.test_events_api import ORDER, SIGNUP
 from webhooks.app import create_app
 from webhooks.fastpath import FastIntake
+from webhooks.signing import sign_relance
 
 VIEW = "woocommerce.woocommerce_delivery"
 
@@ -61,9 +65,21 @@ def _cases() -> dict[str, tuple[str, str, bytes, dict[str, str]]]:
         "oversize": ("POST", "/hooks/shop/woocommerce", b"{" + b" " * (1024 * 1024) + b"}", valid_headers),
         "wrong method": ("GET", "/hooks/shop/woocommerce", b"", {}),
         "other path": ("POST", "/hooks/shop/woocommerce/extra", valid_body, valid_headers),
-        "events endpoint": ("POST", "/events/shop", valid_body, valid_headers),
+        "wrong endpoint's signature": ("POST", "/events/shop", valid_body, valid_headers),
+        "event": ("POST", "/events/shop", *events_post([ORDER, SIGNUP])),
+        "event, bad signature": ("POST", "/events/shop", *events_post(ORDER, secret="not-the-secret")),
+        "event, too old": ("POST", "/events/shop", *events_post(ORDER, at=NOW - timedelta(hours=1))),
+        "event, invalid": ("POST", "/events/shop", *events_post({**ORDER, "contact": {"email": "nope"}})),
+        "event, unknown tenant": ("POST", "/events/nobody", *events_post(ORDER)),
+        "event, oversize": ("POST", "/events/shop", *events_post(b"[" + b" " * (1024 * 1024) + b"]")),
     }
     return cases
+
+
+def events_post(payload: Any, secret: str = SECRET, at: datetime = NOW) -> tuple[bytes, dict[str, str]]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    header = sign_relance(body, secret, int(at.timestamp()))
+    return body, {"X-Relance-Signature": header, "Content-Type": "application/json", "User-Agent": "PrestaShop"}
 
 
 CASES = _cases()
@@ -89,21 +105,21 @@ def _observe(engine, redis, client, case) -> tuple[Any, ...]:
     answer = response.get_data()
     delivery = json.loads(answer).get("delivery") if response.mimetype == "application/json" else None
     if delivery is not None:  # the ids differ (one row each); the rest must be equal
-        answer = answer.replace(str(delivery).encode(), b"ID")
+        answer = answer.replace(f'"delivery":{delivery}'.encode(), b'"delivery":ID')
     kept = {name: response.headers.get(name) for name in ("Content-Type", "Content-Length", "Retry-After", "Allow")}
     handed = redis.llen(INCOMING) - handed_before
     return response.status, answer, kept, _stored(engine)[len(rows_before) :], counted, handed
 
 
-def _counting_view(app) -> Callable[[], int]:
+def _counting_view(app, endpoint: str = VIEW) -> Callable[[], int]:
     calls = []
-    view = app.view_functions[VIEW]
+    view = app.view_functions[endpoint]
 
     def counted(**kwargs: Any) -> Any:
         calls.append(1)
         return view(**kwargs)
 
-    app.view_functions[VIEW] = counted
+    app.view_functions[endpoint] = counted
     return lambda: len(calls)
 
 
@@ -121,10 +137,12 @@ def test_accepted_deliveries_do_not_reach_flask_and_refusals_do(engine, shop, ru
     fast = create_app(runtime, TESTING=True)
     flask_calls = _counting_view(fast)
     client = fast.test_client()
-    for name in ("valid", "ignored topic", "ping"):
+    events_calls = _counting_view(fast, "events.post_events")
+    for name in ("valid", "ignored topic", "ping", "event"):
         method, url, body, headers = CASES[name]
-        assert client.open(url, method=method, data=body, headers=headers).status_code == 200
+        assert client.open(url, method=method, data=body, headers=headers).status_code in (200, 202)
     assert flask_calls() == 0
+    assert events_calls() == 0
     method, url, body, headers = CASES["bad signature"]
     assert client.open(url, method=method, data=body, headers=headers).status_code == 401
     assert flask_calls() == 1  # the refusal was answered by Flask, with the body the fast path had read
