@@ -1,7 +1,7 @@
 """Benchmark: the webhook intake under gunicorn against a bare Flask hello-world, loaded by wrk.
 
 Run: .venv/bin/python bench/webhooks_gunicorn.py [--duration 10] [--connections 8] [--workers 4] [--rounds 3]
-     [--worker-class sync] [--threads 1] [--no-processing] [--profile]
+     [--worker-class sync] [--threads 1] [--no-processing] [--profile] [--compare-plain]
 
 Both apps run under the same gunicorn command (sync workers by default, the
 same count, pinned to CPU 0); ``wrk`` (Debian package ``wrk``) pinned to
@@ -31,6 +31,16 @@ spending 1.1 to 1.2 ms CPU per request against the hello's 0.32; after it
 p99 34 ms (hello 17 to 20 ms), 0 lost, every stored id handed over and
 processed. The ratio follows the CPU per request: 0.5 needs about 2x the
 hello's.
+
+``--compare-plain`` also serves the service without its WSGI fast path
+(``bench/webhooks_plain.py``: ``create_app(..., RELANCE_FAST_INTAKE=False)``)
+and loads it in every round (hello, without, with), printing its ratio to
+the hello and the ratio with / without. With the fast path (load average 1
+to 4): with / without 1.16 / 1.27 / 1.43; service / hello 0.39 / 0.49 / 0.49
+against 0.31 / 0.34 / 0.42 without it; workers' CPU 0.75 ms per request
+against 1.03 (hello 0.36); service p99 16.3 / 16.6 / 17.0 ms; 0 lost. A
+second run: 1.00 / 1.14 / 1.16; 0.48 / 0.50 / 0.50 against 0.44 / 0.44 /
+0.48; 0.81 ms against 1.04 (hello 0.41); p99 20.5 / 20.7 / 21.1 ms; 0 lost.
 """
 
 from __future__ import annotations
