@@ -1,7 +1,7 @@
 """Benchmark: the webhook intake under gunicorn against a bare Flask hello-world, loaded by wrk.
 
 Run: .venv/bin/python bench/webhooks_gunicorn.py [--duration 10] [--connections 8] [--workers 4] [--rounds 3]
-     [--worker-class sync] [--threads 1] [--no-processing] [--profile]
+     [--worker-class sync] [--threads 1] [--no-processing] [--profile] [--compare-plain]
 
 Both apps run under the same gunicorn command (sync workers by default, the
 same count, pinned to CPU 0); ``wrk`` (Debian package ``wrk``) pinned to
@@ -31,6 +31,16 @@ spending 1.1 to 1.2 ms CPU per request against the hello's 0.32; after it
 p99 34 ms (hello 17 to 20 ms), 0 lost, every stored id handed over and
 processed. The ratio follows the CPU per request: 0.5 needs about 2x the
 hello's.
+
+``--compare-plain`` also serves the service without its WSGI fast path
+(``bench/webhooks_plain.py``: ``create_app(..., RELANCE_FAST_INTAKE=False)``)
+and loads it in every round (hello, without, with), printing its ratio to
+the hello and the ratio with / without. With the fast path (load average 1
+to 4): with / without 1.16 / 1.27 / 1.43; service / hello 0.39 / 0.49 / 0.49
+against 0.31 / 0.34 / 0.42 without it; workers' CPU 0.75 ms per request
+against 1.03 (hello 0.36); service p99 16.3 / 16.6 / 17.0 ms; 0 lost. A
+second run: 1.00 / 1.14 / 1.16; 0.48 / 0.50 / 0.50 against 0.44 / 0.44 /
+0.48; 0.81 ms against 1.04 (hello 0.41); p99 20.5 / 20.7 / 21.1 ms; 0 lost.
 """
 
 from __future__ import annotations
@@ -225,6 +235,11 @@ def main() -> None:
         action="store_true",
         help="then load each app once more, its workers sampling their CPU time (bench/webhooks_sampler.py)",
     )
+    parser.add_argument(
+        "--compare-plain",
+        action="store_true",
+        help="also load the service without its WSGI fast path (bench/webhooks_plain.py) in each round",
+    )
     parser.add_argument("--profile-lines", type=int, default=40, help="functions shown per profile")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -270,6 +285,12 @@ def main() -> None:
         hello = gunicorn("webhooks_hello:app", hello_port, args, env, ROOT / "bench")
         service = gunicorn("relance.wsgi:app", service_port, args, env, ROOT)
         processes += [hello, service]
+        plain = None
+        if args.compare_plain:
+            plain_port = free_port()
+            plain = gunicorn("bench.webhooks_plain:app", plain_port, args, env, ROOT)
+            processes.append(plain)
+            wait_http(plain_port)
         wait_http(hello_port, "/")
         wait_http(service_port)
 
@@ -279,14 +300,22 @@ def main() -> None:
         if warm["ok"] == 0:
             raise SystemExit(f"the service refused every request of the warm-up ({warm}); is the Lua signing right?")
         answered = [warm["ok"]]
-        runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": []}
+        if plain is not None:
+            answered.append(wrk(plain_port, 2, args.connections, next_id + 500_000_000, template)["ok"])
+        runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": [], "plain": []}
         for _ in range(args.rounds):
             next_id += 1_000_000_000
             runs["hello"].append(wrk(hello_port, args.duration, args.connections, next_id, template, hello))
+            if plain is not None:
+                result = wrk(plain_port, args.duration, args.connections, next_id + 500_000_000, template, plain)
+                runs["plain"].append(result)
+                answered.append(result["ok"])
             result = wrk(service_port, args.duration, args.connections, next_id, template, service)
             runs["service"].append(result)
             answered.append(result["ok"])
         stop(hello)
+        if plain is not None:
+            stop(plain)
         stop(service)  # every answered request is stored before its answer: nothing is in flight now
         if args.profile:
             next_id += 1_000_000_000
@@ -300,7 +329,10 @@ def main() -> None:
             f"--threads {args.threads} on CPU 0, wrk on CPU 1, "
             "PostgreSQL + Redis unpinned; 2 cores shared with other work on the machine"
         )
-        for kind, label in (("hello", "Flask hello-world"), ("service", "signed WooCommerce deliveries")):
+        kinds = [("hello", "Flask hello-world"), ("service", "signed WooCommerce deliveries")]
+        if plain is not None:
+            kinds.append(("plain", "same, without the fast path"))
+        for kind, label in kinds:
             rates = ", ".join(f"{run['rate']:.0f}" for run in runs[kind])
             p50 = [run["p50_ms"] for run in runs[kind]]
             p99 = [run["p99_ms"] for run in runs[kind]]
@@ -314,6 +346,11 @@ def main() -> None:
         ratios = [s["rate"] / h["rate"] for h, s in zip(runs["hello"], runs["service"], strict=True)]
         print(f"  ratio service / hello req/s   {spread(ratios)} (goal >= 0.50)")
         print(f"  service p99 ms                {spread([run['p99_ms'] for run in runs['service']])} (goal < 50)")
+        if plain is not None:
+            plain_ratios = [p["rate"] / h["rate"] for h, p in zip(runs["hello"], runs["plain"], strict=True)]
+            gains = [s["rate"] / p["rate"] for p, s in zip(runs["plain"], runs["service"], strict=True)]
+            print(f"  ratio without fast path / hello {spread(plain_ratios)}")
+            print(f"  ratio service / without fast path {spread(gains)}")
 
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar_one()

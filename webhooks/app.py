@@ -23,6 +23,8 @@ from core.errors import DatabaseUnavailableError, SecretKeyError
 from webhooks.accesslog import install_werkzeug_filter
 from webhooks.context import MAX_BODY_BYTES, WebRuntime
 from webhooks.errors import REFUSALS, status_of
+from webhooks.fastpath import FastIntake
+from webhooks.intake import database_down, to_response
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ JSON_PATHS = ("/hooks/", "/events/", "/collect/", "/healthz", "/metrics")
 def create_app(runtime: WebRuntime, **config: Any) -> Flask:
     """Return the Flask app serving with ``runtime``; ``config`` overrides Flask settings.
 
+    ``RELANCE_FAST_INTAKE=False`` in ``config`` leaves out the WSGI fast path
+    of WooCommerce deliveries (``webhooks.fastpath``; the answers are the same).
     The schema is not migrated here: every ``relance`` command migrates it (run
     one once per release).
     """
@@ -57,6 +61,9 @@ def create_app(runtime: WebRuntime, **config: Any) -> Flask:
         module, _, name = dotted.rpartition(".")
         app.register_blueprint(getattr(importlib.import_module(module), name))
     _register_error_handlers(app)
+    if app.config.get("RELANCE_FAST_INTAKE", True):
+        # WooCommerce deliveries served from the WSGI environ; everything else (refusals too) by Flask.
+        app.wsgi_app = FastIntake(app, app.wsgi_app)  # type: ignore[method-assign]
     install_werkzeug_filter()  # the development server's access log: no link tokens, no signatures
     return app
 
@@ -96,10 +103,7 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DatabaseUnavailableError)
     @app.errorhandler(DBAPIError)
     def _database_down(exc: Exception) -> Any:
-        log.error("database unavailable: %s", type(exc).__name__)
-        response = jsonify(error="the database is unavailable; retry later")
-        response.headers["Retry-After"] = "30"
-        return response, 503
+        return to_response(app, database_down(exc))  # the WSGI fast path answers the same
 
     @app.errorhandler(SecretKeyError)
     def _wrong_key(exc: SecretKeyError) -> Any:

@@ -15,7 +15,7 @@ from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Protocol, TypeVar
 
-from flask import current_app
+from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine
@@ -99,12 +99,12 @@ class WebRuntime(Protocol):
         ...
 
 
-def runtime() -> WebRuntime:
-    """The runtime of the app handling the current request."""
-    return current_app.extensions["relance"]
+def runtime(app: Flask | None = None) -> WebRuntime:
+    """The runtime of ``app``, by default the app handling the current request."""
+    return (app or current_app).extensions["relance"]
 
 
-def intake_engine() -> Engine:
+def intake_engine(app: Flask | None = None) -> Engine:
     """The engine the receiving endpoints write with: the runtime's database, no pre-ping.
 
     A pre-ping is a ``SELECT 1`` round trip before every request; the intake
@@ -113,10 +113,10 @@ def intake_engine() -> Engine:
     short connect timeout so that a database that does not answer gives a
     quick 503); SQLite has no pre-ping and keeps the runtime's engine.
     """
-    state = current_app.extensions.setdefault("relance.intake", {})
+    state = (app or current_app).extensions.setdefault("relance.intake", {})
     engine = state.get("engine")
     if engine is None:
-        base = runtime().engine
+        base = runtime(app).engine
         if base.dialect.name == "postgresql":
             engine = make_engine(
                 base.url.render_as_string(hide_password=False),
@@ -136,16 +136,16 @@ def intake_engine() -> Engine:
     return engine
 
 
-def intake_connection() -> Connection:
+def intake_connection(app: Flask | None = None) -> Connection:
     """A new autocommit connection of the intake's engine (``intake_engine``); close it after use."""
-    engine = intake_engine()
+    engine = intake_engine(app)
     conn = engine.connect()
-    if engine is runtime().engine:  # SQLite: the runtime's engine, made autocommit for this connection
+    if engine is runtime(app).engine:  # SQLite: the runtime's engine, made autocommit for this connection
         return conn.execution_options(isolation_level="AUTOCOMMIT")
     return conn  # PostgreSQL: the intake's own engine is autocommit
 
 
-def app_redis() -> Redis | None:
+def app_redis(app: Flask | None = None) -> Redis | None:
     """The Redis the app enqueues to, or None while it is unavailable.
 
     The app keeps the runtime's ``web_redis()`` client (short timeouts with
@@ -153,21 +153,21 @@ def app_redis() -> Redis | None:
     ``redis_failed``) Redis is skipped for ``REDIS_RETRY_AFTER`` seconds: the
     deliveries are stored meanwhile and the sweeper enqueues them later.
     """
-    state = current_app.extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
+    state = (app or current_app).extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
     if state["down_until"] > time.monotonic():
         return None
     if state["client"] is None:
         try:
-            state["client"] = runtime().web_redis()
+            state["client"] = runtime(app).web_redis()
         except (RelanceError, RedisError, OSError) as exc:
-            redis_failed(exc)
+            redis_failed(exc, app)
             return None
     return state["client"]
 
 
-def redis_failed(exc: BaseException) -> None:
+def redis_failed(exc: BaseException, app: Flask | None = None) -> None:
     """Note that Redis just failed: skip it for a few seconds."""
-    state = current_app.extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
+    state = (app or current_app).extensions.setdefault("relance.redis", {"client": None, "down_until": 0.0})
     state["down_until"] = time.monotonic() + REDIS_RETRY_AFTER
     log.warning("Redis unavailable (%s); deliveries are stored and will be swept", type(exc).__name__)
 

@@ -11,6 +11,8 @@ number of events; they are ingested by a worker, idempotently on each
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, request
@@ -25,14 +27,29 @@ bp = Blueprint("events", __name__)
 KEPT_HEADERS = ("User-Agent", "Content-Type")
 
 
-def _inspect(tenant: Recipient, body: bytes) -> Verdict:
-    verify_relance(body, request.headers.get(RELANCE_HEADER), tenant.webhook_secret, runtime().clock())
+_KEPT_ENVIRON = tuple(
+    (name, "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_"))
+    for name in KEPT_HEADERS
+)
+_SIGNATURE_ENVIRON = "HTTP_" + RELANCE_HEADER.upper().replace("-", "_")
+#: The route (the WSGI fast path, ``webhooks.fastpath``, serves the same path).
+ROUTE = "/events/<tenant_name>"
+
+
+def inspect_events(tenant: Recipient, body: bytes, environ: Mapping[str, Any], now: datetime) -> Verdict:
+    """Check a post's signature (headers read from the WSGI ``environ``) and events; what to do with it.
+
+    The Flask view and the WSGI fast path (``webhooks.fastpath``) both call it.
+    """
+    verify_relance(body, environ.get(_SIGNATURE_ENVIRON), tenant.webhook_secret, now)
     count = check_events(parse_json(body))
-    headers = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
+    headers = {name: environ[key][:500] for name, key in _KEPT_ENVIRON if key in environ}
     return Verdict(outcome="accepted", respond=json_answer(202, accepted=count), topic=SOURCE, headers=headers)
 
 
-@bp.post("/events/<tenant_name>")
+@bp.post(ROUTE)
 def post_events(tenant_name: str) -> Any:
     """Receive one Event API v1 event or a batch."""
-    return receive(SOURCE, tenant_name, _inspect)
+    environ = request.environ
+    clock = runtime().clock
+    return receive(SOURCE, tenant_name, lambda tenant, body: inspect_events(tenant, body, environ, clock()))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, TypeVar
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 from redis.exceptions import RedisError
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -87,7 +87,7 @@ class Verdict:
     """
 
     outcome: str
-    respond: Callable[[int | None], Response | tuple[Any, int]]
+    respond: Callable[[int | None], JsonAnswer | Response | tuple[Any, int]]
     topic: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -155,11 +155,12 @@ class TenantCache:
         return tenant, False
 
 
-def tenant_cache() -> TenantCache:
-    """The current app's tenant cache."""
-    cache = current_app.extensions.get("relance.tenants")
+def tenant_cache(app: Flask | None = None) -> TenantCache:
+    """The tenant cache of ``app`` (by default the current app)."""
+    extensions = (app or current_app).extensions
+    cache = extensions.get("relance.tenants")
     if cache is None:
-        cache = current_app.extensions.setdefault("relance.tenants", TenantCache())
+        cache = extensions.setdefault("relance.tenants", TenantCache())
     return cache
 
 
@@ -168,7 +169,7 @@ def cached_tenant(name: str) -> Recipient:
     return with_connection(lambda conn: tenant_cache().get(conn, name)[0])
 
 
-def with_connection(work: Callable[[Connection], _T]) -> _T:
+def with_connection(work: Callable[[Connection], _T], app: Flask | None = None) -> _T:
     """Run ``work`` on an autocommit connection of the intake's engine; retry once if the connection was dead.
 
     Without a pre-ping a pooled connection may have been closed by the server
@@ -180,7 +181,7 @@ def with_connection(work: Callable[[Connection], _T]) -> _T:
     for attempt in (1, 2):
         try:
             # Autocommit: the INSERT is durable when it returns, without BEGIN/COMMIT round trips.
-            with intake_connection() as conn:
+            with intake_connection(app) as conn:
                 return work(conn)
         except DBAPIError as exc:
             if attempt == 2 or not exc.connection_invalidated:
@@ -231,45 +232,93 @@ def read_body_at_most(limit: int) -> bytes:
     return body
 
 
-def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple[Any, int]:
-    """Run the intake for one request and return the answer (raising one of ``REFUSALS`` for refusals)."""
-    rt = runtime()
-    cache = tenant_cache()
-    label = ""
+@dataclass
+class Receipt:
+    """What the intake learnt of a request while deciding: the tenant's name (for metrics and logs)."""
+
+    tenant: str = ""
+
+
+def decide_and_store(
+    app: Flask,
+    source: str,
+    tenant_name: str,
+    read: Callable[[], bytes],
+    inspect: Inspect,
+    receipt: Receipt,
+) -> tuple[Verdict, int | None]:
+    """The tenant (404), the body (``read``: 413), ``inspect``'s checks, then the delivery stored (autocommit).
+
+    Returns the verdict and the stored delivery's id (None when nothing is
+    stored); raises one of ``REFUSALS``, or DBAPIError/DatabaseUnavailableError
+    with the database down, having counted and logged nothing (``refused`` and
+    ``unavailable`` do). The Flask view (``receive``) and the WSGI fast path
+    (``webhooks.fastpath``) both call it.
+    """
+    rt = runtime(app)
+    cache = tenant_cache(app)
 
     def store(conn: Connection) -> tuple[Verdict, int | None]:
-        nonlocal label
         tenant, cached = cache.get(conn, tenant_name)
-        label = tenant.name
+        receipt.tenant = tenant.name
+        body = read()
         try:
-            verdict = inspect(tenant, read_body())
+            verdict = inspect(tenant, body)
         except _STALE_SUSPECTS:
             if not cached:
                 raise
             tenant, _ = cache.get(conn, tenant_name, fresh=True)  # the settings may have just changed
-            verdict = inspect(tenant, read_body())
+            verdict = inspect(tenant, body)
         if verdict.topic is None:
             return verdict, None
-        return verdict, store_delivery(
-            conn, tenant.id, source, verdict.topic, verdict.headers, request.get_data(), rt.clock()
-        )
+        return verdict, store_delivery(conn, tenant.id, source, verdict.topic, verdict.headers, body, rt.clock())
 
-    try:
-        verdict, delivery_id = with_connection(store)
-    except REFUSALS as exc:
-        metrics.count_request(app_redis(), label, source, _OUTCOMES.get(type(exc), "bad_request"))
-        log.info("tenant %s: %s request refused (%d): %s", label or "?", source, status_of(exc), exc)
-        raise
-    except (DBAPIError, DatabaseUnavailableError):
-        metrics.count_request(app_redis(), label, source, "unavailable")
-        raise
-    _hand_over_and_count(delivery_id, label, source, verdict.outcome)
+    return with_connection(store, app)
+
+
+def refused(app: Flask, receipt: Receipt, source: str, exc: Exception) -> None:
+    """Count and log a refusal (one of ``REFUSALS``) of ``decide_and_store``."""
+    metrics.count_request(app_redis(app), receipt.tenant, source, _OUTCOMES.get(type(exc), "bad_request"))
+    log.info("tenant %s: %s request refused (%d): %s", receipt.tenant or "?", source, status_of(exc), exc)
+
+
+def unavailable(app: Flask, receipt: Receipt, source: str) -> None:
+    """Count a request the database being down refused (the answer is ``database_down``'s)."""
+    metrics.count_request(app_redis(app), receipt.tenant, source, "unavailable")
+
+
+def database_down(exc: Exception) -> JsonAnswer:
+    """Log that the database is unavailable (never the error's text: it may quote values); the 503 to answer."""
+    log.error("database unavailable: %s", type(exc).__name__)
+    return JsonAnswer(503, _json_text({"error": "the database is unavailable; retry later"}), (("Retry-After", "30"),))
+
+
+def hand_over_and_answer(
+    app: Flask, receipt: Receipt, source: str, verdict: Verdict, delivery_id: int | None
+) -> JsonAnswer | Response | tuple[Any, int]:
+    """Hand the stored delivery over (best effort), count the request, and build the answer."""
+    _hand_over_and_count(app, delivery_id, receipt.tenant, source, verdict.outcome)
     return verdict.respond(delivery_id)
 
 
-def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outcome: str) -> None:
+def receive(source: str, tenant_name: str, inspect: Inspect) -> Response | tuple[Any, int]:
+    """Run the intake for one request and return the answer (raising one of ``REFUSALS`` for refusals)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    receipt = Receipt()
+    try:
+        verdict, delivery_id = decide_and_store(app, source, tenant_name, read_body, inspect, receipt)
+    except REFUSALS as exc:
+        refused(app, receipt, source, exc)
+        raise
+    except (DBAPIError, DatabaseUnavailableError):
+        unavailable(app, receipt, source)
+        raise
+    return to_response(app, hand_over_and_answer(app, receipt, source, verdict, delivery_id))
+
+
+def _hand_over_and_count(app: Flask, delivery_id: int | None, tenant: str, source: str, outcome: str) -> None:
     """Hand the stored delivery over and count the request, in one Redis round trip; never raise."""
-    redis = app_redis()
+    redis = app_redis(app)
     if redis is None:
         if delivery_id is not None:
             log.warning("tenant %s: delivery %d stored; Redis is down, the sweeper will queue it", tenant, delivery_id)
@@ -279,22 +328,44 @@ def _hand_over_and_count(delivery_id: int | None, tenant: str, source: str, outc
         if delivery_id is None:
             metrics.count_request(redis, tenant, source, outcome)
         else:
-            runtime().hand_over(redis, delivery_id, metrics.request_counter(tenant, source, outcome))
+            runtime(app).hand_over(redis, delivery_id, metrics.request_counter(tenant, source, outcome))
     except (RedisError, OSError, RelanceError) as exc:
-        redis_failed(exc)
+        redis_failed(exc, app)
         if delivery_id is not None:
             log.warning("tenant %s: delivery %d stored; Redis is down, the sweeper will queue it", tenant, delivery_id)
 
 
-def json_answer(status: int = 200, **body: Any) -> Callable[[int | None], Response]:
+@dataclass(frozen=True)
+class JsonAnswer:
+    """An answer with a JSON body, built without Flask (the fast path writes it as is; ``to_response`` for Flask)."""
+
+    status: int
+    text: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def to_response(app: Flask, answer: Any) -> Any:
+    """``answer`` as Flask returns it: a JsonAnswer becomes the app's response; anything else is returned as is."""
+    if not isinstance(answer, JsonAnswer):
+        return answer
+    response = app.response_class(answer.text, status=answer.status, mimetype="application/json")
+    for name, value in answer.headers:
+        response.headers[name] = value
+    return response
+
+
+def _json_text(payload: Mapping[str, Any]) -> str:
+    """What jsonify writes (compact, keys sorted, a final newline), without its wrappers."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def json_answer(status: int = 200, **body: Any) -> Callable[[int | None], JsonAnswer]:
     """A ``respond`` for Verdict: a JSON body with the delivery id when there is one."""
 
-    def respond(delivery_id: int | None) -> Response:
+    def respond(delivery_id: int | None) -> JsonAnswer:
         payload = dict(body)
         if delivery_id is not None:
             payload["delivery"] = delivery_id
-        # What jsonify writes (compact, keys sorted), without its wrappers: this answers every delivery.
-        text = json.dumps(payload, separators=(",", ":"), sort_keys=True) + "\n"
-        return current_app.response_class(text, status=status, mimetype="application/json")
+        return JsonAnswer(status, _json_text(payload))
 
     return respond

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, request
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("woocommerce", __name__)
 
+#: The route (the WSGI fast path, ``webhooks.fastpath``, serves the same path).
+ROUTE = "/hooks/<tenant_name>/woocommerce"
 PING_RE = re.compile(rb"^webhook_id=\d+$")
 TOPIC_HEADER = "X-WC-Webhook-Topic"
 #: Headers kept with a stored delivery (what the processing and a person debugging need).
@@ -49,17 +52,24 @@ _KEPT_ENVIRON = tuple(
 )
 
 
-def _kept_headers() -> dict[str, str]:
-    environ = request.environ
+_TOPIC_ENVIRON = "HTTP_X_WC_WEBHOOK_TOPIC"
+_SIGNATURE_ENVIRON = "HTTP_" + WOOCOMMERCE_HEADER.upper().replace("-", "_")
+
+
+def _kept_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     return {name: environ[key][:500] for name, key in _KEPT_ENVIRON if key in environ}
 
 
-def _inspect(tenant: Recipient, body: bytes) -> Verdict:
-    topic = request.headers.get(TOPIC_HEADER, "").strip().lower()
+def inspect_delivery(tenant: Recipient, body: bytes, environ: Mapping[str, Any]) -> Verdict:
+    """Check a delivery's headers (read from the WSGI ``environ``) and body for ``tenant``; what to do with it.
+
+    The Flask view and the WSGI fast path (``webhooks.fastpath``) both call it.
+    """
+    topic = environ.get(_TOPIC_ENVIRON, "").strip().lower()
     if not topic and PING_RE.match(body.strip()):
         log.info("tenant %s: WooCommerce webhook %s pinged", tenant.name, body.strip()[11:].decode())
         return Verdict(outcome="ping", respond=json_answer(200, ok=True, ping=True))
-    verify_woocommerce(body, request.headers.get(WOOCOMMERCE_HEADER), tenant.webhook_secret)
+    verify_woocommerce(body, environ.get(_SIGNATURE_ENVIRON), tenant.webhook_secret)
     payload: Any = parse_json(body)
     if not topic:
         raise BadPayloadError(f"the {TOPIC_HEADER} header is missing")
@@ -68,10 +78,11 @@ def _inspect(tenant: Recipient, body: bytes) -> Verdict:
         return Verdict(outcome="ignored", respond=json_answer(200, ok=True, ignored=topic[:100]))
     if not isinstance(payload, dict):
         raise BadPayloadError("the body must be a JSON object (a WooCommerce resource)")
-    return Verdict(outcome="accepted", respond=json_answer(200, ok=True), topic=topic, headers=_kept_headers())
+    return Verdict(outcome="accepted", respond=json_answer(200, ok=True), topic=topic, headers=_kept_headers(environ))
 
 
-@bp.post("/hooks/<tenant_name>/woocommerce")
+@bp.post(ROUTE)
 def woocommerce_delivery(tenant_name: str) -> Any:
     """Receive one WooCommerce webhook delivery."""
-    return receive(SOURCE, tenant_name, _inspect)
+    environ = request.environ
+    return receive(SOURCE, tenant_name, lambda tenant, body: inspect_delivery(tenant, body, environ))
