@@ -91,7 +91,8 @@ def test_periodic_jobs_survive_a_redis_restart(redis_server, start_worker, tenan
     wait_until(lambda: redis.zscore(HEARTBEAT_KEY, Worker.all(connection=redis)[0].name), what="a heartbeat")
 
     redis_server.kill()
-    wait_until(lambda: "Redis (periodic jobs) unavailable" in worker.log(), 20, what="the duties to see the outage")
+    # 60 s: redis-py retries a refused command with backoff before the duties see the error, slower on a loaded CI
+    wait_until(lambda: "Redis (periodic jobs) unavailable" in worker.log(), 60, what="the duties to see the outage")
     redis_server.start()  # empty: the leases and heartbeats are gone with the rest
 
     redis = redis_server.client()
