@@ -7,6 +7,7 @@ test that needs a server that does not answer is skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -74,6 +75,21 @@ def _migrated_engine(url: str) -> Engine:
         migrate(engine)
         _engines[url] = engine
     return _engines[url]
+
+
+@contextlib.contextmanager
+def statements_run(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements the engine runs inside the block, in order (a list filled as they run)."""
+    counted: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001 - SQLAlchemy's event signature
+        counted.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
 
 
 def wipe(engine: Engine) -> None:

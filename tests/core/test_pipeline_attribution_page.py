@@ -5,30 +5,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from core.attribution.store.schema import order_attributions
-from core.events import parse_event
 from core.pipeline import ingest, ingest_page
 from core.store.schema import messages, orders
-from tests.conftest import make_tenant
-from tests.reports.helpers import at, contact, engage, message
+from tests.conftest import make_tenant, statements_run
+from tests.reports.helpers import at, contact, engage, message, order_event
 
 
 def _order(key: str, email: str, order_id: str, placed, total: str, status: str = "paid", updated=None):
-    raw = {
-        "type": "track",
-        "event": "order_placed",
-        "message_id": f"{key}-{order_id}-{status}-{total}",
-        "timestamp": (updated or placed).isoformat(),
-        "contact": {"email": email},
-        "properties": {
-            "order_id": order_id,
-            "status": status,
-            "currency": "EUR",
-            "total": total,
-            "created_at": placed.isoformat(),
-            "items": [{"product_id": "p1", "name": "Thing", "quantity": 1, "price": total}],
-        },
-    }
-    return parse_event(raw, default_source="woocommerce")
+    message_id = f"{key}-{order_id}-{status}-{total}"
+    return order_event(email, order_id, placed, total, status, updated=updated, message_id=message_id)
 
 
 def _shop(engine, name: str):
@@ -84,17 +69,8 @@ def test_a_page_credits_its_orders_as_one_event_at_a_time_does(engine):
     with engine.begin() as conn:
         for event in _page("one"):
             ingest(conn, one, event, at(days=3))
-    counted: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        counted.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        with engine.begin() as conn:
-            ingest_page(conn, page, _page("page"), at(days=3))
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+    with statements_run(engine) as counted, engine.begin() as conn:
+        ingest_page(conn, page, _page("page"), at(days=3))
     with engine.begin() as conn:
         ingest_page(conn, history, _page("history"), at(days=3), backfill=True)
     expected = _credits(engine, one)

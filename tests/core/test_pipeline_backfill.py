@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
-
 from core.operations import finish_backfill, refresh_segments
 from core.pipeline import history_before, ingest_page
 from core.store import export
+from tests.conftest import statements_run
 from tests.flows.helpers import T0, cart, flow_tenant, item, order, person, runs
 
 
@@ -35,17 +34,8 @@ def test_a_backfill_starts_runs_for_recent_facts_only_like_one_event_at_a_time(e
     with engine.begin() as conn:
         for event in _history_and_news("a"):
             ingest_page(conn, one, [event], T0)
-    counted: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        counted.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        with engine.begin() as conn:
-            ingest_page(conn, page, _history_and_news("a"), T0, backfill=True)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+    with statements_run(engine) as counted, engine.begin() as conn:
+        ingest_page(conn, page, _history_and_news("a"), T0, backfill=True)
     started = _started(engine, page)
     assert started == _started(engine, one)
     assert ("abandoned_cart", T0 - timedelta(hours=3)) in started

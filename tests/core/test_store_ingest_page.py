@@ -8,7 +8,7 @@ from core.pipeline import ingest, ingest_page
 from core.store import export
 from core.store.ingest import ingest_events
 from core.store.schema import consents, contact_identities, events
-from tests.conftest import NOW, make_tenant
+from tests.conftest import NOW, make_tenant, statements_run
 from tests.core.helpers import event, order
 
 
@@ -108,17 +108,8 @@ def test_a_page_of_new_then_known_records_runs_a_few_statements(engine):
     first = [order(str(i), "completed", "2026-10-01T10:00:00Z", {"email": f"c{i % 40}@x.fr"}) for i in range(100)]
     again = [order(str(i), "refunded", "2026-10-02T10:00:00Z", {"email": f"c{i % 40}@x.fr"}) for i in range(100)]
     for page, effect in ((first, "order_created"), (again, "order_changed")):
-        counted: list[str] = []
-
-        def count(conn, cursor, statement, *args, counted=counted):
-            counted.append(statement)
-
-        sa.event.listen(engine, "before_cursor_execute", count)
-        try:
-            with engine.begin() as conn:
-                results = ingest_events(conn, tenant.id, "woocommerce", page, NOW)
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", count)
+        with statements_run(engine) as counted, engine.begin() as conn:
+            results = ingest_events(conn, tenant.id, "woocommerce", page, NOW)
         assert all(effect in r.effects for r in results)
         # events, identities, contacts, orders, items: each read and written once, whatever the page's size
         assert len(counted) <= 10, counted

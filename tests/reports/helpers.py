@@ -88,6 +88,35 @@ def engage(engine: Engine, tenant: Tenant, msg: Any, kind: str, when: datetime, 
         return record_engagement(conn, tenant, msg, kind, when, url)
 
 
+def order_event(
+    email: str,
+    order_id: str,
+    placed: datetime,
+    total: str,
+    status: str = "paid",
+    currency: str = "EUR",
+    updated: datetime | None = None,
+    message_id: str | None = None,
+) -> Any:
+    """An order event (first one placed, later ones updated), parsed as a WooCommerce one."""
+    raw = {
+        "type": "track",
+        "event": "order_placed",
+        "message_id": message_id or f"o-{next(_ids)}",
+        "timestamp": (updated or placed).isoformat(),
+        "contact": {"email": email},
+        "properties": {
+            "order_id": order_id,
+            "status": status,
+            "currency": currency,
+            "total": total,
+            "created_at": placed.isoformat(),
+            "items": [{"product_id": "p1", "name": "Thing", "quantity": 1, "price": total}],
+        },
+    }
+    return parse_event(raw, default_source="woocommerce")
+
+
 def order(
     engine: Engine,
     tenant: Tenant,
@@ -100,23 +129,9 @@ def order(
     updated: datetime | None = None,
 ) -> Any:
     """An order event (first one placed, later ones updated) through the pipeline."""
-    raw = {
-        "type": "track",
-        "event": "order_placed",
-        "message_id": f"o-{next(_ids)}",
-        "timestamp": (updated or placed).isoformat(),
-        "contact": {"email": email},
-        "properties": {
-            "order_id": order_id,
-            "status": status,
-            "currency": currency,
-            "total": total,
-            "created_at": placed.isoformat(),
-            "items": [{"product_id": "p1", "name": "Thing", "quantity": 1, "price": total}],
-        },
-    }
+    event = order_event(email, order_id, placed, total, status, currency, updated)
     with engine.begin() as conn:
-        return ingest(conn, tenant, parse_event(raw, default_source="woocommerce"), updated or placed)
+        return ingest(conn, tenant, event, updated or placed)
 
 
 def unsubscribed(engine: Engine, tenant: Tenant, msg: Any, when: datetime) -> None:
