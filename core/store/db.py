@@ -35,6 +35,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _pg_binary_arrays(dbapi_connection: Any, _record: Any) -> None:
+    """Send Python lists to PostgreSQL as binary arrays. psycopg's default text form quotes and escapes every
+    element with a regular expression in Python: the page writes of ``core.store.ingest_buffer`` pass one array
+    per column (events' properties among them), and building them as text cost 3 of the 4 seconds their
+    INSERT took in a 10,000-order first sync (26 ms a page of 100 events; 7 ms in binary)."""
+    from psycopg.types.array import ListBinaryDumper
+
+    dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build an engine for a SQLite or PostgreSQL URL.
 
@@ -54,6 +64,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _pg_binary_arrays)
     elif backend == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):

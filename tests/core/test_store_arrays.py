@@ -1,0 +1,78 @@
+"""PostgreSQL receives Python lists as binary arrays (``core.store.db._pg_binary_arrays``): the page writes pass one
+array per column, and psycopg's text form escaped every element with a regular expression in Python."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from psycopg.adapt import PyFormat
+from psycopg.types.array import ListBinaryDumper
+
+from core.pipeline import ingest_page
+from core.store.ingest_buffer import insert_rows
+from core.store.schema import events, order_items, orders
+from tests.conftest import NOW, make_tenant
+from tests.core.helpers import order
+
+AWKWARD = ["plain", 'with "quotes"', "back\\slash", "comma, {brace}", "NULL", "", "accents éà", "tab\tnew\nline"]
+
+
+def test_lists_are_sent_as_binary_arrays(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's array parameters")
+    with engine.connect() as conn:
+        adapters = conn.connection.driver_connection.adapters
+        assert isinstance(adapters.get_dumper(list, PyFormat.AUTO)(list), ListBinaryDumper)
+
+
+def test_bulk_rows_with_awkward_text_round_trip(engine):
+    tenant = make_tenant(engine, "arrays")
+    rows = [
+        {
+            "tenant_id": tenant.id,
+            "message_id": f"m-{i}",
+            "type": "track",
+            "name": text or "empty",
+            "occurred_at": NOW,
+            "received_at": NOW,
+            "source": "api",
+            "properties": {"text": text, "list": [text, None, 3], "price": "12.50"},
+        }
+        for i, text in enumerate(AWKWARD)
+    ]
+    with engine.begin() as conn:
+        ids = [row.id for row in insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)]
+        assert len(ids) == len(AWKWARD)
+        again = insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)
+        assert again == []  # every message id conflicts
+        stored = conn.execute(events.select().where(events.c.id.in_(ids)).order_by(events.c.id)).mappings().all()
+        assert [row["properties"]["text"] for row in stored] == AWKWARD
+        assert [row["properties"]["list"] for row in stored] == [[text, None, 3] for text in AWKWARD]
+        assert [row["name"] for row in stored] == [text or "empty" for text in AWKWARD]
+
+
+def test_an_order_page_with_awkward_text_round_trips(engine):
+    tenant = make_tenant(engine, "arrays-orders")
+    page = [
+        order(
+            f"o{i}", "completed", "2026-10-01T10:00:00Z", {"email": f"c{i}@x.fr", "first_name": text or None},
+            total="9.99",
+            items=[{"product_id": f"p{i}", "name": text or "x", "quantity": 2, "price": "4.995",
+                    "categories": [text, "Thé & café"] if text else []}],
+        )
+        for i, text in enumerate(AWKWARD)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        results = ingest_page(conn, tenant, page, NOW)
+        assert [result.outcome for result in results] == ["stored"] * len(AWKWARD)
+        names = conn.execute(
+            sa.select(order_items.c.name, order_items.c.categories, order_items.c.unit_price)
+            .join(orders, orders.c.id == order_items.c.order_id)
+            .where(orders.c.tenant_id == tenant.id)
+            .order_by(orders.c.id)
+        ).all()
+    assert [row.name for row in names] == [text or "x" for text in AWKWARD]
+    assert [row.categories for row in names] == [[text, "Thé & café"] if text else [] for text in AWKWARD]
+    assert {row.unit_price for row in names} == {Decimal("4.995")}
