@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, text, update
 from sqlalchemy.sql import Executable
 
 from core.model import CONTACT_FIELDS, UNSET, Channel, ContactInfo
@@ -88,12 +88,27 @@ def _statements() -> dict[str, Executable]:
     }
 
 
+#: PostgreSQL: the identities of a whole page in one statement, two parallel arrays of kinds and values joined
+#: on the primary key (tenant_id, kind, value); the text is the same whatever the number of identities.
+_PG_LOOKUP = text(
+    "SELECT i.kind, i.value, i.contact_id FROM contact_identities AS i "
+    "JOIN unnest(CAST(:b_kinds AS varchar[]), CAST(:b_values AS varchar[])) AS wanted(kind, value) "
+    "ON i.kind = wanted.kind AND i.value = wanted.value WHERE i.tenant_id = :b_tenant"
+)
+
+
 def lookup_identities(conn: Connection, tenant_id: int, found: Iterable[Identity]) -> dict[Identity, int]:
-    """The contact owning each of these identities that is known: one query per kind of identity."""
-    # ``kind = :kind AND value IN (...)``: PostgreSQL probes the primary key (tenant_id, kind, value)
-    # for each value, and the statement is compiled once whatever the number of values.
+    """The contact owning each of these identities that is known: one query on PostgreSQL, one per kind of
+    identity on SQLite."""
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        return {}
+    if conn.dialect.name == "postgresql":
+        params = {"b_tenant": tenant_id, "b_kinds": [i.kind for i in unique], "b_values": [i.value for i in unique]}
+        return {Identity(kind, value): contact_id for kind, value, contact_id in conn.execute(_PG_LOOKUP, params)}
+    # ``kind = :kind AND value IN (...)``: SQLite probes the primary key (tenant_id, kind, value) for each value.
     by_kind: dict[str, list[str]] = {}
-    for identity in dict.fromkeys(found):
+    for identity in unique:
         by_kind.setdefault(identity.kind, []).append(identity.value)
     known: dict[Identity, int] = {}
     for kind, values in by_kind.items():

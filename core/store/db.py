@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Column, Connection, Engine, Table, any_, bindparam, cast, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -43,6 +43,16 @@ def _pg_binary_arrays(dbapi_connection: Any, _record: Any) -> None:
     from psycopg.types.array import ListBinaryDumper
 
     dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
+
+
+def among(dialect: str, column: Column[Any], name: str) -> Any:
+    """``column IN (:name)`` for a list bound as ``name``: on PostgreSQL ``column = ANY(:name)`` with the list sent
+    as one binary array, so that the statement's text is the same whatever the number of values (psycopg then
+    caches its parsing and prepares it on the server; an expanded ``IN`` is a new, long statement each time,
+    parsed again in Python); on SQLite an expanding ``IN``."""
+    if dialect == "postgresql":
+        return column == any_(cast(bindparam(name), postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

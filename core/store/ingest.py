@@ -30,6 +30,7 @@ from core.store.contacts import (
     profile_changes,
     resolve_contact,
 )
+from core.store.db import among
 from core.store.ingest_buffer import Pending, insert_rows
 from core.store.schema import carts, contact_identities, contacts, events, orders, products
 
@@ -78,25 +79,28 @@ def _statements(dialect: str) -> dict[str, Any]:
         ).where(
             orders.c.tenant_id == bindparam("b_tenant"),
             orders.c.source == bindparam("b_source"),
-            orders.c.external_id.in_(bindparam("b_keys", expanding=True)),
+            among(dialect, orders.c.external_id, "b_keys"),
         ),
         "carts": select(
             carts.c.id, carts.c.source, carts.c.external_id, carts.c.updated_at, carts.c.converted_order_id
         ).where(
             carts.c.tenant_id == bindparam("b_tenant"),
             carts.c.source == bindparam("b_source"),
-            carts.c.external_id.in_(bindparam("b_keys", expanding=True)),
+            among(dialect, carts.c.external_id, "b_keys"),
         ),
         "products": select(products.c.source, products.c.external_id, products.c.updated_at).where(
             products.c.tenant_id == bindparam("b_tenant"),
             products.c.source == bindparam("b_source"),
-            products.c.external_id.in_(bindparam("b_keys", expanding=True)),
+            among(dialect, products.c.external_id, "b_keys"),
         ),
         "contacts": select(contacts).where(
-            by_tenant(dialect, contacts.c.tenant_id), contacts.c.id.in_(bindparam("b_ids", expanding=True))
+            by_tenant(dialect, contacts.c.tenant_id), among(dialect, contacts.c.id, "b_ids")
         ),
         "kinds": select(ident.contact_id, ident.kind).where(
-            by_tenant(dialect, ident.tenant_id), ident.contact_id.in_(bindparam("b_ids", expanding=True))
+            by_tenant(dialect, ident.tenant_id), among(dialect, ident.contact_id, "b_ids")
+        ),
+        "stored": select(events.c.message_id).where(
+            events.c.tenant_id == bindparam("b_tenant"), among(dialect, events.c.message_id, "b_keys")
         ),
     }
 
@@ -150,6 +154,8 @@ class _Page:
         self.products: dict[tuple[str, str], datetime | None] = {}
         #: id(event) -> its Order, parsed once by ``load`` for ``apply_order`` (the events live as long as the page)
         self.parsed: dict[int, Any] = {}
+        #: id(event) -> the identities it names, listed once by ``load`` for ``_apply``
+        self.found: dict[int, list[Identity]] = {}
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -160,7 +166,8 @@ class _Page:
         cart_keys: set[tuple[str, str]] = set()
         product_keys: set[tuple[str, str]] = set()
         for _event_id, event in batch:
-            wanted.extend(_identities(event, self.tenant_platform))
+            found = self.found[id(event)] = _identities(event, self.tenant_platform)
+            wanted.extend(found)
             platform = commerce_source(event, self.tenant_platform)
             if event.name in ORDER_EVENTS:
                 order = self.parsed[id(event)] = order_of(event)
@@ -461,10 +468,8 @@ def stored_message_ids(conn: Connection, tenant_id: int, message_ids: list[str])
     """Those of ``message_ids`` the tenant's store already holds (one query)."""
     if not message_ids:
         return set()
-    rows = conn.execute(
-        select(events.c.message_id).where(events.c.tenant_id == tenant_id, events.c.message_id.in_(message_ids))
-    )
-    return set(rows.scalars())
+    params = {"b_tenant": tenant_id, "b_keys": list(message_ids)}
+    return set(conn.execute(_statements(conn.dialect.name)["stored"], params).scalars())
 
 
 def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: Event, now: datetime) -> Ingested:
@@ -544,7 +549,9 @@ def _apply(
 ) -> tuple[int | None, str, set[str], int | None, int | None]:
     effects: set[str] = set()
     platform = commerce_source(event, page.tenant_platform)
-    found = _identities(event, page.tenant_platform)
+    found = page.found.pop(id(event), None)
+    if found is None:
+        found = _identities(event, page.tenant_platform)
     contact_id: int | None = None
     if found:
         try:

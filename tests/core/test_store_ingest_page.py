@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from core.pipeline import ingest, ingest_page
 from core.store import export
-from core.store.ingest import ingest_events
+from core.store.ingest import ingest_events, stored_message_ids
 from core.store.schema import consents, contact_identities, events
 from tests.conftest import NOW, make_tenant, statements_run
 from tests.core.helpers import event, order
@@ -116,3 +117,31 @@ def test_a_page_of_new_then_known_records_runs_a_few_statements(engine):
     with engine.connect() as conn:
         assert [o["status"] for o in export.iter_orders(conn, tenant.id)] == ["refunded"] * 100
         assert len(list(export.iter_contacts(conn, tenant.id))) == 40
+
+
+KNOWN = {"email": "known@x.fr"}
+
+
+def test_postgresql_runs_the_same_statements_whatever_the_page_size(engine):
+    """Lists go to PostgreSQL as one array parameter (``= ANY``), not an expanded ``IN`` whose text changes with
+    the number of values (psycopg parses a new text again in Python and never prepares it); the identities of
+    a page, of every kind, are read in one statement."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's array parameters")
+    texts = []
+    for size in (3, 7):  # each in a tenant of its own, as the other was before it
+        tenant = make_tenant(engine, f"sizes{size}")
+        with engine.begin() as conn:
+            seed = event("page_viewed", "2026-10-01T09:00:00Z", KNOWN)
+            ingest_events(conn, tenant.id, "woocommerce", [seed], NOW)
+        who = [{"email": f"s{size}-{i}@x.fr", "external_id": f"{i}"} for i in range(size)]
+        when = "2026-10-01T10:00:00Z"
+        page = [order(f"{size}-{i}", "completed", when, who[i], cart_id=f"cart-{size}-{i}") for i in range(size)]
+        page.append(event("page_viewed", "2026-10-01T11:00:00Z", KNOWN, anonymous_id=f"a{size}"))
+        with statements_run(engine) as counted, engine.begin() as conn:
+            stored_message_ids(conn, tenant.id, [e.message_id for e in page])
+            ingest_events(conn, tenant.id, "woocommerce", page, NOW)
+        texts.append(counted)
+    assert texts[0] == texts[1]
+    lookups = [s for s in texts[0] if "FROM contact_identities" in s and "value" in s.split("FROM")[0]]
+    assert len(lookups) == 1, texts[0]
