@@ -1,0 +1,82 @@
+"""SQLite: ``insert_rows`` runs its rows through the driver (``ingest_buffer._sqlite_insert``); what it stores is
+byte for byte what SQLAlchemy's own INSERT stores, and new ids come back for every row, in order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from core.store import ingest_buffer
+from core.store.ingest_buffer import insert_rows
+from core.store.schema import consents, contacts, events, order_items, orders
+from tests.conftest import NOW, make_tenant
+
+
+def _raw(conn: sa.Connection, table: sa.Table, tenant_id: int) -> list[tuple]:
+    """The stored values as SQLite holds them (no result processing), without the ids."""
+    columns = [c.name for c in table.c if c.name not in ("id", "contact_id")]
+    query = f"SELECT {', '.join(columns)} FROM {table.name} WHERE tenant_id = ? ORDER BY id"  # noqa: S608
+    return [tuple(row) for row in conn.exec_driver_sql(query, (tenant_id,))]
+
+
+def test_rows_are_stored_as_sqlalchemy_stores_them(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's driver path")
+    direct, usual = make_tenant(engine, "direct"), make_tenant(engine, "usual")
+    paris = datetime(2026, 10, 1, 12, 30, 15, 123456, tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris"))
+    with engine.begin() as conn:
+        for tenant, write in ((direct, insert_rows), (usual, lambda c, t, rows, *a: c.execute(sa.insert(t), rows))):
+            people = [
+                {"tenant_id": tenant.id, "email": f"p{i}@x.fr", "first_name": "Zoë \"Z\"" if i else None,
+                 "attributes": {"vip": True, "n": i, "nested": {"é": [1.5, None]}}, "created_at": NOW,
+                 "updated_at": paris, "email_consent": bool(i % 2), "email_consent_at": NOW + timedelta(days=i)}
+                for i in range(3)
+            ]  # fmt: skip
+            write(conn, contacts, people)
+            ids = [row.id for row in conn.execute(sa.select(contacts.c.id).where(contacts.c.tenant_id == tenant.id))]
+            write(conn, consents, [
+                {"tenant_id": tenant.id, "contact_id": ids[0], "channel": "email", "granted": True, "at": paris,
+                 "source": "api", "message_id": None, "detail": "form"}
+            ])  # fmt: skip
+            write(conn, orders, [
+                {"tenant_id": tenant.id, "source": "woocommerce", "external_id": f"o{i}", "number": None,
+                 "contact_id": ids[i], "status": "completed", "currency": "EUR", "total": Decimal("12.3450"),
+                 "cart_id": None, "created_at": NOW, "updated_at": paris, "paid_at": None, "ingested_at": NOW}
+                for i in range(3)
+            ])  # fmt: skip
+    with engine.connect() as conn:
+        for table in (contacts, consents, orders):
+            assert _raw(conn, table, direct.id) == [(direct.id, *row[1:]) for row in _raw(conn, table, usual.id)], (
+                table.name
+            )
+
+
+def test_many_rows_return_their_new_ids_in_order(engine, monkeypatch):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's driver path")
+    monkeypatch.setattr(ingest_buffer, "SQLITE_ROWS_PER_INSERT", 7)  # several statements for one call
+    tenant = make_tenant(engine, "chunks")
+    rows = [
+        {"tenant_id": tenant.id, "message_id": f"m{i}", "type": "track", "name": "x", "occurred_at": NOW,
+         "received_at": NOW, "source": "api", "properties": {"i": i}}
+        for i in range(30)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        insert_rows(conn, events, rows[:5], ("id", "message_id"), ignore=True)
+        found = insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)
+        assert sorted(row.message_id for row in found) == sorted(f"m{i}" for i in range(5, 30))
+        stored = dict(conn.execute(sa.select(events.c.message_id, events.c.properties)).all())
+    assert {row.message_id: row.id for row in found} == {f"m{i}": found[0].id + i - 5 for i in range(5, 30)}
+    assert stored == {f"m{i}": {"i": i} for i in range(30)}
+    with engine.begin() as conn:
+        items = [
+            {"tenant_id": tenant.id, "order_id": None, "position": 0, "product_id": "p", "variant_id": None,
+             "sku": None, "name": "n", "quantity": 1, "unit_price": Decimal("1.5"), "brand": None,
+             "categories": ["a", "b"], "url": None, "image_url": None}
+        ]  # fmt: skip
+        with pytest.raises(sa.exc.IntegrityError):  # NOT NULL still enforced: ON CONFLICT is not OR IGNORE
+            insert_rows(conn, order_items, items)
