@@ -17,8 +17,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy.exc import IntegrityError
 
-from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, event_to_dict, order_of, product_of
+from core.events import CART_EVENTS, ORDER_EVENTS, cart_of, order_of, product_of
 from core.model import Channel, ContactInfo, Event, LineItem, Platform
 from core.store.contacts import (
     ANONYMOUS,
@@ -156,6 +157,8 @@ class _Page:
         self.parsed: dict[int, Any] = {}
         #: id(event) -> the identities it names, listed once by ``load`` for ``_apply``
         self.found: dict[int, list[Identity]] = {}
+        #: contacts merged away by the last event applied -> the contact they were merged into
+        self.merged: dict[int, int] = {}
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -477,6 +480,15 @@ def ingest_event(conn: Connection, tenant_id: int, tenant_platform: str, event: 
     return ingest_events(conn, tenant_id, tenant_platform, [event], now)[0]
 
 
+#: Outcome of applying one event: contact id (or placeholder), stored name, effects, order id, cart id.
+_Outcome = tuple[int | None, str, set[str], int | None, int | None]
+
+
+class ConcurrentIngestError(Exception):
+    """Another transaction stored one of a page's events while the page was applied (SQLite, outside a sync):
+    nothing of the page is kept, the caller's retry finds it stored (a duplicate)."""
+
+
 def ingest_events(
     conn: Connection, tenant_id: int, tenant_platform: str, batch: Iterable[Event], now: datetime
 ) -> list[Ingested]:
@@ -484,11 +496,22 @@ def ingest_events(
 
     The result is what storing them one after the other would give (one
     ``Ingested`` per event, in order; a message id seen before, or earlier in
-    the page, is a duplicate), in a few statements for the whole page: the
-    events inserted at once, their identities resolved in one query, the
-    contacts, orders, carts and products they touch read once and written
-    once (``ingest_buffer``). An event that merges contacts is resolved in SQL
-    (``resolve_contact``) after the writes before it are flushed.
+    the page, is a duplicate), in a few statements for the whole page: their
+    identities resolved in one query, the contacts, orders, carts and products
+    they touch read once and written once (``ingest_buffer``), then the events
+    inserted at once with their contact and stored name. An event that merges
+    contacts is resolved in SQL (``resolve_contact``) after the writes before
+    it are flushed.
+
+    Exactly one transaction applies a message id: the events are inserted
+    last, ``ON CONFLICT DO NOTHING``, and if one of them was already stored
+    (by an earlier page, or a concurrent transaction that committed it first),
+    or a write of the page met a concurrent one (``IntegrityError``),
+    PostgreSQL rolls the page back to a savepoint and stores it the other way
+    round (events inserted first, which claims them, then applied:
+    ``_store_claimed``). SQLite, which has one writer at a time, reads the
+    stored message ids first; raises ConcurrentIngestError if another
+    transaction stored one since (a transaction that has not written yet).
     """
     page_events = list(batch)
     if not page_events:
@@ -496,57 +519,129 @@ def ingest_events(
     first: dict[str, int] = {}
     for index, event in enumerate(page_events):
         first.setdefault(event.message_id, index)
-    rows = [
-        {
-            "tenant_id": tenant_id,
-            "message_id": event.message_id,
-            "type": event.type.value,
-            "name": event.name,
-            "occurred_at": event.timestamp,
-            "received_at": now,
-            "source": event.source,
-            "properties": event_to_dict(event)["properties"],
-        }
-        for index, event in enumerate(page_events)
-        if first[event.message_id] == index
-    ]
-    stored = {row.message_id: row.id for row in insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)}
-    todo = [
-        (stored[event.message_id], event)
-        for index, event in enumerate(page_events)
-        if first[event.message_id] == index and event.message_id in stored
-    ]
-    page = _Page(conn, tenant_id, tenant_platform, now)
-    page.load(todo)
-    outcomes: dict[int, tuple[int | None, str, set[str], int | None, int | None]] = {}
-    for position, (event_id, event) in enumerate(todo):
-        outcomes[event_id] = _apply(page, event_id, event, todo[position + 1 :])
-    page.flush()
-    real = page.pending.real
+    unique = [event for index, event in enumerate(page_events) if first[event.message_id] == index]
+    done: dict[str, tuple[int, _Outcome]] | None
+    if conn.dialect.name == "postgresql" and not CLAIM_FIRST:
+        savepoint = conn.begin_nested()
+        try:
+            done = _store_resolved(conn, tenant_id, tenant_platform, unique, now)
+        except IntegrityError:  # a concurrent transaction wrote the same identity, order...: claim, then apply
+            done = None
+        except BaseException:
+            savepoint.rollback()
+            raise
+        if done is None:
+            savepoint.rollback()
+            done = _store_claimed(conn, tenant_id, tenant_platform, unique, now)
+        else:
+            savepoint.commit()
+    elif CLAIM_FIRST:
+        done = _store_claimed(conn, tenant_id, tenant_platform, unique, now)
+    else:
+        known = stored_message_ids(conn, tenant_id, [event.message_id for event in unique])
+        fresh = [event for event in unique if event.message_id not in known]
+        done = _store_resolved(conn, tenant_id, tenant_platform, fresh, now) if fresh else {}
+        if done is None:
+            raise ConcurrentIngestError("another transaction stored events of this page meanwhile; retry it")
     results = []
     for index, event in enumerate(page_events):
-        event_id = stored.get(event.message_id) if first[event.message_id] == index else None
-        if event_id is None:
+        stored = done.get(event.message_id) if first[event.message_id] == index else None
+        if stored is None:
             results.append(Ingested(outcome="duplicate"))
             continue
-        contact_id, name, effects, order_id, cart_id = outcomes[event_id]
+        event_id, (contact_id, name, effects, order_id, cart_id) = stored
         results.append(
             Ingested(
                 outcome="stored",
                 event_id=event_id,
-                contact_id=real(contact_id),
+                contact_id=contact_id,
                 name=name,
                 effects=frozenset(effects),
-                order_id=real(order_id),
-                cart_id=real(cart_id),
+                order_id=order_id,
+                cart_id=cart_id,
             )
         )
     return results
 
 
-def _apply(
-    page: _Page, event_id: int, event: Event, rest: list[tuple[int, Event]]
-) -> tuple[int | None, str, set[str], int | None, int | None]:
+#: Store every page the way concurrent duplicates take (events inserted first, then updated): for tests.
+CLAIM_FIRST = False
+
+
+def _event_row(tenant_id: int, event: Event, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "message_id": event.message_id,
+        "type": event.type.value,
+        "name": event.name,
+        "occurred_at": event.timestamp,
+        "received_at": now,
+        "source": event.source,
+        "properties": dict(event.properties),  # what ``event_to_dict`` stores as properties
+    }
+
+
+def _store_resolved(
+    conn: Connection, tenant_id: int, tenant_platform: str, unique: list[Event], now: datetime
+) -> dict[str, tuple[int, _Outcome]] | None:
+    """Apply events not stored yet, then insert them with their contact and name; message id -> (event id,
+    outcome with ids), or None when one of them was stored meanwhile (its effects are then written too: the
+    caller rolls them back)."""
+    page = _Page(conn, tenant_id, tenant_platform, now)
+    todo = list(enumerate(unique))
+    page.load(todo)
+    outcomes: list[_Outcome] = []
+    owners: list[int | None] = []  # each event's contact, or the one a later merge of the page moved it into
+    for position, event in todo:
+        outcomes.append(_apply(page, event, todo[position + 1 :]))
+        if page.merged:  # what ``merge_contacts`` did to the rows already stored, for the events stored last
+            real = page.pending.real
+            owners = [None if c is None else page.merged.get(real(c), real(c)) for c in owners]  # type: ignore[misc]
+            page.merged.clear()
+        owners.append(outcomes[-1][0])
+    page.flush()
+    real = page.pending.real
+    rows = []
+    for event, owner, (_contact, name, _effects, _order, _cart) in zip(unique, owners, outcomes, strict=True):
+        row = _event_row(tenant_id, event, now)
+        row["name"] = name
+        row["contact_id"] = real(owner)
+        rows.append(row)
+    stored = {row.message_id: row.id for row in insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)}
+    if len(stored) != len(rows):
+        return None
+    return {
+        event.message_id: (stored[event.message_id], (real(contact), name, effects, real(order), real(cart)))
+        for event, (contact, name, effects, order, cart) in zip(unique, outcomes, strict=True)
+    }
+
+
+def _store_claimed(
+    conn: Connection, tenant_id: int, tenant_platform: str, unique: list[Event], now: datetime
+) -> dict[str, tuple[int, _Outcome]]:
+    """Insert the events first (those already stored are skipped: duplicates), then apply those inserted and
+    write their contact and name; message id -> (event id, outcome with ids)."""
+    rows = [_event_row(tenant_id, event, now) for event in unique]
+    stored = {row.message_id: row.id for row in insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)}
+    todo = [(stored[event.message_id], event) for event in unique if event.message_id in stored]
+    page = _Page(conn, tenant_id, tenant_platform, now)
+    page.load(todo)
+    outcomes: dict[int, _Outcome] = {}
+    for position, (event_id, event) in enumerate(todo):
+        outcome = outcomes[event_id] = _apply(page, event, todo[position + 1 :])
+        contact_id, name = outcome[0], outcome[1]
+        if contact_id is not None or name != event.name:
+            page.pending.events[event_id] = (contact_id, name)
+    page.flush()
+    real = page.pending.real
+    return {
+        event.message_id: (event_id, (real(contact), name, effects, real(order), real(cart)))
+        for event_id, event in todo
+        for contact, name, effects, order, cart in [outcomes[event_id]]
+    }
+
+
+def _apply(page: _Page, event: Event, rest: list[tuple[int, Event]]) -> _Outcome:
     effects: set[str] = set()
     platform = commerce_source(event, page.tenant_platform)
     found = page.found.pop(id(event), None)
@@ -563,6 +658,7 @@ def _apply(
             created = {"contact_created"} if resolution.created else set()
             if resolution.merged:
                 created.add("contact_merged")
+                page.merged.update(dict.fromkeys(resolution.merged, contact_id))
             page.load(rest, extra_contacts=[contact_id])
         effects |= created
         effects |= page.apply_info(contact_id, event)
@@ -576,8 +672,6 @@ def _apply(
         page.apply_product(platform, event, effects, overwrite=True)
     elif name == "product_viewed":
         page.apply_product(platform, event, effects, overwrite=False)
-    if contact_id is not None or name != event.name:
-        page.pending.events[event_id] = (contact_id, name)
     return contact_id, name, effects, order_id, cart_id
 
 
