@@ -30,6 +30,7 @@ from connectors.base import Connector, Page, Resource, Skipped
 from connectors.cursors import get_cursor, save_cursor
 from connectors.errors import ConnectorAuthError, ConnectorError, SyncLockedError
 from connectors.lease import LEASE, claim_lease, new_owner, release_lease, renew_lease
+from connectors.prefetch import Prefetch
 from core.errors import ConfigError, EventError
 from core.model import Event
 from core.operations import finish_backfill
@@ -355,10 +356,12 @@ def _sync_resource(
     if cursor is None:
         store.history.add(resource)
     try:
-        for page in connector.fetch(resource, cursor, now):
-            store.page(resource, page, stats)
-            if progress is not None:
-                progress(resource, stats, False)
+        # the next pages are downloaded and mapped while this one is stored (connectors.prefetch)
+        with Prefetch(lambda: connector.fetch(resource, cursor, now), name=f"relance-sync-{resource.value}") as pages:
+            for page in pages:
+                store.page(resource, page, stats)
+                if progress is not None:
+                    progress(resource, stats, False)
     except ConnectorAuthError:
         raise
     except ConnectorError as exc:
