@@ -188,6 +188,9 @@ class _Store:
     lease: Any = LEASE
     #: Resources read from the start (no cursor): their pages are history (``ingest_page(backfill=True)``).
     history: set[Resource] = field(default_factory=set)
+    #: History resources a page of which found none of its events stored: their next pages are not looked
+    #: up first (a first sync's pages are new; a duplicate is still told by the store, which ignores it).
+    unseen: set[Resource] = field(default_factory=set)
 
     def page(self, resource: Resource, page: Page, stats: ResourceStats) -> None:
         stats.pages += 1
@@ -213,7 +216,9 @@ class _Store:
     def _in_one_transaction(self, resource: Resource, page: Page) -> list[Ingested | None]:
         with self.engine.begin() as conn:
             renew_lease(conn, self.tenant.id, self.tenant.name, self.owner, self.clock(), self.lease)
-            known = _stored_message_ids(conn, self.tenant.id, page.events)
+            known = set() if resource in self.unseen else _stored_message_ids(conn, self.tenant.id, page.events)
+            if resource in self.history and page.events and not known:
+                self.unseen.add(resource)
             fresh = [event for event in page.events if event.message_id not in known]
             backfill = resource in self.history
             stored = iter(ingest_page(conn, self.tenant, fresh, self.clock(), backfill=backfill) if fresh else ())

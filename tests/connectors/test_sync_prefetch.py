@@ -16,6 +16,7 @@ from connectors.errors import ConnectorError, SyncLockedError
 from connectors.prefetch import Prefetch
 from connectors.sync import run_sync
 from core.store.sync_state import sync_locks
+from tests.conftest import statements_run
 from tests.connectors.helpers import fixture_shop, route_shop
 from tests.connectors.test_sync import clock, connector, stored_totals, woo  # noqa: F401 - woo is a fixture
 
@@ -168,3 +169,23 @@ def test_a_store_failure_stops_the_producer(engine, woo):  # noqa: F811
     orders = [number for resource, number in produced if resource is Resource.ORDERS]
     assert orders and max(orders) <= 1 + prefetch_module.DEPTH + 1
     assert producers_alive() == []
+
+
+def lookups(statements):
+    """The statements that look up a page's message ids before storing it (``stored_message_ids``)."""
+    return [s for s in statements if s.lstrip().startswith("SELECT events.message_id")]
+
+
+def test_a_first_sync_looks_up_only_its_first_page_and_a_full_one_every_page(engine, woo):  # noqa: F811
+    with responses.RequestsMock() as mock, statements_run(engine) as statements:
+        route_shop(mock, fixture_shop())
+        first = run_sync(engine, woo, connector(woo, page_size=2), resources=[Resource.ORDERS], clock=clock)
+    # the first page of orders found nothing stored, so the next ones are taken as new
+    assert first.resources[Resource.ORDERS].pages > 2 and len(lookups(statements)) == 1
+    assert first.resources[Resource.ORDERS].created == 8
+
+    with responses.RequestsMock() as mock, statements_run(engine) as statements:
+        route_shop(mock, fixture_shop())
+        full = run_sync(engine, woo, connector(woo, page_size=2), resources=[Resource.ORDERS], full=True, clock=clock)
+    assert len(lookups(statements)) == full.resources[Resource.ORDERS].pages
+    assert full.resources[Resource.ORDERS].unchanged == full.resources[Resource.ORDERS].fetched
