@@ -201,11 +201,19 @@ PLATFORMS = {
 }
 
 
-def _child(script: Path, *args: str) -> dict:
-    """Run one measurement in a fresh process (its peak RSS is its own) and return what it printed."""
-    out = subprocess.run(
-        [sys.executable, str(script), "--child", *args], check=True, capture_output=True, text=True, cwd=ROOT
-    )
+# Runs a bench script with the sync's pages fetched and stored in one thread, as before connectors.prefetch.
+_SERIAL = (
+    "import contextlib, runpy, sys; import connectors.sync as sync; "
+    "sync.Prefetch = lambda produce, **kw: contextlib.nullcontext(produce()); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def _child(script: Path, *args: str, serial: bool = False) -> dict:
+    """Run one measurement in a fresh process (its peak RSS is its own) and return what it printed.
+    ``serial``: without the prefetch thread (``--compare-serial``)."""
+    command = [sys.executable, *(["-c", _SERIAL] if serial else []), str(script), "--child", *args]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -232,6 +240,12 @@ def main() -> None:
     parser.add_argument("--platforms", default="woocommerce,magento,prestashop")
     parser.add_argument("--db", choices=("postgresql", "sqlite", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=3, help="download/sync pairs per measurement (ABAB)")
+    parser.add_argument(
+        "--compare-serial",
+        action="store_true",
+        help="also run each sync without the prefetch thread (download, serial, sync alternated) and print "
+        "sync ÷ serial",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     platforms = args.platforms.split(",")
@@ -254,11 +268,15 @@ def main() -> None:
                 server, url = _shop(platform, size, context)
                 try:
                     for db in databases:
-                        ratios, downloads, syncs = [], [], []
+                        ratios, downloads, syncs, gains = [], [], [], []
                         for _ in range(args.repeat):
                             downloads.append(_child(script, "download", url))
+                            if args.compare_serial:
+                                serial = _child(script, "sync", url, _fresh_db(db, workdir), serial=True)
                             syncs.append(_child(script, "sync", url, _fresh_db(db, workdir)))
                             ratios.append(syncs[-1]["seconds"] / downloads[-1]["seconds"])
+                            if args.compare_serial:
+                                gains.append(syncs[-1]["seconds"] / serial["seconds"])
                         assert all(run["ok"] for run in syncs), syncs
                         records = syncs[-1]["records"]
                         sync_s = statistics.median(r["seconds"] for r in syncs)
@@ -266,7 +284,7 @@ def main() -> None:
                             f"{platform:<12} {db:<10} {size:>7} {records:>8} "
                             f"{statistics.median(r['seconds'] for r in downloads):>7.1f} {sync_s:>7.1f} "
                             f"{records / sync_s:>10.0f} {max(r['peak_mb'] for r in syncs):>11.0f} "
-                            f"{_spread(ratios):>36}",
+                            f"{_spread(ratios):>36}" + (f"   sync ÷ serial {_spread(gains)}" if gains else ""),
                             flush=True,
                         )
                 finally:

@@ -30,6 +30,7 @@ from connectors.base import Connector, Page, Resource, Skipped
 from connectors.cursors import get_cursor, save_cursor
 from connectors.errors import ConnectorAuthError, ConnectorError, SyncLockedError
 from connectors.lease import LEASE, claim_lease, new_owner, release_lease, renew_lease
+from connectors.prefetch import Prefetch
 from core.errors import ConfigError, EventError
 from core.model import Event
 from core.operations import finish_backfill
@@ -187,6 +188,9 @@ class _Store:
     lease: Any = LEASE
     #: Resources read from the start (no cursor): their pages are history (``ingest_page(backfill=True)``).
     history: set[Resource] = field(default_factory=set)
+    #: History resources a page of which found none of its events stored: their next pages are not looked
+    #: up first (a first sync's pages are new; a duplicate is still told by the store, which ignores it).
+    unseen: set[Resource] = field(default_factory=set)
 
     def page(self, resource: Resource, page: Page, stats: ResourceStats) -> None:
         stats.pages += 1
@@ -212,7 +216,9 @@ class _Store:
     def _in_one_transaction(self, resource: Resource, page: Page) -> list[Ingested | None]:
         with self.engine.begin() as conn:
             renew_lease(conn, self.tenant.id, self.tenant.name, self.owner, self.clock(), self.lease)
-            known = _stored_message_ids(conn, self.tenant.id, page.events)
+            known = set() if resource in self.unseen else _stored_message_ids(conn, self.tenant.id, page.events)
+            if resource in self.history and page.events and not known:
+                self.unseen.add(resource)
             fresh = [event for event in page.events if event.message_id not in known]
             backfill = resource in self.history
             stored = iter(ingest_page(conn, self.tenant, fresh, self.clock(), backfill=backfill) if fresh else ())
@@ -355,10 +361,12 @@ def _sync_resource(
     if cursor is None:
         store.history.add(resource)
     try:
-        for page in connector.fetch(resource, cursor, now):
-            store.page(resource, page, stats)
-            if progress is not None:
-                progress(resource, stats, False)
+        # the next pages are downloaded and mapped while this one is stored (connectors.prefetch)
+        with Prefetch(lambda: connector.fetch(resource, cursor, now), name=f"relance-sync-{resource.value}") as pages:
+            for page in pages:
+                store.page(resource, page, stats)
+                if progress is not None:
+                    progress(resource, stats, False)
     except ConnectorAuthError:
         raise
     except ConnectorError as exc:
