@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, BinaryIO, TextIO
 
 from core import normalize
@@ -162,6 +163,13 @@ def _amount(value: Any, path: _Path) -> str:
     and PostgreSQL hold the same value (PostgreSQL rounds half away from zero,
     SQLite through a double). The range is that of the rounded amount.
     """
+    kind = type(value)
+    # The common cases, remembered: a shop's prices come back on line after line. Not floats and not
+    # zero Decimals: 0.0 == -0.0 and Decimal("0") == Decimal("-0") would share an entry, not a text.
+    if (kind is str and len(value) <= 100) or (kind is Decimal and value and value.is_finite()) or kind is int:
+        if kind is int and _big_int(value):
+            raise _fail(path, normalize.AMOUNT_OUT_OF_RANGE)
+        return _convert(path, _amount_text, value)
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise _fail(path, 'must be an amount such as "49.90"')
     if isinstance(value, int) and _big_int(value):
@@ -169,6 +177,12 @@ def _amount(value: Any, path: _Path) -> str:
     if isinstance(value, str) and len(value) > 100:
         raise _fail(path, "not an amount")
     return normalize.money_str(_convert(path, normalize.amount, value))
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _amount_text(value: str | int | Decimal) -> str:
+    """``normalize.amount`` of a value as its decimal string (a bounded LRU; ValueError is not remembered)."""
+    return normalize.money_str(normalize.amount(value))
 
 
 def _json(value: Any, path: _Path, depth: int = 0) -> Any:

@@ -31,6 +31,15 @@ _TAG_RE = re.compile(r"<[^>]+>")
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
 _ZERO_DATES = ("0000-00-00", "0000-00-00 00:00:00", "0000-00-00T00:00:00")
+#: Read once: ``Limits`` computes them on each access, and amounts are checked on every line of every order.
+_MONEY_MAX = LIMITS.money_max
+_MONEY_QUANTUM = LIMITS.money_quantum
+_CENTS = Decimal("0.01")
+#: Distinct texts remembered by the normalisers below (bounded LRUs of pure functions): a shop's
+#: emails, names, cities, countries, currencies and dates come back record after record, and a
+#: connector normalises a value that its event is checked for again. Longer texts are not kept.
+_TEXT_CACHE = 8192
+_CACHED_LENGTH = 200
 
 
 def unstorable(text: str) -> str | None:
@@ -53,7 +62,13 @@ def email(value: Any) -> str | None:
     """
     if value is None:
         return None
-    text = str(value).strip().lower()
+    raw = value if type(value) is str else str(value)
+    return _email(raw) if len(raw) <= _CACHED_LENGTH else _email.__wrapped__(raw)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _email(raw: str) -> str | None:
+    text = raw.strip().lower()
     if not text:
         return None
     if len(text) > LIMITS.email:
@@ -140,7 +155,7 @@ def money(value: Any) -> Decimal:
             raise ValueError("not an amount") from exc
     if not result.is_finite():
         raise ValueError("not an amount")
-    if abs(result) >= LIMITS.money_max:
+    if abs(result) >= _MONEY_MAX:
         raise ValueError(AMOUNT_OUT_OF_RANGE)
     return result
 
@@ -150,8 +165,8 @@ def amount(value: Any) -> Decimal:
 
     Raises ValueError like ``money``, and when the rounding reaches the limit (99999999999.99995).
     """
-    result = money(value).quantize(LIMITS.money_quantum, rounding=ROUND_HALF_EVEN)
-    if abs(result) >= LIMITS.money_max:
+    result = money(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
+    if abs(result) >= _MONEY_MAX:
         raise ValueError(AMOUNT_OUT_OF_RANGE)
     return result
 
@@ -170,7 +185,7 @@ def money_str(value: Decimal) -> str:
     scientific notation, which ``money`` reads back and refuses as out of range.
     """
     try:
-        cents = value.quantize(Decimal("0.01"))
+        cents = value.quantize(_CENTS)
     except InvalidOperation:
         return str(value)
     if cents == value:
@@ -180,20 +195,30 @@ def money_str(value: Decimal) -> str:
 
 def currency(value: Any) -> str | None:
     """Return an ISO 4217 code upper-cased; None for blank; raise if not 3 letters."""
-    if value is None or not str(value).strip():
+    if value is None:
         return None
-    text = str(value).strip().upper()
-    if not _CURRENCY_RE.fullmatch(text):
-        raise ValueError("not an ISO 4217 currency code")
-    return text
+    raw = value if type(value) is str else str(value)
+    return _code(raw, 3) if len(raw) <= _CACHED_LENGTH else _code.__wrapped__(raw, 3)
 
 
 def country(value: Any) -> str | None:
     """Return an ISO 3166-1 alpha-2 code upper-cased; None for blank."""
-    if value is None or not str(value).strip():
+    if value is None:
         return None
-    text = str(value).strip().upper()
-    if not _COUNTRY_RE.fullmatch(text):
+    raw = value if type(value) is str else str(value)
+    return _code(raw, 2) if len(raw) <= _CACHED_LENGTH else _code.__wrapped__(raw, 2)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _code(raw: str, letters: int) -> str | None:
+    """A currency (3 letters) or country (2 letters) code upper-cased; None for blank; ValueError otherwise."""
+    text = raw.strip().upper()
+    if not text:
+        return None
+    if letters == 3:
+        if not _CURRENCY_RE.fullmatch(text):
+            raise ValueError("not an ISO 4217 currency code")
+    elif not _COUNTRY_RE.fullmatch(text):
         raise ValueError("not an ISO 3166-1 alpha-2 country code")
     return text
 
@@ -229,7 +254,13 @@ def plain_text(value: Any) -> str | None:
     """Return text with HTML entities decoded and tags removed ("A &amp; B" -> "A & B")."""
     if value is None:
         return None
-    text = html.unescape(_TAG_RE.sub("", str(value))).strip()
+    raw = value if type(value) is str else str(value)
+    return _plain_text(raw) if len(raw) <= _CACHED_LENGTH else _plain_text.__wrapped__(raw)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _plain_text(raw: str) -> str | None:
+    text = html.unescape(_TAG_RE.sub("", raw)).strip()
     return text or None
 
 
@@ -247,6 +278,17 @@ def timestamp(value: Any, naive_tz: tzinfo | None = None) -> datetime | None:
     A value without an offset is read in ``naive_tz``; with no ``naive_tz`` it is
     an error. Zero dates and blanks give None.
     """
+    if type(value) is str and len(value) <= _CACHED_LENGTH:
+        return _timestamp_text(value, naive_tz)
+    return _timestamp(value, naive_tz)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _timestamp_text(value: str, naive_tz: tzinfo | None) -> datetime | None:
+    return _timestamp(value, naive_tz)
+
+
+def _timestamp(value: Any, naive_tz: tzinfo | None) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -305,4 +347,10 @@ def isoformat(value: datetime | None) -> str | None:
     """Format a datetime as ISO 8601 UTC with a Z ("2026-11-23T10:15:00Z")."""
     if value is None:
         return None
+    return _isoformat(value)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _isoformat(value: datetime) -> str:
+    # Keyed by the instant (aware datetimes at the same instant are equal): the text is the same UTC one.
     return utc(value).isoformat().replace("+00:00", "Z")

@@ -137,7 +137,7 @@ def map_customer(payload: Mapping[str, Any], ctx: MagentoContext) -> Event:
         {
             "type": "identify",
             "message_id": _message_id("customers", customer_id, modified),
-            "timestamp": normalize.isoformat(modified),
+            "timestamp": modified,
             "contact": contact,
         },
         record,
@@ -177,6 +177,11 @@ def _unit(row: Mapping[str, Any], record: str, where: str) -> tuple[int, Decimal
 
 def order_lines(payload: Mapping[str, Any], record: str = "order") -> list[dict[str, Any]]:
     """The Event API items of an order: one per row without a parent, the variant from its child."""
+    return [{**line, "price": normalize.money_str(line["price"])} for line in _order_lines(payload, record)]
+
+
+def _order_lines(payload: Mapping[str, Any], record: str) -> list[dict[str, Any]]:
+    """``order_lines`` with each price a Decimal, for ``parse_event`` to write once."""
     rows = payload.get("items") or []
     if not isinstance(rows, list):
         raise MappingError(f"{record}: items is not a list")
@@ -210,7 +215,7 @@ def order_lines(payload: Mapping[str, Any], record: str = "order") -> list[dict[
                 "sku": text(row.get("sku")),
                 "name": text(row.get("name")),
                 "quantity": qty,
-                "price": normalize.money_str(price),
+                "price": price,  # a Decimal: parse_event writes it as the store keeps it
             }
         )
     return lines
@@ -274,10 +279,11 @@ def map_order(payload: Mapping[str, Any], ctx: MagentoContext) -> Event:
         "number": ident(payload.get("increment_id")) or order_id,
         "status": order_status(payload, record).value,
         "currency": currency,
-        "total": normalize.money_str(money(payload.get("grand_total"), record, "grand_total")),
-        "items": order_lines(payload, record),
-        "created_at": normalize.isoformat(created),
-        "updated_at": normalize.isoformat(modified),
+        "total": money(payload.get("grand_total"), record, "grand_total"),
+        "items": _order_lines(payload, record),
+        # datetimes and Decimals rather than their texts: parse_event checks and writes them once
+        "created_at": created,
+        "updated_at": modified,
     }
     cart = ident(payload.get("quote_id"))
     if cart:
@@ -293,7 +299,7 @@ def map_order(payload: Mapping[str, Any], ctx: MagentoContext) -> Event:
             "type": "track",
             "event": "order_placed",
             "message_id": _message_id("orders", order_id, modified),
-            "timestamp": normalize.isoformat(modified),
+            "timestamp": modified,
             "contact": contact,
             "properties": properties,
         },
@@ -390,7 +396,7 @@ def map_cart(payload: Mapping[str, Any], ctx: MagentoContext, refs: ProductRefs 
             "type": "track",
             "event": "cart_updated",
             "message_id": _message_id("carts", cart_id, modified),
-            "timestamp": normalize.isoformat(modified),
+            "timestamp": modified,
             "contact": contact,
             "properties": {"cart_id": cart_id, "currency": code, "total": normalize.money_str(total), "items": items},
         },

@@ -40,7 +40,6 @@ from connectors.magento.values import (
     record_id,
     text,
 )
-from core import normalize
 from core.model import Event
 
 STATUS_ENABLED = 1
@@ -178,7 +177,7 @@ def map_product(payload: Mapping[str, Any], ctx: MagentoContext, refs: CatalogRe
         "name": text(payload.get("name")),
         "brand": brand_of(payload, ctx, refs),
         "categories": list(dict.fromkeys(categories)),
-        "price": None if price is None else normalize.money_str(price),
+        "price": price,
         "currency": ctx.currency,
         "in_stock": in_stock(payload),
         "url": product_url(payload, ctx),
@@ -190,7 +189,7 @@ def map_product(payload: Mapping[str, Any], ctx: MagentoContext, refs: CatalogRe
             "type": "track",
             "event": "product_updated",
             "message_id": message_id("products", product_id, modified),
-            "timestamp": normalize.isoformat(modified),
+            "timestamp": modified,
             "properties": properties,
         },
         record,

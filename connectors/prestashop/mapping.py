@@ -157,7 +157,7 @@ def _identify(customer_id: str, when: datetime, contact: dict[str, Any], suffix:
         {
             "type": "identify",
             "message_id": message_id("customers", customer_id, when, suffix),
-            "timestamp": normalize.isoformat(when),
+            "timestamp": when,
             "contact": contact,
         }
     )
@@ -261,7 +261,7 @@ def product_event(record: Mapping[str, Any], stock: int | None, lookups: Lookups
         "name": info.name,
         "brand": info.brand,
         "categories": list(info.categories),
-        "price": None if info.price is None else normalize.money_str(info.price),
+        "price": info.price,
         "currency": ctx.currency,
         "in_stock": in_stock,
         "url": info.url,
@@ -273,7 +273,7 @@ def product_event(record: Mapping[str, Any], stock: int | None, lookups: Lookups
             "type": "track",
             "event": "product_updated",
             "message_id": message_id("products", info.product_id, updated),
-            "timestamp": normalize.isoformat(updated),
+            "timestamp": updated,
             "properties": properties,
         }
     )
@@ -288,7 +288,7 @@ def _item(
         "sku": text(sku) or (info.sku if info else None),
         "name": text(name) or (info.name if info else None),
         "quantity": quantity,
-        "price": normalize.money_str(price),
+        "price": price,  # a Decimal: parse_event writes it as the store keeps it
         "brand": info.brand if info else None,
         "categories": list(info.categories) if info else [],
         "url": info.url if info else None,
@@ -362,10 +362,11 @@ def order_event(
         "number": text(record.get("reference")) or order_id,
         "status": status.value,
         "currency": currency,
-        "total": normalize.money_str(amount(total, "total_paid_tax_incl")),
+        "total": amount(total, "total_paid_tax_incl"),
         "items": order_items(record, lookups, currency),
-        "created_at": normalize.isoformat(created),
-        "updated_at": normalize.isoformat(updated),
+        # datetimes and Decimals rather than their texts: parse_event checks and writes them once
+        "created_at": created,
+        "updated_at": updated,
     }
     cart_id = ident(record.get("id_cart"))
     if cart_id:
@@ -375,7 +376,7 @@ def order_event(
             "type": "track",
             "event": "order_placed",
             "message_id": message_id("orders", order_id, updated),
-            "timestamp": normalize.isoformat(updated),
+            "timestamp": updated,
             "contact": order_contact(record, customer, address, lookups),
             "properties": properties,
         }
@@ -416,7 +417,7 @@ def cart_event(record: Mapping[str, Any], customer: Mapping[str, Any], lookups: 
             "type": "track",
             "event": "cart_updated",
             "message_id": message_id("carts", cart_id, updated),
-            "timestamp": normalize.isoformat(updated),
+            "timestamp": updated,
             "contact": order_contact(record, customer, None, lookups),
             "properties": {
                 "cart_id": cart_id,

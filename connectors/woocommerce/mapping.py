@@ -287,7 +287,7 @@ def _order_item(item: Any, record: str, index: int) -> dict[str, Any]:
         # Variations are named "Product – Attr, Attr"; parent_name is the product's own name.
         "name": _text(item.get("name")) or _text(item.get("parent_name")),
         "quantity": quantity,
-        "price": normalize.money_str(price),
+        "price": price,  # a Decimal: parse_event writes it as the store keeps it
         "image_url": _text(image.get("src")),
     }
 
@@ -327,7 +327,7 @@ def map_order(payload: dict[str, Any], ctx: WooContext) -> Event:
     if not (contact.get("email") or contact.get("phone") or customer):
         raise MappingError(f"{record}: has no billing email, phone or customer account to attach it to")
     status = order_status(payload, ctx.order_statuses)
-    total = normalize.money_str(_money(payload.get("total"), record, "total"))
+    total = _money(payload.get("total"), record, "total")
     items = [_order_item(item, record, index) for index, item in enumerate(lines)]
     if not isinstance(status, OrderStatus):  # CART
         return _draft_cart(order_id, record, modified, contact, payload.get("currency"), total, items, ctx)
@@ -338,8 +338,9 @@ def map_order(payload: dict[str, Any], ctx: WooContext) -> Event:
         "currency": payload.get("currency"),
         "total": total,
         "items": items,
-        "created_at": normalize.isoformat(created),
-        "updated_at": normalize.isoformat(modified),
+        # datetimes and Decimals rather than their texts: parse_event checks and writes them once
+        "created_at": created,
+        "updated_at": modified,
         # the checkout draft this order was (block checkout): that cart is converted, not abandoned
         "cart_id": draft_cart_id(order_id),
     }
@@ -358,7 +359,7 @@ def map_order(payload: dict[str, Any], ctx: WooContext) -> Event:
             "type": "track",
             "event": "order_placed",
             "message_id": message_id("orders", order_id, modified),
-            "timestamp": normalize.isoformat(modified),
+            "timestamp": modified,
             "contact": contact,
             "properties": properties,
             "source": SOURCE,
@@ -373,7 +374,7 @@ def _draft_cart(
     modified: datetime,
     contact: dict[str, Any],
     currency: Any,
-    total: str,
+    total: Decimal,
     items: list[dict[str, Any]],
     ctx: WooContext,
 ) -> Event:
@@ -383,7 +384,7 @@ def _draft_cart(
             "type": "track",
             "event": "cart_updated",
             "message_id": message_id("orders", order_id, modified),
-            "timestamp": normalize.isoformat(modified),
+            "timestamp": modified,
             "contact": contact,
             "properties": {
                 "cart_id": draft_cart_id(order_id),
@@ -443,7 +444,7 @@ def map_customer(payload: dict[str, Any], ctx: WooContext) -> Event:
         {
             "type": "identify",
             "message_id": message_id("customers", customer_id, modified),
-            "timestamp": normalize.isoformat(modified),
+            "timestamp": modified,
             "contact": contact,
             "source": SOURCE,
         },
@@ -501,7 +502,7 @@ def map_product(payload: dict[str, Any], ctx: WooContext) -> list[Event]:
         "brand": brands[0] if brands else None,
         "categories": _names(payload.get("categories")),
         "tags": _names(payload.get("tags")),
-        "price": None if price in (None, "") else normalize.money_str(_money(price, record, "price")),
+        "price": None if price in (None, "") else _money(price, record, "price"),
         "currency": ctx.currency,
         "in_stock": in_stock(payload),
         "url": _text(payload.get("permalink")),
@@ -514,7 +515,7 @@ def map_product(payload: dict[str, Any], ctx: WooContext) -> list[Event]:
                 "type": "track",
                 "event": "product_updated",
                 "message_id": message_id("products", product_id, modified),
-                "timestamp": normalize.isoformat(modified),
+                "timestamp": modified,
                 "properties": properties,
                 "source": SOURCE,
             },

@@ -124,3 +124,34 @@ def test_read_events_reports_bad_lines_by_number_and_goes_on():
     assert [type(i).__name__ for i in items] == ["Event", "BadLine", "BadLine", "Event"]
     assert items[1] == BadLine(4, items[1].reason) and "invalid JSON" in items[1].reason
     assert items[2].line == 5 and items[2].reason.startswith("contact.email")
+
+
+def test_a_connector_may_hand_over_datetimes_and_decimals_and_gets_the_event_their_texts_give():
+    """Mappings pass their parsed times and amounts rather than texts: the event is the same, repr and all."""
+    created = datetime(2026, 11, 22, 8, 0, 0, 250000, tzinfo=UTC)
+    updated = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
+
+    def order(when, start, total, price):
+        raw = json.loads(json.dumps({**ORDER, "timestamp": None}))
+        raw["timestamp"] = when
+        raw["properties"].update(created_at=start, updated_at=when, total=total)
+        raw["properties"]["items"][0]["price"] = price
+        return raw
+
+    typed = parse_event(order(updated, created, Decimal("49.9"), Decimal("24.950")))
+    texts = parse_event(order("2026-11-23T09:15:00Z", "2026-11-22T08:00:00.250000Z", "49.90", "24.95"))
+    assert repr(typed) == repr(texts)
+    assert typed.properties["created_at"] == "2026-11-22T08:00:00.250000Z"
+    assert typed.properties["total"] == "49.90"
+
+
+def test_remembered_amounts_keep_the_sign_of_a_zero():
+    """0 and -0 are equal (one key for an LRU) but not written alike: zeros are not remembered."""
+    for first, second in ((Decimal("0"), Decimal("-0")), (Decimal("-0.00"), Decimal("0.000"))):
+        got = [parse_event({**ORDER, "properties": {**ORDER["properties"], "total": v}}) for v in (first, second)]
+        assert [e.properties["total"] for e in got] == [f"{first:.2f}", f"{second:.2f}"]
+
+
+def test_a_naive_datetime_from_a_mapping_is_refused_like_a_text_without_offset():
+    with pytest.raises(EventError, match="timestamp: date and time has no time zone offset"):
+        parse_event({**ORDER, "timestamp": datetime(2026, 11, 23, 9, 15)})  # noqa: DTZ001 - the naive one refused

@@ -99,3 +99,35 @@ def test_locale_country_currency_timezone():
     ):
         with pytest.raises(ValueError):
             func(bad)
+
+
+def test_remembered_times_are_keyed_by_the_zone_a_naive_text_is_read_in():
+    text = "2026-07-01 12:00:00"
+    assert normalize.timestamp(text, UTC) == datetime(2026, 7, 1, 12, tzinfo=UTC)
+    assert normalize.timestamp(text, ZoneInfo("Europe/Paris")) == datetime(2026, 7, 1, 10, tzinfo=UTC)
+    with pytest.raises(ValueError, match="no time zone offset"):
+        normalize.timestamp(text)
+
+
+def test_remembered_texts_are_normalised_each_time_as_the_first_time():
+    assert normalize.plain_text(" A &amp; <b>B</b> ") == "A & B"
+    assert normalize.plain_text(12) == "12"
+    assert [normalize.currency(v) for v in ("eur", " EUR ", "", None)] == ["EUR", "EUR", None, None]
+    assert [normalize.country(v) for v in ("fr", "FR ", " ")] == ["FR", "FR", None]
+    with pytest.raises(ValueError, match="currency"):
+        normalize.currency("FR")
+    with pytest.raises(ValueError, match="country"):
+        normalize.country("EUR")
+    for _ in range(2):  # a refusal is not remembered as an answer
+        with pytest.raises(ValueError):
+            normalize.email("Marie@")
+    long_name = "x" * 500 + " &amp; y"  # past the remembered length: normalised without the cache
+    assert normalize.plain_text(long_name) == "x" * 500 + " & y"
+
+
+def test_the_same_instant_in_any_zone_is_written_as_the_same_utc_text():
+    paris = datetime(2026, 7, 1, 14, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    assert normalize.isoformat(paris) == "2026-07-01T12:00:00Z"
+    assert normalize.isoformat(paris.astimezone(UTC)) == "2026-07-01T12:00:00Z"
+    with pytest.raises(ValueError, match="naive"):
+        normalize.isoformat(datetime(2026, 7, 1, 12))  # noqa: DTZ001 - the naive one refused
