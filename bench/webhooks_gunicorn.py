@@ -100,6 +100,8 @@ PLACEHOLDER_ID = 987654321
 PATH = "/hooks/bench/woocommerce"
 LUA = Path(__file__).resolve().parent / "webhooks_wrk.lua"
 SAMPLER = Path(__file__).resolve().parent / "webhooks_sampler.py"
+#: The service without its WSGI fast path (``--compare-plain``).
+PLAIN = "bench.webhooks_plain:app"
 
 
 def write_template(path: Path) -> None:
@@ -212,6 +214,18 @@ def profile(
     return warm["ok"] + result["ok"]
 
 
+def commit_ms(engine: sa.Engine, count: int = 20) -> float:
+    """Median time (ms) of a durable one-row INSERT in autocommit: the disk's share of every stored delivery."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS bench_commit_probe (id serial PRIMARY KEY, at timestamptz)"))
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            conn.execute(sa.text("INSERT INTO bench_commit_probe (at) VALUES (now())"))
+            times.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times)
+
+
 def spread(values: list[float]) -> str:
     return f"min {min(values):.2f} / median {statistics.median(values):.2f} / max {max(values):.2f}"
 
@@ -239,6 +253,10 @@ def main() -> None:
         "--compare-plain",
         action="store_true",
         help="also load the service without its WSGI fast path (bench/webhooks_plain.py) in each round",
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        help="also load the service as the code in this folder has it (a checkout of main, say) in each round",
     )
     parser.add_argument("--profile-lines", type=int, default=40, help="functions shown per profile")
     args = parser.parse_args()
@@ -285,14 +303,22 @@ def main() -> None:
         hello = gunicorn("webhooks_hello:app", hello_port, args, env, ROOT / "bench")
         service = gunicorn("relance.wsgi:app", service_port, args, env, ROOT)
         processes += [hello, service]
-        plain = None
+        # Other subjects loaded in every round beside the service: (key, label, port, process, first-id offset).
+        others: list[tuple[str, str, int, subprocess.Popen[bytes], int]] = []
         if args.compare_plain:
-            plain_port = free_port()
-            plain = gunicorn("bench.webhooks_plain:app", plain_port, args, env, ROOT)
-            processes.append(plain)
-            wait_http(plain_port)
+            port = free_port()
+            others.append(("plain", "same, without the fast path", port, gunicorn(PLAIN, port, args, env, ROOT), 5))
+        if args.baseline_tree:
+            tree = Path(args.baseline_tree).resolve()
+            port = free_port()
+            tree_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))}
+            process = gunicorn("relance.wsgi:app", port, args, tree_env, tree)
+            others.append(("tree", f"same, code of {tree.name}", port, process, 2))
+        processes += [process for *_, process, _ in others]
         wait_http(hello_port, "/")
         wait_http(service_port)
+        for _, _, port, _, _ in others:
+            wait_http(port)
 
         next_id = 1_000_000
         wrk(hello_port, 2, args.connections, next_id, template)  # warm-up
@@ -300,23 +326,24 @@ def main() -> None:
         if warm["ok"] == 0:
             raise SystemExit(f"the service refused every request of the warm-up ({warm}); is the Lua signing right?")
         answered = [warm["ok"]]
-        if plain is not None:
-            answered.append(wrk(plain_port, 2, args.connections, next_id + 500_000_000, template)["ok"])
-        runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": [], "plain": []}
+        for _, _, port, _, offset in others:
+            answered.append(wrk(port, 2, args.connections, next_id + offset * 100_000_000, template)["ok"])
+        runs: dict[str, list[dict[str, Any]]] = {"hello": [], "service": [], **{key: [] for key, *_ in others}}
+        commits: list[float] = []
         for _ in range(args.rounds):
             next_id += 1_000_000_000
+            commits.append(commit_ms(engine))
             runs["hello"].append(wrk(hello_port, args.duration, args.connections, next_id, template, hello))
-            if plain is not None:
-                result = wrk(plain_port, args.duration, args.connections, next_id + 500_000_000, template, plain)
-                runs["plain"].append(result)
+            for key, _, port, process, offset in others:
+                result = wrk(port, args.duration, args.connections, next_id + offset * 100_000_000, template, process)
+                runs[key].append(result)
                 answered.append(result["ok"])
             result = wrk(service_port, args.duration, args.connections, next_id, template, service)
             runs["service"].append(result)
             answered.append(result["ok"])
-        stop(hello)
-        if plain is not None:
-            stop(plain)
-        stop(service)  # every answered request is stored before its answer: nothing is in flight now
+        commits.append(commit_ms(engine))
+        for process in (hello, service, *(process for *_, process, _ in others)):
+            stop(process)  # every answered request is stored before its answer: nothing is in flight now
         if args.profile:
             next_id += 1_000_000_000
             profile("webhooks_hello:app", ROOT / "bench", args, env, next_id, template, tmp)
@@ -330,8 +357,7 @@ def main() -> None:
             "PostgreSQL + Redis unpinned; 2 cores shared with other work on the machine"
         )
         kinds = [("hello", "Flask hello-world"), ("service", "signed WooCommerce deliveries")]
-        if plain is not None:
-            kinds.append(("plain", "same, without the fast path"))
+        kinds += [(key, label) for key, label, *_ in others]
         for kind, label in kinds:
             rates = ", ".join(f"{run['rate']:.0f}" for run in runs[kind])
             p50 = [run["p50_ms"] for run in runs[kind]]
@@ -346,11 +372,15 @@ def main() -> None:
         ratios = [s["rate"] / h["rate"] for h, s in zip(runs["hello"], runs["service"], strict=True)]
         print(f"  ratio service / hello req/s   {spread(ratios)} (goal >= 0.50)")
         print(f"  service p99 ms                {spread([run['p99_ms'] for run in runs['service']])} (goal < 50)")
-        if plain is not None:
-            plain_ratios = [p["rate"] / h["rate"] for h, p in zip(runs["hello"], runs["plain"], strict=True)]
-            gains = [s["rate"] / p["rate"] for p, s in zip(runs["plain"], runs["service"], strict=True)]
-            print(f"  ratio without fast path / hello {spread(plain_ratios)}")
-            print(f"  ratio service / without fast path {spread(gains)}")
+        for key, label, *_ in others:
+            other_ratios = [o["rate"] / h["rate"] for h, o in zip(runs["hello"], runs[key], strict=True)]
+            gains = [s["rate"] / o["rate"] for o, s in zip(runs[key], runs["service"], strict=True)]
+            print(f"  ratio {label} / hello {spread(other_ratios)}")
+            print(f"  ratio service / {label} {spread(gains)}")
+        print(
+            f"  PostgreSQL durable commit (one INSERT, autocommit, between rounds) ms {spread(commits)}: "
+            f"4 sync workers cannot pass 4 / that per second"
+        )
 
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar_one()

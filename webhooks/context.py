@@ -18,10 +18,9 @@ from typing import Any, Protocol, TypeVar
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from core.errors import RelanceError
-from core.store.db import make_engine
 from core.tracker import TrackerLimits
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ _T = TypeVar("_T")
 MAX_BODY_BYTES = 1024 * 1024
 #: After Redis failed, requests skip it for this long (seconds) instead of each waiting for it.
 REDIS_RETRY_AFTER = 5.0
-#: The intake gives up connecting to PostgreSQL after this (seconds) and answers 503.
+#: The intake gives up connecting to PostgreSQL after this (seconds) and answers 503 (``webhooks.database``).
 DATABASE_CONNECT_TIMEOUT = 5
 
 
@@ -102,47 +101,6 @@ class WebRuntime(Protocol):
 def runtime(app: Flask | None = None) -> WebRuntime:
     """The runtime of ``app``, by default the app handling the current request."""
     return (app or current_app).extensions["relance"]
-
-
-def intake_engine(app: Flask | None = None) -> Engine:
-    """The engine the receiving endpoints write with: the runtime's database, no pre-ping.
-
-    A pre-ping is a ``SELECT 1`` round trip before every request; the intake
-    instead retries once on a connection found dead (``webhooks.intake``).
-    PostgreSQL gets an engine of its own (built once per app, autocommit, a
-    short connect timeout so that a database that does not answer gives a
-    quick 503); SQLite has no pre-ping and keeps the runtime's engine.
-    """
-    state = (app or current_app).extensions.setdefault("relance.intake", {})
-    engine = state.get("engine")
-    if engine is None:
-        base = runtime(app).engine
-        if base.dialect.name == "postgresql":
-            engine = make_engine(
-                base.url.render_as_string(hide_password=False),
-                pool_pre_ping=False,
-                # Every statement commits when it returns (the INSERT is durable before the answer), so a
-                # connection is handed out and taken back as it is: no isolation level set and reset,
-                # no ROLLBACK, per request.
-                isolation_level="AUTOCOMMIT",
-                pool_reset_on_return=None,
-                connect_args={"connect_timeout": DATABASE_CONNECT_TIMEOUT},
-            )
-            # The same execution options as the runtime's engine: the keyring of the tenants' secrets among them.
-            engine.update_execution_options(**base.get_execution_options())
-        else:
-            engine = base
-        state["engine"] = engine
-    return engine
-
-
-def intake_connection(app: Flask | None = None) -> Connection:
-    """A new autocommit connection of the intake's engine (``intake_engine``); close it after use."""
-    engine = intake_engine(app)
-    conn = engine.connect()
-    if engine is runtime(app).engine:  # SQLite: the runtime's engine, made autocommit for this connection
-        return conn.execution_options(isolation_level="AUTOCOMMIT")
-    return conn  # PostgreSQL: the intake's own engine is autocommit
 
 
 def app_redis(app: Flask | None = None) -> Redis | None:

@@ -13,8 +13,10 @@ one Redis pipeline (the request counter and the hand-over). The tenant's
 settings are cached in the process for ``TENANT_CACHE_SECONDS``; a request
 refused with cached settings (signature, key, origin) is checked once more
 against freshly read ones, so a new secret or origin works at once and a
-revoked one stops within that time. The pool does not pre-ping: a
-connection found dead is replaced and the request retried once.
+revoked one stops within that time. On PostgreSQL each thread keeps its
+own connection with both statements prepared (``webhooks.database``,
+``webhooks.pgintake``); no pre-ping: a connection found dead is replaced
+and the request retried once.
 """
 
 from __future__ import annotations
@@ -27,22 +29,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from redis.exceptions import RedisError
-from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import DatabaseUnavailableError, RelanceError, SignatureError
 from core.secrets import unseal_value
-from core.store.tenants import keyring_of, stored_settings
 from core.tenants import NAME_RE
 from inbound import metrics
-from inbound.deliveries import store_delivery
 from inbound.errors import BadPayloadError
-from webhooks.context import MAX_BODY_BYTES, app_redis, intake_connection, redis_failed, runtime
+from webhooks.context import MAX_BODY_BYTES, app_redis, redis_failed, runtime
+from webhooks.database import IntakeDatabase, with_database
 from webhooks.errors import (
     REFUSALS,
     ForbiddenOriginError,
@@ -74,7 +74,6 @@ TENANT_CACHE_SIZE = 1024
 MAX_JSON_DEPTH = 32
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 _JSON_NESTING = re.compile(rb"[\[\]{}]")
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class Recipient:
 Inspect = Callable[[Recipient, bytes], Verdict]
 
 
-def find_tenant(conn: Connection, name: str) -> Recipient:
+def find_tenant(db: IntakeDatabase, name: str) -> Recipient:
     """The tenant named in the URL, read from the database; raise UnknownTenantError (404).
 
     The settings were validated when the tenant was saved; only the keys the
@@ -114,7 +113,7 @@ def find_tenant(conn: Connection, name: str) -> Recipient:
     """
     if not NAME_RE.match(name):
         raise UnknownTenantError(f"no tenant named {name[:63]!r}; check the URL")
-    found = stored_settings(conn, name)
+    found = db.tenant_settings(name)
     if found is None:
         raise UnknownTenantError(f"no tenant named {name!r}; check the URL")
     tenant_id, config = found
@@ -122,7 +121,7 @@ def find_tenant(conn: Connection, name: str) -> Recipient:
         id=tenant_id,
         name=name,
         platform=config.get("platform") or "",
-        webhook_secret=unseal_value(config.get("webhook_secret"), keyring_of(conn)) or None,
+        webhook_secret=unseal_value(config.get("webhook_secret"), db.keyring) or None,
         tracker=config.get("tracker") or {},
     )
 
@@ -140,13 +139,13 @@ class TenantCache:
         self._entries: dict[str, tuple[float, Recipient]] = {}
         self._lock = threading.Lock()
 
-    def get(self, conn: Connection, name: str, fresh: bool = False) -> tuple[Recipient, bool]:
+    def get(self, db: IntakeDatabase, name: str, fresh: bool = False) -> tuple[Recipient, bool]:
         """The tenant called ``name`` and whether it came from the cache; raise UnknownTenantError."""
         now = time.monotonic()
         entry = None if fresh else self._entries.get(name)
         if entry is not None and entry[0] > now:
             return entry[1], True
-        tenant = find_tenant(conn, name)
+        tenant = find_tenant(db, name)
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.pop(next(iter(self._entries)))
@@ -166,28 +165,7 @@ def tenant_cache(app: Flask | None = None) -> TenantCache:
 
 def cached_tenant(name: str) -> Recipient:
     """The tenant called ``name`` from the app's cache, read on a miss; raise UnknownTenantError (404)."""
-    return with_connection(lambda conn: tenant_cache().get(conn, name)[0])
-
-
-def with_connection(work: Callable[[Connection], _T], app: Flask | None = None) -> _T:
-    """Run ``work`` on an autocommit connection of the intake's engine; retry once if the connection was dead.
-
-    Without a pre-ping a pooled connection may have been closed by the server
-    (a restart, an idle timeout): that error invalidates the pool and the
-    work is run once more on a new connection. If the INSERT had reached the
-    database before the connection broke, the retry stores the delivery a
-    second time; processing is idempotent, so it is processed once.
-    """
-    for attempt in (1, 2):
-        try:
-            # Autocommit: the INSERT is durable when it returns, without BEGIN/COMMIT round trips.
-            with intake_connection(app) as conn:
-                return work(conn)
-        except DBAPIError as exc:
-            if attempt == 2 or not exc.connection_invalidated:
-                raise
-            log.info("a pooled database connection was closed (%s); retrying once", type(exc.orig).__name__)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return with_database(lambda db: tenant_cache().get(db, name)[0])
 
 
 def parse_json(body: bytes) -> Any:
@@ -258,8 +236,8 @@ def decide_and_store(
     rt = runtime(app)
     cache = tenant_cache(app)
 
-    def store(conn: Connection) -> tuple[Verdict, int | None]:
-        tenant, cached = cache.get(conn, tenant_name)
+    def store(db: IntakeDatabase) -> tuple[Verdict, int | None]:
+        tenant, cached = cache.get(db, tenant_name)
         receipt.tenant = tenant.name
         body = read()
         try:
@@ -267,13 +245,13 @@ def decide_and_store(
         except _STALE_SUSPECTS:
             if not cached:
                 raise
-            tenant, _ = cache.get(conn, tenant_name, fresh=True)  # the settings may have just changed
+            tenant, _ = cache.get(db, tenant_name, fresh=True)  # the settings may have just changed
             verdict = inspect(tenant, body)
         if verdict.topic is None:
             return verdict, None
-        return verdict, store_delivery(conn, tenant.id, source, verdict.topic, verdict.headers, body, rt.clock())
+        return verdict, db.store_delivery(tenant.id, source, verdict.topic, verdict.headers, body, rt.clock())
 
-    return with_connection(store, app)
+    return with_database(store, app)
 
 
 def refused(app: Flask, receipt: Receipt, source: str, exc: Exception) -> None:

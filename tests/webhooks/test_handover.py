@@ -19,7 +19,6 @@ from jobs.inbound import CLAIMED, DRAIN_FLAG, INCOMING, run_drain, run_sweep
 from tests.conftest import NOW
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.payloads import delivery_headers, order, wp_json
-from webhooks.context import intake_engine
 from webhooks.intake import TenantCache
 
 URL = "/hooks/shop/woocommerce"
@@ -119,33 +118,52 @@ def test_an_id_unknown_to_the_database_is_dropped(engine, shop, redis, runtime):
     assert redis.llen(INCOMING) == 0 and redis.zcard(CLAIMED) == 0
 
 
+class CountingPgconn:
+    """A libpq connection that notes the first word of each statement it runs (prepared ones by their SQL)."""
+
+    def __init__(self, pgconn, prepared, seen):
+        self.pgconn, self.prepared, self.seen = pgconn, prepared, seen
+
+    def exec_prepared(self, name, *args, **kwargs):
+        self.seen.append(self.prepared[name].split()[0].decode())
+        return self.pgconn.exec_prepared(name, *args, **kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith(("exec", "send")):
+            self.seen.append(name)
+        return getattr(self.pgconn, name)
+
+
 def test_the_tenant_is_read_once_then_each_delivery_costs_one_statement(engine, shop, app, client, monkeypatch):
-    post_order(client)  # reads the tenant
-    statements = []
+    """Nothing but the INSERT per delivery: no pre-ping, no tenant read, no transaction statements."""
+    from webhooks import pgintake
+    from webhooks.database import intake_connections
+
+    seen = []
     with app.app_context():
-        target = intake_engine()
-    assert not target.pool._pre_ping  # no SELECT 1 before each request
+        connections = intake_connections()
+    if connections is not None:  # PostgreSQL: the intake's own connection, outside SQLAlchemy
+        connect = pgintake.IntakeConnection.__init__
 
-    @event.listens_for(target, "before_cursor_execute")
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement.split()[0])
+        def counted(self, conn, engine):
+            connect(self, conn, engine)
+            self.pgconn = CountingPgconn(self.pgconn, pgintake._STATEMENTS, seen)
 
-    if target.dialect.driver == "psycopg":  # the intake's INSERT is psycopg's own: count what psycopg sends
-        import psycopg
+        monkeypatch.setattr(pgintake.IntakeConnection, "__init__", counted)
 
-        execute = psycopg.Cursor.execute
+    @event.listens_for(engine, "before_cursor_execute")
+    def sql(conn, cursor, statement, *args):
+        seen.append(statement.split()[0])
 
-        def counted(self, query, *args, **kwargs):
-            statements.append(str(query).split()[0])
-            return execute(self, query, *args, **kwargs)
-
-        monkeypatch.setattr(psycopg.Cursor, "execute", counted)
     try:
+        post_order(client)  # connects, reads the tenant
+        assert seen[-2:] == ["SELECT", "INSERT"]
+        seen.clear()
         for n in range(3):
             assert post_order(client, id=800 + n, number=str(800 + n)).status_code == 200
     finally:
-        event.remove(target, "before_cursor_execute", seen)
-    assert statements == ["INSERT"] * 3
+        event.remove(engine, "before_cursor_execute", sql)
+    assert seen == ["INSERT"] * 3
 
 
 def test_a_new_secret_works_at_once_and_a_revoked_one_stops_within_the_cache_time(engine, shop, app, client):
@@ -161,27 +179,57 @@ def test_a_new_secret_works_at_once_and_a_revoked_one_stops_within_the_cache_tim
 
 
 @pytest.mark.postgres
-def test_a_connection_closed_by_the_server_is_replaced_and_the_request_retried_once(shop, app, client, caplog):
+def test_a_connection_closed_by_the_server_is_replaced_and_the_request_retried_once(engine, shop, app, client, caplog):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the intake keeps a connection of its own on PostgreSQL only")
     assert post_order(client).status_code == 200
-    with app.app_context():
-        target = intake_engine()
-    if target.dialect.name != "postgresql":
-        pytest.skip("the pool only matters on PostgreSQL")
-    admin = sa.create_engine(target.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:  # what a PostgreSQL restart does to the pooled connections
+    admin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # what a PostgreSQL restart does to the intake's connection
         killed = conn.execute(
             sa.text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''"
-                " AND state = 'idle'"
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
             )
         ).scalar_one()
     admin.dispose()
     assert killed >= 1
-    with caplog.at_level("INFO", logger="webhooks.intake"):
+    with caplog.at_level("INFO", logger="webhooks"):
         assert post_order(client, id=728, number="728").status_code == 200
     assert "retrying once" in caplog.text
-    assert states(target).count("pending") == 2
+    assert states(engine).count("pending") == 2
+    assert post_order(client, id=729, number="729").status_code == 200  # the new connection is kept
+
+
+@pytest.mark.postgres
+def test_with_the_database_gone_for_good_the_retry_fails_and_the_answer_is_503(engine, shop, app, client, monkeypatch):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the intake keeps a connection of its own on PostgreSQL only")
+    from webhooks import pgintake
+
+    assert post_order(client).status_code == 200
+    admin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
+            )
+        )
+    admin.dispose()
+    connects = []
+    real = pgintake.IntakeConnections._connection
+
+    def connect(self):
+        connects.append(1)
+        if len(connects) > 1:  # the new connection cannot be opened: the server is still down
+            monkeypatch.setattr(self, "conninfo", "postgresql://postgres@127.0.0.1:1/nothing")
+        return real(self)
+
+    monkeypatch.setattr(pgintake.IntakeConnections, "_connection", connect)
+    response = post_order(client, id=728, number="728")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert len(connects) == 2
+    assert states(engine) == ["pending"]
 
 
 def test_the_hand_over_counts_the_request_with_it_and_opens_a_new_connection_after_a_failure(
