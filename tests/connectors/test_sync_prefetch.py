@@ -177,15 +177,20 @@ def lookups(statements):
 
 
 def test_a_first_sync_looks_up_only_its_first_page_and_a_full_one_every_page(engine, woo):  # noqa: F811
+    # On SQLite the store also reads each page's stored message ids itself (``core.store.ingest.ingest_events``,
+    # one writer at a time: it reads before it writes): one more lookup per page that stores something.
+    store_reads = 1 if engine.dialect.name == "sqlite" else 0
     with responses.RequestsMock() as mock, statements_run(engine) as statements:
         route_shop(mock, fixture_shop())
         first = run_sync(engine, woo, connector(woo, page_size=2), resources=[Resource.ORDERS], clock=clock)
+    pages = first.resources[Resource.ORDERS].pages
     # the first page of orders found nothing stored, so the next ones are taken as new
-    assert first.resources[Resource.ORDERS].pages > 2 and len(lookups(statements)) == 1
+    assert pages > 2 and len(lookups(statements)) == 1 + store_reads * pages
     assert first.resources[Resource.ORDERS].created == 8
 
     with responses.RequestsMock() as mock, statements_run(engine) as statements:
         route_shop(mock, fixture_shop())
         full = run_sync(engine, woo, connector(woo, page_size=2), resources=[Resource.ORDERS], full=True, clock=clock)
+    # every page looked up by the sync; known events never reach the store
     assert len(lookups(statements)) == full.resources[Resource.ORDERS].pages
     assert full.resources[Resource.ORDERS].unchanged == full.resources[Resource.ORDERS].fetched
