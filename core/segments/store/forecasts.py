@@ -15,7 +15,7 @@ writes the other metrics.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,10 @@ from core.store.schema import contacts, orders
 
 #: The forecast is fitted on at most this many customers (an even sample of a bigger shop).
 FIT_SAMPLE = 10000
+#: Rows of a whole-tenant summary read at a time (streamed into arrays, not held as Python rows).
+CHUNK = 5000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 #: Digits kept of ``predicted_orders``, and the cent of ``predicted_value``.
 ORDERS_DIGITS = 6
 CENT = Decimal("0.01")
@@ -48,11 +52,14 @@ def span_days(conn: Connection, tenant_id: int, now: datetime) -> float:
 
 
 def purchase_histories(conn: Connection, tenant_id: int, now: datetime, window: float) -> dict[str, Any]:
-    """Per known customer (ordered by contact id): orders, spend and days, now and at ``window`` days
-    before now, and ``last`` (the time of the last order, as the database returns it).
+    """Per known customer (ordered by ``contact_id``), arrays: orders, spend and days, now and at ``window``
+    days before now, ``T_as_of`` (days from the first order to ``as_of(now)``) and ``last`` (the time of the
+    last order, ``micros``).
 
-    One pass over the orders (a hash aggregate: sorted afterwards, in numpy, not by the database);
-    ``core.segments.store.metrics.fit_models`` fits every model and the RFM breakpoints on it.
+    One pass over the orders (a hash aggregate: sorted afterwards, in numpy, not by the database),
+    streamed ``CHUNK`` rows at a time into the arrays (the rows of a big shop's every customer held
+    at once were most of a first sync's memory); ``core.segments.store.metrics.fit_models`` fits
+    every model and the RFM breakpoints on it.
     """
     dialect = conn.dialect.name
     cut = now - timedelta(days=window)
@@ -71,26 +78,62 @@ def purchase_histories(conn: Connection, tenant_id: int, now: datetime, window: 
             sql.days_between(dialect, first, func.max(case((before, created)))).label("t_x_cut"),
             sql.days_between(dialect, first, sql.at(cut)).label("T_cut"),
             func.max(created).label("last"),
+            sql.days_between(dialect, first, sql.at(as_of(now))).label("T_as_of"),
         )
         .join(contacts, contacts.c.id == orders.c.contact_id)
         .where(orders.c.tenant_id == tenant_id, orders.c.status.in_(REVENUE_STATUSES), known_contact())
         .group_by(orders.c.contact_id)
     )
-    rows = conn.execute(query).all()
     names = ("n", "spent", "t_x", "T", "n_cut", "spent_cut", "t_x_cut", "T_cut")
-    # None (no order before the cut) becomes NaN
-    data = np.array([row[: len(names) + 1] for row in rows], dtype=float).reshape(-1, len(names) + 1)
-    order = np.argsort(data[:, 0], kind="stable")
-    found: dict[str, Any] = dict(zip(names, data[order, 1:].T, strict=True))
-    found["last"] = [rows[i].last for i in order.tolist()]
+    parts, lasts, ids = [], [], []
+    for rows in conn.execute(query.execution_options(yield_per=CHUNK)).partitions():
+        # None (no order before the cut) becomes NaN
+        data = [(*row[1 : len(names) + 1], row.T_as_of) for row in rows]
+        parts.append(np.array(data, dtype=float).reshape(-1, len(names) + 1))
+        lasts.append(np.fromiter((micros(row.last) for row in rows), dtype=np.int64, count=len(rows)))
+        ids.append(np.fromiter((row.contact_id for row in rows), dtype=np.int64, count=len(rows)))
+    data = np.concatenate(parts) if parts else np.empty((0, len(names) + 1))
+    contact_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
+    order = np.argsort(contact_ids, kind="stable")
+    found: dict[str, Any] = dict(zip((*names, "T_as_of"), data[order].T, strict=True))
+    found["last"] = (np.concatenate(lasts) if lasts else np.empty(0, dtype=np.int64))[order]
+    found["contact_id"] = contact_ids[order]
     return found
+
+
+def as_of(now: datetime) -> datetime:
+    """The hour the figures that move with time (``p_active``, the forecast) are computed as of, so that
+    refreshes within an hour agree."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+def histories_figures(
+    forecast: Forecast, histories: dict[str, Any]
+) -> tuple[list[int], list[float | None], list[Decimal | None]]:
+    """``forecast_figures`` from the ``purchase_histories`` the models were just fitted on (the same
+    customers, orders, spend and days, as of the same hour): no second pass over the orders."""
+    found = _predicted(forecast, histories["n"], histories["spent"], histories["t_x"], histories["T_as_of"])
+    return histories["contact_id"].tolist(), [orders_ for orders_, _ in found], [value for _, value in found]
+
+
+def micros(value: Any) -> int:
+    """A time as the database returns it (SQLite: text; PostgreSQL: an aware datetime) in microseconds
+    since the epoch (UTC): exact, and 8 bytes in an array rather than a Python object."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return (value - EPOCH) // MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC time of ``micros``."""
+    return EPOCH + timedelta(microseconds=int(value))
 
 
 def fit_forecast(histories: dict[str, Any], window: float) -> Forecast:
     """Choose and fit the tenant's purchase and spend models on its customers' ``purchase_histories``
     (an even sample of at most ``FIT_SAMPLE`` of them)."""
     step = max(1, len(histories["n"]) // FIT_SAMPLE)
-    h = {key: values[::step] for key, values in histories.items() if key != "last"}
+    h = {key: values[::step] for key, values in histories.items()}
     current = History.of(h["n"], h["spent"], h["t_x"], h["T"])
     then = h["n_cut"] > 0
     if window <= 0 or not then.any():
@@ -101,18 +144,26 @@ def fit_forecast(histories: dict[str, Any], window: float) -> Forecast:
 
 def _figures(forecast: Forecast, rows: list[Any]) -> list[tuple[float | None, Decimal | None]]:
     """Each row's (predicted_orders, predicted_value); None for contacts without a paid order."""
-    out: list[tuple[float | None, Decimal | None]] = [(None, None)] * len(rows)
-    buyers = [i for i, row in enumerate(rows) if row.orders_count]
-    if not buyers:
-        return out
-    history = History.of(
-        [rows[i].orders_count for i in buyers],
-        [float(rows[i].total_spent) for i in buyers],
-        [rows[i].t_x for i in buyers],
-        [rows[i].T for i in buyers],
+    return _predicted(
+        forecast,
+        [row.orders_count for row in rows],
+        [float(row.total_spent) for row in rows],
+        [row.t_x for row in rows],
+        [row.T for row in rows],
     )
-    expected, value = predict(forecast, history)
-    for i, orders_, value_ in zip(buyers, expected.tolist(), value.tolist(), strict=True):
+
+
+def _predicted(forecast: Forecast, n: Any, spent: Any, t_x: Any, T: Any) -> list[tuple[float | None, Decimal | None]]:
+    """Each customer's (predicted_orders, predicted_value) from their summary; None for contacts without
+    a paid order."""
+    n = np.asarray(n, dtype=float).reshape(-1)
+    out: list[tuple[float | None, Decimal | None]] = [(None, None)] * len(n)
+    buyers = np.flatnonzero(n > 0)
+    if not len(buyers):
+        return out
+    spent, t_x, T = (np.asarray(v, dtype=float).reshape(-1)[buyers] for v in (spent, t_x, T))
+    expected, value = predict(forecast, History.of(n[buyers], spent, t_x, T))
+    for i, orders_, value_ in zip(buyers.tolist(), expected.tolist(), value.tolist(), strict=True):
         out[i] = (round(orders_, ORDERS_DIGITS), Decimal(repr(value_)).quantize(CENT))
     return out
 
@@ -126,7 +177,7 @@ def forecast_figures(
     dialect = conn.dialect.name
     as_of = now.replace(minute=0, second=0, microsecond=0)
     summary = order_summary()
-    rows = conn.execute(
+    query = (
         select(
             summary.c.contact_id,
             summary.c.n_orders.label("orders_count"),
@@ -135,11 +186,18 @@ def forecast_figures(
             sql.days_between(dialect, summary.c.first_at, sql.at(as_of)).label("T"),
         )
         .join(contacts, contacts.c.id == summary.c.contact_id)
-        .where(known_contact()),
-        {"tenant_id": tenant_id, "loyal_since": now},
-    ).all()
-    ids = [row.contact_id for row in rows]
-    found = _figures(forecast, rows)
+        .where(known_contact())
+    )
+    ids, parts = [], []
+    for rows in conn.execute(
+        query.execution_options(yield_per=CHUNK), {"tenant_id": tenant_id, "loyal_since": now}
+    ).partitions():
+        ids.extend(row.contact_id for row in rows)
+        parts.append(
+            np.array([(row.orders_count, float(row.total_spent), row.t_x, row.T) for row in rows], dtype=float)
+        )
+    data = np.concatenate(parts) if parts else np.empty((0, 4))
+    found = _predicted(forecast, *data.T)
     return ids, [orders_ for orders_, _ in found], [value for _, value in found]
 
 

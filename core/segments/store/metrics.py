@@ -53,6 +53,8 @@ from core.segments.store.builtin import known_contact, order_summary
 from core.segments.store.forecasts import (
     fit_forecast,
     forecast_figures,
+    from_micros,
+    histories_figures,
     purchase_histories,
     refresh_forecasts,
     span_days,
@@ -125,13 +127,6 @@ def get_models(conn: Connection, tenant_id: int) -> Models | None:
     return Models.from_dict(raw) if raw else None
 
 
-def _as_utc(value: Any) -> datetime:
-    """SQLite returns MIN()/MAX() of times as text; PostgreSQL as aware datetimes."""
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _breaks(values: Any) -> tuple[Any, ...]:
     """The 20/40/60/80 % quantiles of the values, each one of the values (the inverted CDF)."""
     ordered = sorted(values)
@@ -141,8 +136,12 @@ def _breaks(values: Any) -> tuple[Any, ...]:
     return tuple(ordered[max(math.ceil(q * n) - 1, 0)] for q in (0.2, 0.4, 0.6, 0.8))
 
 
-def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: ScoringSettings) -> Models:
-    """Fit the tenant's purchase model, RFM breakpoints and forecast from its customers, store and return them."""
+def fit_models(
+    conn: Connection, tenant_id: int, now: datetime, scoring: ScoringSettings
+) -> tuple[Models, dict[str, Any]]:
+    """Fit the tenant's purchase model, RFM breakpoints and forecast from its customers, store them; return
+    them and the customers' ``purchase_histories`` they were fitted on (``refresh_metrics`` computes the
+    forecast's figures from them, as of the same time)."""
     window = window_days(span_days(conn, tenant_id, now))
     histories = purchase_histories(conn, tenant_id, now, window)
     n, t_x, T = histories["n"], histories["t_x"], histories["T"]
@@ -152,7 +151,7 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
     purchase = predictions.fit(x[::step], t_x[::step], T[::step])
     models = Models(
         purchase=purchase,
-        rfm_r=_breaks(_as_utc(value) for value in histories["last"]),
+        rfm_r=tuple(from_micros(value) for value in _breaks(histories["last"])),
         rfm_f=tuple(float(v) for v in _breaks(n)),
         rfm_m=tuple(float(v) for v in _breaks(np.round(histories["spent"], 2))),
         scoring=scoring.fingerprint,
@@ -167,7 +166,7 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
         keys=["tenant_id"],
         update=["params", "computed_at"],
     )
-    return models
+    return models, histories
 
 
 def count_customers(conn: Connection, tenant_id: int, typologies: tuple[str, ...] = ()) -> int:
@@ -325,9 +324,11 @@ def refresh_metrics(
     models: Models,
     scoring: ScoringSettings,
     contact_id: int | None = None,
+    histories: dict[str, Any] | None = None,
 ) -> int:
     """Recompute ``contact_metrics`` for the tenant's known contacts (or one); return the rows written
-    by the metrics' statement.
+    by the metrics' statement. ``histories``: the ``purchase_histories`` of ``now`` the models were just
+    fitted on, when they were (the forecast's figures are computed from them, not read again).
 
     For the whole tenant on PostgreSQL, the forecast's figures are computed first (numpy) and written
     by the same statement, so that each row is written once (a row inserted then updated in the same
@@ -340,7 +341,10 @@ def refresh_metrics(
     together = dialect == "postgresql" and contact_id is None and models.forecast is not None
     if together:
         assert models.forecast is not None
-        ids, figures, values = forecast_figures(conn, tenant_id, now, models.forecast)
+        if histories is not None:
+            ids, figures, values = histories_figures(models.forecast, histories)
+        else:
+            ids, figures, values = forecast_figures(conn, tenant_id, now, models.forecast)
         params.update(f_contacts=ids, f_orders=figures, f_values=values)
     stmt = metrics_statement(dialect, models.purchase.kind, scoring, contact_id is not None, together)
     written = conn.execute(stmt, params).rowcount
