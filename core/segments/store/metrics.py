@@ -25,11 +25,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Float,
     Integer,
-    Numeric,
     and_,
     bindparam,
     case,
@@ -40,7 +38,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -51,6 +48,7 @@ from core.scoring import ScoringSettings, add_points, score_at, score_params
 from core.segments.store import dialect as sql
 from core.segments.store.builtin import known_contact, order_summary
 from core.segments.store.forecasts import (
+    STAGED,
     fit_forecast,
     forecast_figures,
     from_micros,
@@ -58,6 +56,7 @@ from core.segments.store.forecasts import (
     purchase_histories,
     refresh_forecasts,
     span_days,
+    stage_figures,
 )
 from core.segments.store.schema import contact_metrics, segment_members, segment_models
 from core.segments.store.scoring import score_query
@@ -229,7 +228,7 @@ def metrics_statement(dialect: str, kind: str, scoring: ScoringSettings, scoped:
     """The INSERT ... SELECT ... ON CONFLICT that recomputes ``contact_metrics`` (parameters: ``metrics_params``).
 
     With ``figures`` (PostgreSQL), it writes the forecast's ``predicted_orders`` and ``predicted_value`` too,
-    from the arrays ``f_contacts``, ``f_orders``, ``f_values`` (``forecasts.forecast_figures``).
+    from the table ``forecasts.STAGED`` (``forecasts.stage_figures``).
     """
     points = tuple(sorted(scoring.points.items()))
     return _metrics_statement(dialect, kind, points, scoring.half_life_days, scoped, figures)
@@ -293,15 +292,7 @@ def _metrics_statement(
     )
     fields = METRIC_FIELDS
     if figures:
-        found = (
-            func.unnest(
-                cast(bindparam("f_contacts"), ARRAY(BigInteger)),
-                cast(bindparam("f_orders"), ARRAY(Float)),
-                cast(bindparam("f_values"), ARRAY(Numeric)),
-            )
-            .table_valued("contact_id", "orders", "value", name="figures")
-            .render_derived()
-        )
+        found = STAGED.alias("figures")
         query = query.add_columns(
             found.c.orders.label("predicted_orders"), found.c.value.label("predicted_value")
         ).outerjoin_from(contacts, found, found.c.contact_id == contacts.c.id)
@@ -342,10 +333,9 @@ def refresh_metrics(
     if together:
         assert models.forecast is not None
         if histories is not None:
-            ids, figures, values = histories_figures(models.forecast, histories)
+            stage_figures(conn, histories_figures(models.forecast, histories))
         else:
-            ids, figures, values = forecast_figures(conn, tenant_id, now, models.forecast)
-        params.update(f_contacts=ids, f_orders=figures, f_values=values)
+            stage_figures(conn, forecast_figures(conn, tenant_id, now, models.forecast))
     stmt = metrics_statement(dialect, models.purchase.kind, scoring, contact_id is not None, together)
     written = conn.execute(stmt, params).rowcount
     if contact_id is None:
