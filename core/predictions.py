@@ -37,8 +37,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
+
+from core.predictions_gradient import log_likelihood_and_gradient
 
 A = ParamSpec("A")
 R = TypeVar("R")
@@ -161,17 +163,22 @@ def fit(x: Any, t_x: Any, T: Any, kind: str = "mbgnbd", weights: Any = None, pri
     if not len(x):
         return default_model(kind)
     centre = _prior_centre(x, t_x, T, w)
+    per = per_count(x)
 
-    def loss(theta: np.ndarray) -> float:
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         params = tuple(np.exp(theta))
-        value = -float(np.sum(w * log_likelihood(kind, params, x, t_x, T)))  # type: ignore[arg-type]
+        ll, gradient = log_likelihood_and_gradient(kind, params, x, t_x, T, per)  # type: ignore[arg-type]
+        value, slope = -float(np.sum(w * ll)), -(gradient @ w)
         if prior:
             value += float(np.sum((theta - centre) ** 2)) / (2 * PRIOR_SD**2)
-        return value if np.isfinite(value) else 1e300
+            slope += (theta - centre) / PRIOR_SD**2
+        if not (np.isfinite(value) and np.all(np.isfinite(slope))):
+            return 1e300, np.zeros(4)
+        return value, slope
 
     best = None
     for start in (centre, centre + np.array([0.0, 0.0, 0.5, 0.5]), np.zeros(4)):
-        result = minimize(loss, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4)
+        result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4)
         if best is None or result.fun < best.fun:
             best = result
     assert best is not None
@@ -198,15 +205,25 @@ def fit_intervals(x: Any, t_x: Any, weights: Any = None, prior: bool = True) -> 
     if not len(X):
         return float(np.exp(centre[0])), float(np.exp(centre[1]))
 
-    def loss(theta: np.ndarray) -> float:
+    counts, where = per_count(X)
+    fixed = -gammaln(counts)[where] + (X - 1) * np.log(S)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The negative log-posterior and its gradient in ``theta`` (``log k``, ``log beta``)."""
         k, beta = np.exp(theta)
-        ll = gammaln(k + X) - gammaln(k) - gammaln(X) + k * np.log(beta) + (X - 1) * np.log(S)
-        value = -float(np.sum(W * (ll - (k + X) * np.log(beta + S))))
+        log_total = np.log(beta + S)
+        ll = gammaln(k + counts)[where] - gammaln(k) + k * np.log(beta) + fixed - (k + X) * log_total
+        d_k = digamma(k + counts)[where] - digamma(k) + np.log(beta) - log_total
+        d_beta = k / beta - (k + X) / (beta + S)
+        value, slope = -float(np.sum(W * ll)), -np.array([k * np.sum(W * d_k), beta * np.sum(W * d_beta)])
         if prior:
             value += float(np.sum((theta - centre) ** 2)) / (2 * PRIOR_SD**2)
-        return value if np.isfinite(value) else 1e300
+            slope += (theta - centre) / PRIOR_SD**2
+        if not (np.isfinite(value) and np.all(np.isfinite(slope))):
+            return 1e300, np.zeros(2)
+        return value, slope
 
-    result = minimize(loss, centre, method="L-BFGS-B", bounds=[(-8.0, 8.0), (-8.0, 16.0)])
+    result = minimize(loss, centre, jac=True, method="L-BFGS-B", bounds=[(-8.0, 8.0), (-8.0, 16.0)])
     k, beta = (float(v) for v in np.exp(result.x))
     return k, beta
 

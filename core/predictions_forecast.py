@@ -44,6 +44,7 @@ from scipy.stats import rankdata
 
 from core import predictions, predictions_pareto, predictions_spend
 from core.predictions import DEFAULT_INTERVAL_DAYS, PRIOR_SD, PRIOR_SHAPE
+from core.predictions_gradient import log_likelihood_and_gradient
 from core.predictions_spend import SpendModel
 
 HORIZON_DAYS = 365.0
@@ -215,6 +216,7 @@ def fit_orders(
     z = (log_spend - mean) / sd if spend else np.zeros(len(history))
 
     total = float(np.sum(w))
+    per = predictions.per_count(x)
 
     def loss(theta: np.ndarray) -> float:
         """The negative log-posterior per customer: gradients of order 1, so that the optimiser's
@@ -229,12 +231,37 @@ def fit_orders(
             value += effect**2 / (2 * EFFECT_PRIOR_SD**2)
         return value / total if np.isfinite(value) else 1e300
 
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """``loss`` and its gradient (the (M)BG/NBD's, ``core.predictions_gradient``)."""
+        r, alpha, a, b = np.exp(theta[:4])
+        effect = theta[4] if spend else 0.0
+        params = (r, alpha * np.exp(-effect * z) if spend else alpha, a, b)
+        with np.errstate(all="ignore"):
+            ll, slopes = log_likelihood_and_gradient(kind, params, x, t_x, T, per)
+            value, slope = -float(np.sum(w * ll)), -(slopes @ w)
+            if spend:  # d alpha_i / d effect = -z_i alpha_i: the log-alpha slope of each customer times -z_i
+                slope = np.append(slope, float(np.sum(w * slopes[1] * z)))
+        if prior:
+            value += float(np.sum((theta[:4] - centre) ** 2)) / (2 * PRIOR_SD**2)
+            slope[:4] += (theta[:4] - centre) / PRIOR_SD**2
+            value += effect**2 / (2 * EFFECT_PRIOR_SD**2)
+            if spend:
+                slope[4] += effect / EFFECT_PRIOR_SD**2
+        if not (np.isfinite(value) and np.all(np.isfinite(slope))):
+            return 1e300, np.zeros(len(theta))
+        return value / total, slope / total
+
     extra = [0.0] if spend else []
     bounds = [(-12.0, 12.0)] * 4 + [(-5.0, 5.0)] * len(extra)
     shifts = (np.zeros(4), np.array([0.0, 0.0, 0.5, 0.5]), np.array([0.5, 0.5, -0.5, -0.5]))
+    with_gradient = kind != "pnbd"  # the Pareto/NBD's hypergeometric terms have none here: finite differences
     best = None
     for shift in shifts[: max(starts, 1)]:
-        result = minimize(loss, np.array([*(centre + shift), *extra]), method="L-BFGS-B", bounds=bounds)
+        start = np.array([*(centre + shift), *extra])
+        if with_gradient:
+            result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", bounds=bounds)
+        else:
+            result = minimize(loss, start, method="L-BFGS-B", bounds=bounds)
         if best is None or result.fun < best.fun:
             best = result
     assert best is not None

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 #: Prior centres: ``p`` (within-customer spread, coefficient of variation 1/sqrt(p)) and ``q``.
 PRIOR_P, PRIOR_Q = 4.0, 4.0
@@ -101,16 +101,42 @@ def fit(n: Any, m: Any, weights: Any = None, prior: bool = True) -> SpendModel:
     if not len(n):
         return default_model()
     centre = _centre(float(np.sum(w * n * m) / np.sum(w * n)))
+    # What does not move with the parameters, once: the terms of the few distinct order counts are
+    # evaluated per count and gathered (as core.predictions.per_count does).
+    counts, where = np.unique(n, return_inverse=True)
+    log_m, log_n = np.log(m), np.log(n)
 
-    def loss(theta: np.ndarray) -> float:
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The negative log-posterior and its gradient in ``theta`` (``log_likelihood``'s terms derived:
+        digammas of ``p n + q``, ``p n`` and ``q``)."""
         p, q_1, gamma = np.exp(theta)
+        q = 1.0 + q_1
+        pn = p * n
         with np.errstate(all="ignore"):
-            value = -float(np.sum(w * log_likelihood((p, 1.0 + q_1, gamma), n, m)))
+            log_total = np.log(gamma + n * m)
+            ll = (
+                (gammaln(p * counts + q) - gammaln(p * counts))[where]
+                - gammaln(q)
+                + q * np.log(gamma)
+                + (pn - 1.0) * log_m
+                + pn * log_n
+                - (pn + q) * log_total
+            )
+            both = digamma(p * counts + q)[where]
+            d_p = n * (both - digamma(p * counts)[where] + log_m + log_n - log_total)
+            d_q = both - digamma(q) + np.log(gamma) - log_total
+            d_gamma = q / gamma - (pn + q) / (gamma + n * m)
+            value = -float(np.sum(w * ll))
+            slope = -np.array([p * np.sum(w * d_p), q_1 * np.sum(w * d_q), gamma * np.sum(w * d_gamma)])
         if prior:
             value += float(np.sum((theta - centre) ** 2)) / (2 * PRIOR_SD**2)
-        return value if np.isfinite(value) else 1e300
+            slope += (theta - centre) / PRIOR_SD**2
+        if not (np.isfinite(value) and np.all(np.isfinite(slope))):
+            return 1e300, np.zeros(3)
+        return value, slope
 
-    result = minimize(loss, centre, method="L-BFGS-B", bounds=[(-10.0, 10.0), (-10.0, 10.0), (-20.0, 30.0)])
+    bounds = [(-10.0, 10.0), (-10.0, 10.0), (-20.0, 30.0)]
+    result = minimize(loss, centre, jac=True, method="L-BFGS-B", bounds=bounds)
     p, q_1, gamma = (float(v) for v in np.exp(result.x))
     return SpendModel(p, 1.0 + q_1, gamma, int(np.sum(w)))
 

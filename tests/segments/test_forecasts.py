@@ -276,3 +276,47 @@ def test_the_migration_adds_the_columns_to_existing_metrics_and_removes_them(fre
     assert (kept.orders_count, kept.predicted_orders, kept.predicted_value) == (2, None, None)
     assert diff == []
     engine.dispose()
+
+
+def _flat(chunks) -> list[tuple]:
+    """(contact id, predicted_orders, predicted_value) of chunks of figures, in contact id order."""
+    return sorted(row for ids, figures, values in chunks for row in zip(ids, figures, values, strict=True))
+
+
+def test_the_customers_are_read_in_chunks_as_they_would_be_at_once(engine, shop, monkeypatch):
+    """``purchase_histories``, ``forecast_figures`` and ``histories_figures`` go through the customers ``CHUNK``
+    at a time (a big shop's every customer is never held as Python rows or objects): the same arrays and
+    figures, whatever the chunk; the times of the last orders kept exactly (to the microsecond); the figures
+    computed from the histories the models were fitted on are those read again from the orders."""
+    from core.segments.store import forecasts
+
+    with engine.begin() as conn:
+        refresh_tenant(conn, shop, NOW)
+        forecast = get_models(conn, shop.id).forecast
+        whole = forecasts.purchase_histories(conn, shop.id, NOW, 100.0)
+        figures = _flat(forecasts.forecast_figures(conn, shop.id, NOW, forecast))
+        assert len(list(forecasts.forecast_figures(conn, shop.id, NOW, forecast))) == 1
+        monkeypatch.setattr(forecasts, "CHUNK", 3)
+        chunked = forecasts.purchase_histories(conn, shop.id, NOW, 100.0)
+        assert len(list(forecasts.forecast_figures(conn, shop.id, NOW, forecast))) > 3
+        assert _flat(forecasts.forecast_figures(conn, shop.id, NOW, forecast)) == figures
+        assert _flat(forecasts.histories_figures(forecast, whole)) == figures
+        conn.execute(sa.update(contact_metrics).values(predicted_orders=None, predicted_value=None))
+        refresh_tenant(conn, shop, NOW, metrics=True)  # the figures staged 3 at a time
+        last = dict(
+            conn.execute(
+                select(contact_metrics.c.contact_id, contact_metrics.c.last_order_at).where(
+                    contact_metrics.c.tenant_id == shop.id, contact_metrics.c.orders_count > 0
+                )
+            ).all()
+        )
+        stored = conn.execute(
+            select(contact_metrics.c.contact_id, contact_metrics.c.predicted_orders, contact_metrics.c.predicted_value)
+            .where(contact_metrics.c.tenant_id == shop.id, contact_metrics.c.orders_count > 0)
+            .order_by(contact_metrics.c.contact_id)
+        ).all()
+    assert len(whole["n"]) == len(figures) == len(last) >= 10
+    assert [tuple(row) for row in stored] == figures  # what the refresh wrote, chunk by chunk
+    assert whole.keys() == chunked.keys()
+    assert all(np.array_equal(whole[key], chunked[key], equal_nan=True) for key in whole)
+    assert [forecasts.from_micros(value) for value in whole["last"]] == [last[i] for i in sorted(last)]

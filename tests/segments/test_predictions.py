@@ -249,3 +249,77 @@ def test_a_model_fitted_on_an_even_sample_stays_close_to_the_full_fit():
     assert np.max(np.abs(P.p_active(sample, x, t_x, T) - P.p_active(full, x, t_x, T))) < 0.03
     ratio = P.interval_days(sample, x, t_x) / P.interval_days(full, x, t_x)
     assert np.max(np.abs(ratio - 1)) < 0.05
+
+
+@pytest.mark.parametrize("kind", P.MODELS)
+def test_the_likelihoods_gradient_is_its_derivative(cdnow, kind):
+    """``core.predictions_gradient`` (what the fits optimise with): the same log-likelihood, and derivatives with
+    respect to the log-parameters equal to central differences, with one ``alpha`` per customer too."""
+    from core.predictions_gradient import log_likelihood_and_gradient
+
+    x, t_x, T, _, _ = cdnow
+    t_x, T = t_x / 7, T / 7
+    scales = np.exp(np.random.default_rng(3).normal(0.0, 0.3, len(x)))
+    for params in [(0.25, 4.4, 0.8, 2.4), (2.0, 30.0, 0.3, 0.7), (0.5, 4.4 * scales, 1.5, 3.0)]:
+        ll, gradient = log_likelihood_and_gradient(kind, params, x, t_x, T, P.per_count(x))
+        assert np.array_equal(ll, P.log_likelihood(kind, params, x, t_x, T))
+        for i in range(4):
+
+            def moved(step: float, i: int = i, params: tuple = params) -> np.ndarray:
+                changed = list(params)
+                changed[i] = changed[i] * np.exp(step)
+                return P.log_likelihood(kind, tuple(changed), x, t_x, T)
+
+            numeric = (moved(1e-6) - moved(-1e-6)) / 2e-6
+            assert gradient[i] == pytest.approx(numeric, rel=1e-5, abs=1e-6), (params, i)
+
+
+def test_the_fits_with_gradients_reach_the_optimum_a_derivative_free_search_finds(cdnow):
+    """The purchase, interval and spend fits optimise with analytic gradients: they end where Nelder-Mead
+    (no derivatives at all) ends, on CDNOW."""
+    from scipy.optimize import minimize
+
+    x, t_x, T, _, _ = cdnow
+    model = P.fit(x, t_x, T)
+
+    def loss(theta):  # the MBG/NBD fit's negative log-posterior, as core.predictions.fit writes it
+        centre = P._prior_centre(x, t_x, T, np.ones_like(x))
+        ll = P.log_likelihood("mbgnbd", tuple(np.exp(theta)), x, t_x, T).sum()
+        return -ll + np.sum((theta - centre) ** 2) / (2 * P.PRIOR_SD**2)
+
+    found = minimize(loss, np.log([model.r, model.alpha, model.a, model.b]) + 0.3, method="Nelder-Mead",
+                     options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 20000, "maxfev": 20000})  # fmt: skip
+    assert (model.r, model.alpha, model.a, model.b) == pytest.approx(tuple(np.exp(found.x)), rel=2e-3)
+    k, beta = P.fit_intervals(x, t_x)
+    repeat = x > 0
+    gap_loss = minimize(
+        lambda th: (
+            -_interval_ll(np.exp(th), x[repeat], np.maximum(t_x[repeat], 0.5))
+            + np.sum((th - np.log([P.PRIOR_GAPS, P.PRIOR_GAPS * t_x[repeat].sum() / x[repeat].sum()])) ** 2)
+            / (2 * P.PRIOR_SD**2)
+        ),
+        np.log([k, beta]) + 0.3,
+        method="Nelder-Mead",
+        options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000},
+    )
+    assert (k, beta) == pytest.approx(tuple(np.exp(gap_loss.x)), rel=2e-3)
+    d = cdnow_data.load()
+    repeaters = d["n"] > 1
+    n, m = d["n"][repeaters] - 1, d["repeat_value"][repeaters]
+    spend = S.fit(n, m, prior=False)
+    plain = minimize(
+        lambda th: -S.log_likelihood((np.exp(th[0]), 1 + np.exp(th[1]), np.exp(th[2])), n, m).sum(),
+        np.log([spend.p, spend.q - 1, spend.gamma]) + 0.3,
+        method="Nelder-Mead",
+        options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000},
+    )
+    p, q_1, gamma = np.exp(plain.x)
+    assert (spend.p, spend.q, spend.gamma) == pytest.approx((p, 1 + q_1, gamma), rel=2e-3)
+
+
+def _interval_ll(params, X, S_):
+    from scipy.special import gammaln
+
+    k, beta = params
+    return np.sum(gammaln(k + X) - gammaln(k) - gammaln(X) + k * np.log(beta) + (X - 1) * np.log(S_)
+                  - (k + X) * np.log(beta + S_))  # fmt: skip

@@ -25,11 +25,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Float,
     Integer,
-    Numeric,
     and_,
     bindparam,
     case,
@@ -40,7 +38,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -51,11 +48,15 @@ from core.scoring import ScoringSettings, add_points, score_at, score_params
 from core.segments.store import dialect as sql
 from core.segments.store.builtin import known_contact, order_summary
 from core.segments.store.forecasts import (
+    STAGED,
     fit_forecast,
     forecast_figures,
+    from_micros,
+    histories_figures,
     purchase_histories,
     refresh_forecasts,
     span_days,
+    stage_figures,
 )
 from core.segments.store.schema import contact_metrics, segment_members, segment_models
 from core.segments.store.scoring import score_query
@@ -125,13 +126,6 @@ def get_models(conn: Connection, tenant_id: int) -> Models | None:
     return Models.from_dict(raw) if raw else None
 
 
-def _as_utc(value: Any) -> datetime:
-    """SQLite returns MIN()/MAX() of times as text; PostgreSQL as aware datetimes."""
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _breaks(values: Any) -> tuple[Any, ...]:
     """The 20/40/60/80 % quantiles of the values, each one of the values (the inverted CDF)."""
     ordered = sorted(values)
@@ -141,8 +135,12 @@ def _breaks(values: Any) -> tuple[Any, ...]:
     return tuple(ordered[max(math.ceil(q * n) - 1, 0)] for q in (0.2, 0.4, 0.6, 0.8))
 
 
-def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: ScoringSettings) -> Models:
-    """Fit the tenant's purchase model, RFM breakpoints and forecast from its customers, store and return them."""
+def fit_models(
+    conn: Connection, tenant_id: int, now: datetime, scoring: ScoringSettings
+) -> tuple[Models, dict[str, Any]]:
+    """Fit the tenant's purchase model, RFM breakpoints and forecast from its customers, store them; return
+    them and the customers' ``purchase_histories`` they were fitted on (``refresh_metrics`` computes the
+    forecast's figures from them, as of the same time)."""
     window = window_days(span_days(conn, tenant_id, now))
     histories = purchase_histories(conn, tenant_id, now, window)
     n, t_x, T = histories["n"], histories["t_x"], histories["T"]
@@ -152,7 +150,7 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
     purchase = predictions.fit(x[::step], t_x[::step], T[::step])
     models = Models(
         purchase=purchase,
-        rfm_r=_breaks(_as_utc(value) for value in histories["last"]),
+        rfm_r=tuple(from_micros(value) for value in _breaks(histories["last"])),
         rfm_f=tuple(float(v) for v in _breaks(n)),
         rfm_m=tuple(float(v) for v in _breaks(np.round(histories["spent"], 2))),
         scoring=scoring.fingerprint,
@@ -167,7 +165,7 @@ def fit_models(conn: Connection, tenant_id: int, now: datetime, scoring: Scoring
         keys=["tenant_id"],
         update=["params", "computed_at"],
     )
-    return models
+    return models, histories
 
 
 def count_customers(conn: Connection, tenant_id: int, typologies: tuple[str, ...] = ()) -> int:
@@ -230,7 +228,7 @@ def metrics_statement(dialect: str, kind: str, scoring: ScoringSettings, scoped:
     """The INSERT ... SELECT ... ON CONFLICT that recomputes ``contact_metrics`` (parameters: ``metrics_params``).
 
     With ``figures`` (PostgreSQL), it writes the forecast's ``predicted_orders`` and ``predicted_value`` too,
-    from the arrays ``f_contacts``, ``f_orders``, ``f_values`` (``forecasts.forecast_figures``).
+    from the table ``forecasts.STAGED`` (``forecasts.stage_figures``).
     """
     points = tuple(sorted(scoring.points.items()))
     return _metrics_statement(dialect, kind, points, scoring.half_life_days, scoped, figures)
@@ -294,15 +292,7 @@ def _metrics_statement(
     )
     fields = METRIC_FIELDS
     if figures:
-        found = (
-            func.unnest(
-                cast(bindparam("f_contacts"), ARRAY(BigInteger)),
-                cast(bindparam("f_orders"), ARRAY(Float)),
-                cast(bindparam("f_values"), ARRAY(Numeric)),
-            )
-            .table_valued("contact_id", "orders", "value", name="figures")
-            .render_derived()
-        )
+        found = STAGED.alias("figures")
         query = query.add_columns(
             found.c.orders.label("predicted_orders"), found.c.value.label("predicted_value")
         ).outerjoin_from(contacts, found, found.c.contact_id == contacts.c.id)
@@ -325,9 +315,11 @@ def refresh_metrics(
     models: Models,
     scoring: ScoringSettings,
     contact_id: int | None = None,
+    histories: dict[str, Any] | None = None,
 ) -> int:
     """Recompute ``contact_metrics`` for the tenant's known contacts (or one); return the rows written
-    by the metrics' statement.
+    by the metrics' statement. ``histories``: the ``purchase_histories`` of ``now`` the models were just
+    fitted on, when they were (the forecast's figures are computed from them, not read again).
 
     For the whole tenant on PostgreSQL, the forecast's figures are computed first (numpy) and written
     by the same statement, so that each row is written once (a row inserted then updated in the same
@@ -340,8 +332,10 @@ def refresh_metrics(
     together = dialect == "postgresql" and contact_id is None and models.forecast is not None
     if together:
         assert models.forecast is not None
-        ids, figures, values = forecast_figures(conn, tenant_id, now, models.forecast)
-        params.update(f_contacts=ids, f_orders=figures, f_values=values)
+        if histories is not None:
+            stage_figures(conn, histories_figures(models.forecast, histories))
+        else:
+            stage_figures(conn, forecast_figures(conn, tenant_id, now, models.forecast))
     stmt = metrics_statement(dialect, models.purchase.kind, scoring, contact_id is not None, together)
     written = conn.execute(stmt, params).rowcount
     if contact_id is None:

@@ -190,8 +190,11 @@ def _apply(conn: Connection, tenant_id: int, changes: list[Change], now: datetim
             )
 
 
-def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool = False) -> tuple[Models, bool]:
-    """The tenant's fitted models, refitted (with every contact's metrics) when missing, stale or asked."""
+def ensure_models(
+    conn: Connection, tenant: Tenant, now: datetime, refit: bool = False
+) -> tuple[Models, dict[str, Any] | None]:
+    """The tenant's fitted models, refitted (with every contact's metrics) when missing, stale or asked; and
+    when refitted, the customers' histories they were fitted on (``fit_models``), else None."""
     _, scoring = _settings(tenant)
     models = get_models(conn, tenant.id)
     stale = (
@@ -211,8 +214,8 @@ def ensure_models(conn: Connection, tenant: Tenant, now: datetime, refit: bool =
         )
     if not (refit or stale):
         assert models is not None
-        return models, False
-    return fit_models(conn, tenant.id, now, scoring), True
+        return models, None
+    return fit_models(conn, tenant.id, now, scoring)
 
 
 def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False) -> RefreshReport:
@@ -230,9 +233,10 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
         # A parallel plan of these statements repeats every hash aggregate in each worker (only the
         # scan of the contacts is shared): more work for no gain.
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-    models, report.refitted = ensure_models(conn, tenant, now)
+    models, histories = ensure_models(conn, tenant, now)
+    report.refitted = histories is not None
     if metrics or report.refitted:
-        report.metrics_written = refresh_metrics(conn, tenant.id, now, models, scoring)
+        report.metrics_written = refresh_metrics(conn, tenant.id, now, models, scoring, histories=histories)
     states = _states(conn, tenant.id)
     dialect = conn.dialect.name
     changes: list[Change] = []
