@@ -18,7 +18,9 @@ its own process, and for each database a download (A) and a sync (B) alternate
 
 Printed per platform, database and size: records, median seconds of each, the
 sync's records/s and peak RSS, and min / median / max of the ratio sync ÷
-download of each pair. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on
+download of each pair. ``--compare-serial`` also runs, in each pair, the same
+sync with the connector's pages fetched in the storing thread (without
+``connectors.prefetch``) and prints min / median / max of sync ÷ serial. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on
 SQLite; peak RSS flat from 10k to 100k orders.
 """
 

@@ -68,12 +68,13 @@ def test_an_error_comes_out_after_the_items_produced_before_it():
     assert producers_alive() == []
 
 
-def test_a_failing_consumer_stops_the_producer():
+@pytest.mark.parametrize("stop", [Boom, KeyboardInterrupt])
+def test_a_failing_or_interrupted_consumer_stops_the_producer(stop):
     numbers = Numbers()
-    with pytest.raises(Boom), Prefetch(numbers, depth=2) as pages:
+    with pytest.raises(stop), Prefetch(numbers, depth=2) as pages:
         for page in pages:
             if page == 3:
-                raise Boom("store failed")
+                raise stop("store failed")
     assert numbers.closed.is_set() and producers_alive() == []
     # 0..3 consumed, at most 2 waiting in the queue and one more that found the consumer gone
     assert len(numbers.produced) <= 4 + 2 + 1
