@@ -143,6 +143,13 @@ def _convert(path: _Path, func: Any, value: Any) -> Any:
 
 def _moment(value: Any, path: _Path) -> datetime | None:
     """A time in the window the store keeps (``LIMITS.earliest`` to ``LIMITS.latest``); None for a blank or zero date."""
+    if type(value) is datetime:  # a connector's own parsed time: no text to check
+        when = _convert(path, normalize.timestamp, value)
+        if not LIMITS.earliest <= when < LIMITS.latest:
+            raise _fail(
+                path, f"is out of range (from {LIMITS.earliest.year} to {LIMITS.latest.year - 1}; check the year)"
+            )
+        return when
     if isinstance(value, bool) or not isinstance(value, str | datetime):
         raise _fail(path, "must be an ISO 8601 date and time such as 2026-11-23T10:15:00Z")
     if isinstance(value, str):

@@ -320,11 +320,31 @@ def birthday(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
+    if type(value) is str and len(value) <= _CACHED_LENGTH:
+        return _birthday_text(value)
+    return _birthday(value)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _birthday_text(value: str) -> date | None:
+    return _birthday(value)
+
+
+def _birthday(value: Any) -> date | None:
     if is_zero_date(value):
         return None
     text = str(value).strip()
     if len(text) > 10 and text[10] in " T":
         text = text[:10]
+    if len(text) == 10 and text.isascii() and text[:4].isdigit() and text[5:7].isdigit() and text[8:].isdigit():
+        try:  # YYYY-MM-DD, the first format, without strptime (what it reads, it reads alike)
+            parsed = date.fromisoformat(text) if text[4] == text[7] == "-" else None
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.year < 1900:
+                raise ValueError("birthday year before 1900")
+            return parsed
     for fmt in _DATE_FORMATS:
         try:
             parsed = datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a date, no time
