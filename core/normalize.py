@@ -40,6 +40,9 @@ _CENTS = Decimal("0.01")
 #: connector normalises a value that its event is checked for again. Longer texts are not kept.
 _TEXT_CACHE = 8192
 _CACHED_LENGTH = 200
+#: Times are mostly distinct: they come back within a record (read by the connector, then its mapping,
+#: then written into its event), so a short memory is enough.
+_TIME_CACHE = 1024
 
 
 def unstorable(text: str) -> str | None:
@@ -283,7 +286,7 @@ def timestamp(value: Any, naive_tz: tzinfo | None = None) -> datetime | None:
     return _timestamp(value, naive_tz)
 
 
-@lru_cache(maxsize=_TEXT_CACHE)
+@lru_cache(maxsize=_TIME_CACHE)
 def _timestamp_text(value: str, naive_tz: tzinfo | None) -> datetime | None:
     return _timestamp(value, naive_tz)
 
@@ -370,7 +373,7 @@ def isoformat(value: datetime | None) -> str | None:
     return _isoformat(value)
 
 
-@lru_cache(maxsize=_TEXT_CACHE)
+@lru_cache(maxsize=_TIME_CACHE)
 def _isoformat(value: datetime) -> str:
     # Keyed by the instant (aware datetimes at the same instant are equal): the text is the same UTC one.
     return utc(value).isoformat().replace("+00:00", "Z")
