@@ -16,7 +16,7 @@ best of ``--rounds`` passes:
   platform's HTTP client as ``bench/connectors_sync.py``'s ``child_download``
   does, nothing else;
 - ``fetch``: a new connector (empty per-run lookups, as a new sync run)
-  reading every resource from scratch (``connector.fetch``: the HTTP client,
+  reading every resource from scratch, the parser's caches emptied first (``connector.fetch``: the HTTP client,
   the lookups it asks for, the mapping and ``core.events.parse_event``), the
   events made but not stored.
 
@@ -196,7 +196,19 @@ def _prestashop(orders: int) -> tuple[Responder, Callable[[requests.Session], in
 PLATFORMS = {"woocommerce": _woocommerce, "magento": _magento, "prestashop": _prestashop}
 
 
+def _clear_caches() -> None:
+    """Empty the parser's and normalisers' bounded caches: each pass starts cold, as a new process does."""
+    import core.events
+    import core.normalize
+
+    for module in (core.normalize, core.events):
+        for value in vars(module).values():
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
+
+
 def _fetch_all(connector: Any) -> tuple[int, int]:
+    _clear_caches()
     records = events = 0
     for resource in connector.resources():
         for page in connector.fetch(resource, None, NOW):

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 
-from core import normalize
+from core import events, normalize
 from core.events import parse_event
 from relance.demo.sampleshop import generate
 
@@ -44,8 +44,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     lines = [json.dumps(raw) for raw in generate(date(2026, 11, 24))]
-    # the parser's bounded caches (phone numbers), absent from older checkouts
-    caches = [getattr(normalize, name) for name in ("_valid_phone", "_possible_phone") if hasattr(normalize, name)]
+    # the parser's and normalisers' bounded caches (phone numbers, texts, times, amounts), whatever the checkout has
+    caches = [
+        value for module in (normalize, events) for value in vars(module).values() if hasattr(value, "cache_clear")
+    ]
 
     def baseline() -> None:
         for line in lines:

@@ -40,6 +40,9 @@ _CENTS = Decimal("0.01")
 #: connector normalises a value that its event is checked for again. Longer texts are not kept.
 _TEXT_CACHE = 8192
 _CACHED_LENGTH = 200
+#: Times are mostly distinct: they come back within a record (read by the connector, then its mapping,
+#: then written into its event), so a short memory is enough.
+_TIME_CACHE = 1024
 
 
 def unstorable(text: str) -> str | None:
@@ -283,7 +286,7 @@ def timestamp(value: Any, naive_tz: tzinfo | None = None) -> datetime | None:
     return _timestamp(value, naive_tz)
 
 
-@lru_cache(maxsize=_TEXT_CACHE)
+@lru_cache(maxsize=_TIME_CACHE)
 def _timestamp_text(value: str, naive_tz: tzinfo | None) -> datetime | None:
     return _timestamp(value, naive_tz)
 
@@ -320,11 +323,31 @@ def birthday(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
+    if type(value) is str and len(value) <= _CACHED_LENGTH:
+        return _birthday_text(value)
+    return _birthday(value)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _birthday_text(value: str) -> date | None:
+    return _birthday(value)
+
+
+def _birthday(value: Any) -> date | None:
     if is_zero_date(value):
         return None
     text = str(value).strip()
     if len(text) > 10 and text[10] in " T":
         text = text[:10]
+    if len(text) == 10 and text.isascii() and text[:4].isdigit() and text[5:7].isdigit() and text[8:].isdigit():
+        try:  # YYYY-MM-DD, the first format, without strptime (what it reads, it reads alike)
+            parsed = date.fromisoformat(text) if text[4] == text[7] == "-" else None
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.year < 1900:
+                raise ValueError("birthday year before 1900")
+            return parsed
     for fmt in _DATE_FORMATS:
         try:
             parsed = datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a date, no time
@@ -350,7 +373,7 @@ def isoformat(value: datetime | None) -> str | None:
     return _isoformat(value)
 
 
-@lru_cache(maxsize=_TEXT_CACHE)
+@lru_cache(maxsize=_TIME_CACHE)
 def _isoformat(value: datetime) -> str:
     # Keyed by the instant (aware datetimes at the same instant are equal): the text is the same UTC one.
     return utc(value).isoformat().replace("+00:00", "Z")

@@ -100,6 +100,8 @@ def modified_at(payload: Mapping[str, Any], record: str) -> datetime:
 
 def text(value: Any) -> str | None:
     """Plain text (HTML entities decoded, tags removed); None for blanks and non-text."""
+    if type(value) is str:
+        return normalize.plain_text(value)
     if value is None or isinstance(value, bool | dict | list):
         return None
     return normalize.plain_text(value)
@@ -107,6 +109,8 @@ def text(value: Any) -> str | None:
 
 def ident(value: Any) -> str | None:
     """An id as a string; Magento uses 0 and "0" for "none"."""
+    if type(value) is int:
+        return str(value) if value else None
     if value is None or isinstance(value, bool | dict | list) or value in (0, "0", ""):
         return None
     return str(value).strip() or None

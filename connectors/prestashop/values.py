@@ -27,6 +27,12 @@ class RecordError(ValueError):
 
 def ident(value: Any) -> str | None:
     """An id as a string ("12" or 12 -> "12"); 0, "0", blanks and None -> None."""
+    kind = type(value)
+    if kind is str:  # the common cases first: ids are read on every row of every record
+        value = value.strip()
+        return value if value and value != "0" else None
+    if kind is int:
+        return str(value) if value else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, Decimal) and value == value.to_integral_value():
@@ -98,6 +104,8 @@ def text(value: Any, language_id: int | None = None) -> str | None:
 
     HTML entities are decoded and tags removed; blanks give None.
     """
+    if type(value) is str:
+        return normalize.plain_text(value)
     if isinstance(value, list):
         chosen: Any = None
         if language_id is not None:

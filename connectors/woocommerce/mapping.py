@@ -153,6 +153,8 @@ def _list(value: Any) -> list[Any]:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return normalize.plain_text(value)
     if value is None or isinstance(value, bool | dict | list):
         return None
     return normalize.plain_text(value)
@@ -160,6 +162,8 @@ def _text(value: Any) -> str | None:
 
 def _ident(value: Any) -> str | None:
     """An id as a string; WooCommerce uses 0 (and sometimes "") for "none"."""
+    if type(value) is int:
+        return str(value) if value else None
     if value is None or isinstance(value, bool) or value in (0, "0", ""):
         return None
     return str(value).strip() or None

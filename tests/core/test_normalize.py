@@ -131,3 +131,28 @@ def test_the_same_instant_in_any_zone_is_written_as_the_same_utc_text():
     assert normalize.isoformat(paris.astimezone(UTC)) == "2026-07-01T12:00:00Z"
     with pytest.raises(ValueError, match="naive"):
         normalize.isoformat(datetime(2026, 7, 1, 12))  # noqa: DTZ001 - the naive one refused
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1990-02-28", date(1990, 2, 28)),
+        (" 1990-02-28 00:00:00", date(1990, 2, 28)),
+        ("1990-2-28", date(1990, 2, 28)),
+        ("28/02/1990", date(1990, 2, 28)),
+        ("19900228", date(1990, 2, 28)),
+        ("0000-00-00", None),
+    ],
+)
+def test_birthdays_read_alike_first_time_or_remembered(raw, expected):
+    assert normalize.birthday(raw) == expected
+    assert normalize.birthday(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"), [("1990-02-30", "not a date"), ("2024-W01-1", "not a date"), ("1899-12-31", "before 1900")]
+)
+def test_birthdays_refused_first_time_or_again(raw, reason):
+    for _ in range(2):
+        with pytest.raises(ValueError, match=reason):
+            normalize.birthday(raw)
