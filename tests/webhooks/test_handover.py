@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 
 import pytest
 import sqlalchemy as sa
+from redis import Redis
 from rq import Queue
 from sqlalchemy import event, func, select
 
@@ -249,6 +252,40 @@ def test_the_hand_over_counts_the_request_with_it_and_opens_a_new_connection_aft
     assert redis.lrange(INCOMING, 0, -1) == [str(third).encode(), str(first).encode()]
     assert redis.hget(REQUESTS_KEY, "shop\twoocommerce\taccepted") == b"2"
     assert states(engine) == ["pending"] * 3
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_the_hand_over_is_one_command_and_survives_redis_losing_its_scripts(engine, shop, tmp_path, clock):
+    """On a Redis of its own: the scripts and the command counts are the server's, shared by all its clients."""
+    from inbound.metrics import REQUESTS_KEY
+    from tests.faults.conftest import free_port
+    from tests.webhooks.conftest import make_runtime
+    from tests.webhooks.test_resilience import _wait
+    from webhooks.app import create_app
+
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen([*command, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        redis = Redis(port=port)
+        _wait(redis)
+        rt = make_runtime(engine, tmp_path, clock, f"redis://127.0.0.1:{port}/0")
+        rt._redis = redis
+        client = create_app(rt, TESTING=True).test_client()
+        first = post_order(client).get_json()["delivery"]  # sent whole: this Redis does not know the script yet
+        second = post_order(client, id=728, number="728").get_json()["delivery"]
+        redis.script_flush()  # what a Redis restart does to the scripts it knew
+        third = post_order(client, id=729, number="729").get_json()["delivery"]
+        assert redis.lrange(INCOMING, 0, -1) == [str(i).encode() for i in (third, second, first)]
+        assert redis.hget(REQUESTS_KEY, "shop\twoocommerce\taccepted") == b"3"
+        assert drain_jobs(redis) == 1
+        calls = {name: stats["calls"] for name, stats in redis.info("commandstats").items()}
+        assert calls["cmdstat_evalsha"] == 3  # one command per delivery; the two unknown ones sent again whole
+        assert calls["cmdstat_eval"] == 2
+        assert calls["cmdstat_lpush"] == calls["cmdstat_hincrby"] == 3  # run by the script (Redis counts them)
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_the_answer_is_the_json_flask_would_write(engine, shop, app, client):

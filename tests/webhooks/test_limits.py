@@ -16,6 +16,7 @@ from core.pipeline import ingest
 from core.store.deliveries import deliveries
 from core.store.schema import messages
 from core.tracker import validate
+from inbound.errors import BadPayloadError
 from tests.conftest import NOW, make_tenant
 from tests.webhooks.conftest import ORIGIN, PUBLIC_KEY, SECRET, make_runtime
 from tests.webhooks.payloads import delivery_headers, order, wp_json
@@ -232,3 +233,36 @@ def test_window_keys_change_with_the_week_and_hide_the_address():
     assert key == optin.dedupe_key("lea@example.com ", NOW)
     assert "lea" not in key
     assert key != optin.dedupe_key("lea@example.com", NOW + timedelta(days=7))
+
+
+EDGE_BODIES = [
+    b'{"id": 727}',
+    b"[1, 2]",
+    b"NaN",
+    b'{"total": Infinity}',
+    b"123456789012345678901234567890",
+    b'{"id": 123456789012345678901234567890}',
+    b'\xef\xbb\xbf{"id": 1}',
+    '{"id": 1}'.encode("utf-16"),
+    b'{"note": "\\ud800"}',
+    b'{"a": 1, "a": 2}',
+    b"[1,]",
+    b'{"a": "\x01"}',
+    b"\xff\xfe\xfd",
+    b"",
+    b"[" * 40 + b"]" * 40,
+]
+
+
+@pytest.mark.parametrize("body", EDGE_BODIES)
+def test_the_shape_check_accepts_and_refuses_what_the_json_parser_does(body):
+    from webhooks.intake import json_shape, parse_json
+
+    def outcome(parse):
+        try:
+            value = parse(body)
+        except BadPayloadError as exc:
+            return str(exc)
+        return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "scalar"
+
+    assert outcome(json_shape) == outcome(parse_json)
