@@ -66,7 +66,8 @@ def _free_port() -> int:
 
 def _get(port: int, target: str, **headers: str) -> int:
     """GET ``target`` from the test's own server on loopback, redirects not followed; return the status."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    # the worker answers once it has imported the app: seconds, or a minute on a loaded machine
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         conn.request("GET", target, headers=headers)
         response = conn.getresponse()

@@ -137,9 +137,10 @@ def _free_port() -> int:
 
 
 def _get_when_up(url: str) -> bytes:
-    for _ in range(100):
+    deadline = time.monotonic() + 120  # importing the app takes seconds, or a minute on a loaded machine
+    while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local test server
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - a local test server
                 return response.read()
         except OSError:
             time.sleep(0.1)
