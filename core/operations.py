@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from core.pipeline import apply
 from core.segments.store.refresh import RefreshReport, refresh_tenant
+from core.store.ingest import analyze_columns
 from core.store.tenants import Tenant
 
 #: What the refresh reads of the tables a backfill filled: their planner statistics are refreshed first (autovacuum
@@ -26,12 +27,6 @@ REFRESH_INPUTS = {
 }
 
 
-def analyze_inputs(conn: Connection) -> None:
-    """PostgreSQL: fresh planner statistics of what the whole-tenant refresh reads (``REFRESH_INPUTS``)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE " + ", ".join(f"{t} ({', '.join(c)})" for t, c in REFRESH_INPUTS.items()))
-
-
 def refresh_segments(conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False) -> RefreshReport:
     """Recompute every segment of the tenant and record the ``segment_entered`` / ``segment_exited`` events."""
     report = refresh_tenant(conn, tenant, now, metrics=metrics)
@@ -42,5 +37,5 @@ def refresh_segments(conn: Connection, tenant: Tenant, now: datetime, metrics: b
 def finish_backfill(conn: Connection, tenant: Tenant, now: datetime) -> RefreshReport:
     """After a first sync or an import of history: every contact's metrics and predictions, and every segment,
     computed once for the whole tenant (the models fitted when missing), their events recorded."""
-    analyze_inputs(conn)
+    analyze_columns(conn, REFRESH_INPUTS)
     return refresh_segments(conn, tenant, now, metrics=True)

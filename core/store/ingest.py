@@ -9,7 +9,7 @@ late never overwrites a newer one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -716,11 +716,13 @@ LOADED = ("contacts", "contact_identities", "consents", "events", "orders", "ord
           "products")  # fmt: skip
 
 
-def analyze_loaded(conn: Connection) -> None:
-    """PostgreSQL: fresh planner statistics for the tables a backfill just filled (autovacuum may lag
-    far behind a bulk load, and a plan made for an empty table is a slow one for 100,000 rows)."""
+def analyze_columns(conn: Connection, columns: Mapping[str, tuple[str, ...]]) -> None:
+    """PostgreSQL: fresh planner statistics for ``columns`` (table -> its columns) after a bulk load (autovacuum
+    may lag far behind it, and a plan made for an empty table is a slow one for 100,000 rows). Only the columns
+    the next work reads: analyzing every column of the loaded tables read the events' JSON too (1.7-2 s at 10k
+    orders, 0.4-0.5 s for the refresh's columns). Names come from the caller's constants, never from input."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE " + ", ".join(LOADED))
+        conn.exec_driver_sql("ANALYZE " + ", ".join(f"{t} ({', '.join(c)})" for t, c in columns.items()))
 
 
 #: A loaded table is analyzed again during a backfill once it has this many times the pages its statistics
