@@ -521,7 +521,9 @@ def ingest_events(
         first.setdefault(event.message_id, index)
     unique = [event for index, event in enumerate(page_events) if first[event.message_id] == index]
     done: dict[str, tuple[int, _Outcome]] | None
-    if conn.dialect.name == "postgresql" and not CLAIM_FIRST:
+    postgresql = conn.dialect.name == "postgresql"
+    # an AUTOCOMMIT connection (the sending job's) has no transaction block to hold a savepoint: claim first there
+    if postgresql and not CLAIM_FIRST and not conn.connection.dbapi_connection.autocommit:
         savepoint = conn.begin_nested()
         try:
             done = _store_resolved(conn, tenant_id, tenant_platform, unique, now)
@@ -535,7 +537,7 @@ def ingest_events(
             done = _store_claimed(conn, tenant_id, tenant_platform, unique, now)
         else:
             savepoint.commit()
-    elif CLAIM_FIRST:
+    elif CLAIM_FIRST or postgresql:
         done = _store_claimed(conn, tenant_id, tenant_platform, unique, now)
     else:
         known = stored_message_ids(conn, tenant_id, [event.message_id for event in unique])

@@ -77,6 +77,26 @@ def test_a_page_stored_again_is_duplicates_only(engine):
     assert len(before) == len(page) - 1
 
 
+def test_an_autocommit_connection_stores_a_page_as_a_transaction_does(engine):
+    """The sending job ingests its opt-outs on an AUTOCOMMIT connection: no transaction block holds a savepoint
+    there, so the page is stored events first; the rows are those a transaction stores."""
+    in_transaction, autocommit = make_tenant(engine, "in-transaction"), make_tenant(engine, "autocommit")
+    outcomes = {}
+    for tenant in (in_transaction, autocommit):
+        outcomes[tenant.name] = []
+        for page in _pages():
+            if tenant is autocommit:
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    stored = ingest_events(conn, tenant.id, "woocommerce", page, NOW)
+            else:
+                with engine.begin() as conn:
+                    stored = ingest_events(conn, tenant.id, "woocommerce", page, NOW)
+            outcomes[tenant.name].append([_outcome(r) for r in stored])
+    assert outcomes["in-transaction"] == outcomes["autocommit"]
+    assert _snapshot(engine, in_transaction) == _snapshot(engine, autocommit)
+    assert _events(engine, in_transaction) == _events(engine, autocommit)
+
+
 def test_two_transactions_storing_the_same_event_apply_it_once(engine):
     if engine.dialect.name != "postgresql":
         pytest.skip("concurrent writers: SQLite has one writer at a time")
