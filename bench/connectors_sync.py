@@ -8,8 +8,15 @@ for WooCommerce, ``bench/magento_sync.py``, ``bench/prestashop_sync.py``) runs i
 its own process, and for each database a download (A) and a sync (B) alternate
 ``--repeat`` times (ABAB), each in a fresh process so that its peak RSS is its own:
 
-- ``download`` (the baseline): every page fetched and JSON-decoded by the
-  platform's HTTP client, nothing else;
+- ``download`` (the baseline): every page of the synced resources fetched and
+  JSON-decoded by the platform's HTTP client, nothing else;
+- ``requests`` (a second baseline): every HTTP request the sync's connector
+  makes, recorded once by a fetch without the store (a PrestaShop order page
+  also asks for its customers and invoice addresses by id, a customer page
+  for its addresses; Magento and WooCommerce for product details), replayed
+  in order by a plain ``requests.Session`` and JSON-decoded as the connectors
+  decode (``parse_float=Decimal``), nothing else: the bare download of exactly
+  the pages the sync needs;
 - ``sync``: ``connectors.sync.run_sync`` into a fresh database (PostgreSQL
   database ``relance_bench_sync``, created and dropped; or a SQLite file): a
   first sync, so a backfill (``core.pipeline.ingest_page(backfill=True)``), with
@@ -18,7 +25,8 @@ its own process, and for each database a download (A) and a sync (B) alternate
 
 Printed per platform, database and size: records, median seconds of each, the
 sync's records/s and peak RSS, and min / median / max of the ratio sync ÷
-download of each pair. ``--compare-serial`` also runs, in each pair, the same
+download and sync ÷ requests of each triple (download, requests, sync
+alternated). ``--compare-serial`` also runs, in each pair, the same
 sync with the connector's pages fetched in the storing thread (without
 ``connectors.prefetch``) and prints min / median / max of sync ÷ serial. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on
 SQLite; peak RSS flat from 10k to 100k orders.
@@ -211,6 +219,55 @@ _SERIAL = (
 )
 
 
+# Runs a bench script's fetch (no store) recording every request its connector sends (for ``child_replay``).
+_RECORD = (
+    "import atexit, base64, json, os, runpy, sys, requests; recorded = []; send = requests.Session.send\n"
+    "def record(self, request, **kw):\n"
+    "    body = request.body.encode() if isinstance(request.body, str) else request.body\n"
+    "    recorded.append([request.method, request.url, dict(request.headers), "
+    "base64.b64encode(body).decode() if body else None])\n"
+    "    return send(self, request, **kw)\n"
+    "requests.Session.send = record\n"
+    "atexit.register(lambda: open(os.environ['RELANCE_BENCH_RECORD'], 'w').write(json.dumps(recorded)))\n"
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+#: The child of each platform's script that fetches and maps every resource without storing it.
+_FETCH = {"woocommerce": "fetch", "magento": "map", "prestashop": "fetch"}
+
+
+def child_replay(path: str) -> dict:
+    """Send every recorded request again, in order, and decode each answer: nothing else."""
+    import base64
+    from decimal import Decimal
+
+    import requests
+
+    recorded = json.loads(Path(path).read_text())
+    session = requests.Session()
+    started = time.perf_counter()
+    for method, url, headers, body in recorded:
+        request = requests.Request(method, url, headers=headers, data=base64.b64decode(body) if body else None)
+        response = session.send(session.prepare_request(request), timeout=120)
+        response.raise_for_status()
+        json.loads(response.content, parse_float=Decimal)
+    return {"requests": len(recorded), "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+
+
+def _record(platform: str, url: str, workdir: Path) -> Path:
+    """Record the requests of one fetch of every resource (not timed) into a file for ``child_replay``."""
+    path = workdir / f"requests-{platform}.json"
+    command = [sys.executable, "-c", _RECORD, str(PLATFORMS[platform]), "--child", _FETCH[platform], url]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "RELANCE_BENCH_RECORD": str(path)},
+    )
+    return path
+
+
 def _child(script: Path, *args: str, serial: bool = False) -> dict:
     """Run one measurement in a fresh process (its peak RSS is its own) and return what it printed.
     ``serial``: without the prefetch thread (``--compare-serial``)."""
@@ -254,11 +311,12 @@ def main() -> None:
     databases = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
     print(
         f"First sync ÷ download of the same pages: platforms {platforms}, sizes {sizes} orders, databases "
-        f"{databases}; download (A) and sync (B) alternated ABAB, {args.repeat} pairs, ratio min / median / max"
+        f"{databases}; download (A), every request of the sync replayed (A2) and sync (B) alternated, {args.repeat} triples, ratios min / median / max"
     )
     print(
         f"{'platform':<12} {'db':<10} {'orders':>7} {'records':>8} {'dl s':>7} {'sync s':>7} {'sync rec/s':>10} "
-        f"{'sync RSS MB':>11} {'sync ÷ download (min / median / max)':>36}",
+        f"{'sync RSS MB':>11} {'sync ÷ download (min / median / max)':>36} {'requests':>8} {'req s':>6} "
+        f"{'sync ÷ requests (min / median / max)':>36}",
         flush=True,
     )
     workdir = Path(tempfile.mkdtemp(prefix="relance-bench-"))
@@ -269,14 +327,17 @@ def main() -> None:
                 script = PLATFORMS[platform]
                 server, url = _shop(platform, size, context)
                 try:
+                    recorded = _record(platform, url, workdir)
                     for db in databases:
-                        ratios, downloads, syncs, gains = [], [], [], []
+                        ratios, downloads, syncs, gains, replays, by_requests = [], [], [], [], [], []
                         for _ in range(args.repeat):
                             downloads.append(_child(script, "download", url))
+                            replays.append(_child(ROOT / "bench" / "connectors_sync.py", "replay", str(recorded)))
                             if args.compare_serial:
                                 serial = _child(script, "sync", url, _fresh_db(db, workdir), serial=True)
                             syncs.append(_child(script, "sync", url, _fresh_db(db, workdir)))
                             ratios.append(syncs[-1]["seconds"] / downloads[-1]["seconds"])
+                            by_requests.append(syncs[-1]["seconds"] / replays[-1]["seconds"])
                             if args.compare_serial:
                                 gains.append(syncs[-1]["seconds"] / serial["seconds"])
                         assert all(run["ok"] for run in syncs), syncs
@@ -286,7 +347,9 @@ def main() -> None:
                             f"{platform:<12} {db:<10} {size:>7} {records:>8} "
                             f"{statistics.median(r['seconds'] for r in downloads):>7.1f} {sync_s:>7.1f} "
                             f"{records / sync_s:>10.0f} {max(r['peak_mb'] for r in syncs):>11.0f} "
-                            f"{_spread(ratios):>36}" + (f"   sync ÷ serial {_spread(gains)}" if gains else ""),
+                            f"{_spread(ratios):>36} {replays[-1]['requests']:>8} "
+                            f"{statistics.median(r['seconds'] for r in replays):>6.1f} {_spread(by_requests):>36}"
+                            + (f"   sync ÷ serial {_spread(gains)}" if gains else ""),
                             flush=True,
                         )
                 finally:
@@ -295,7 +358,7 @@ def main() -> None:
     finally:
         if "postgresql" in databases:
             _drop_pg()
-        for path in workdir.iterdir():
+        for path in workdir.iterdir():  # the SQLite files, the recorded requests
             path.unlink()
         workdir.rmdir()
 
@@ -303,7 +366,9 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, *rest = sys.argv[2:]
-        result = {"download": child_download, "fetch": child_fetch, "sync": child_sync}[kind](*rest)
+        result = {"download": child_download, "fetch": child_fetch, "sync": child_sync, "replay": child_replay}[kind](
+            *rest
+        )
         print(json.dumps(result))
     else:
         main()
