@@ -311,7 +311,8 @@ def main() -> None:
     databases = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
     print(
         f"First sync ÷ download of the same pages: platforms {platforms}, sizes {sizes} orders, databases "
-        f"{databases}; download (A), every request of the sync replayed (A2) and sync (B) alternated, {args.repeat} triples, ratios min / median / max"
+        f"{databases}; download (A), every request of the sync replayed (A2) and sync (B) alternated, "
+        f"{args.repeat} triples, ratios min / median / max"
     )
     print(
         f"{'platform':<12} {'db':<10} {'orders':>7} {'records':>8} {'dl s':>7} {'sync s':>7} {'sync rec/s':>10} "
