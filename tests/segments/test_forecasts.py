@@ -320,3 +320,28 @@ def test_the_customers_are_read_in_chunks_as_they_would_be_at_once(engine, shop,
     assert whole.keys() == chunked.keys()
     assert all(np.array_equal(whole[key], chunked[key], equal_nan=True) for key in whole)
     assert [forecasts.from_micros(value) for value in whole["last"]] == [last[i] for i in sorted(last)]
+
+
+def test_the_stored_figures_are_refreshed_in_chunks_as_they_would_be_at_once(engine, shop, people, monkeypatch):
+    """``refresh_forecasts`` reads, computes and writes ``FORECAST_CHUNK`` contacts at a time (by contact id):
+    every contact's figures written, the same as in one chunk, and the count of changed rows the same."""
+    from core.segments.store import forecasts
+
+    with engine.begin() as conn:
+        refresh_tenant(conn, shop, NOW)
+        models = get_models(conn, shop.id)
+        stored = _stored(conn, shop.id)
+        customers = sum(v != (None, None) for v in stored.values())
+        assert customers >= 10
+        monkeypatch.setattr(forecasts, "FORECAST_CHUNK", 3)
+        conn.execute(contact_metrics.update().values(predicted_orders=None, predicted_value=None))
+        assert refresh_forecasts(conn, shop.id, NOW, models.forecast) == customers
+        assert _stored(conn, shop.id) == stored
+        assert refresh_forecasts(conn, shop.id, NOW, models.forecast) == 0
+        # a chunk whose contacts all changed, then one whose contacts did not: both are written or skipped
+        first = min(conn.execute(select(contact_metrics.c.contact_id).where(contact_metrics.c.orders_count > 0)))[0]
+        conn.execute(
+            contact_metrics.update().where(contact_metrics.c.contact_id == first).values(predicted_orders=None)
+        )
+        assert refresh_forecasts(conn, shop.id, NOW, models.forecast) == 1
+        assert _stored(conn, shop.id) == stored

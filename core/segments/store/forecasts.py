@@ -256,14 +256,19 @@ _UPDATE_PG = text(
 )
 
 
+#: Contacts whose figures ``refresh_forecasts`` reads, computes and writes at a time.
+FORECAST_CHUNK = 5000
+
+
 def refresh_forecasts(
     conn: Connection, tenant_id: int, now: datetime, forecast: Forecast, contact_id: int | None = None
 ) -> int:
     """Recompute ``predicted_orders`` and ``predicted_value`` of the tenant's contacts (or one) from their
     stored metrics, as of the hour; return the rows whose figures changed.
 
-    Only rows that hold an order or a figure are read (a contact without either keeps none), and the
-    changed ones are written in one statement on PostgreSQL.
+    Only rows that hold an order or a figure are read (a contact without either keeps none), ``FORECAST_CHUNK``
+    at a time in contact id order (the rows of a 100k-customer shop held at once were a SQLite first sync's
+    memory peak, +50 MB), and each chunk's changed ones are written in one statement on PostgreSQL.
     """
     dialect = conn.dialect.name
     as_of = now.replace(minute=0, second=0, microsecond=0)
@@ -274,7 +279,7 @@ def refresh_forecasts(
     ]
     if contact_id is not None:
         conds.append(m.contact_id == contact_id)
-    rows = conn.execute(
+    query = (
         select(
             m.contact_id,
             m.orders_count,
@@ -283,16 +288,34 @@ def refresh_forecasts(
             sql.days_between(dialect, m.first_order_at, sql.at(as_of)).label("T"),
             m.predicted_orders,
             m.predicted_value,
-        ).where(*conds)
-    ).all()
-    changed = [
-        (row.contact_id, orders_, value)
-        for row, (orders_, value) in zip(rows, _figures(forecast, rows), strict=True)
-        if (orders_, value) != (row.predicted_orders, row.predicted_value)
-    ]
+        )
+        .where(*conds, m.contact_id > bindparam("b_after"))
+        .order_by(m.contact_id)
+        .limit(FORECAST_CHUNK)
+    )
+    written, after = 0, 0
+    while True:  # a chunk of contacts at a time (by id): a big shop's rows are never all held at once
+        rows = conn.execute(query, {"b_after": after}).all()
+        if not rows:
+            return written
+        after = rows[-1].contact_id
+        changed = [
+            (row.contact_id, orders_, value)
+            for row, (orders_, value) in zip(rows, _figures(forecast, rows), strict=True)
+            if (orders_, value) != (row.predicted_orders, row.predicted_value)
+        ]
+        _write_figures(conn, tenant_id, changed)
+        written += len(changed)
+        if len(rows) < FORECAST_CHUNK:
+            return written
+
+
+def _write_figures(conn: Connection, tenant_id: int, changed: list[tuple[int, float | None, Decimal | None]]) -> None:
+    """The changed figures of a chunk: one statement on PostgreSQL, executemany on SQLite."""
     if not changed:
-        return 0
-    if dialect == "postgresql" and len(changed) > 1:
+        return
+    m = contact_metrics.c
+    if conn.dialect.name == "postgresql" and len(changed) > 1:
         ids, figures, values = (list(column) for column in zip(*changed, strict=True))
         conn.execute(_UPDATE_PG, {"b_tenant": tenant_id, "b_contacts": ids, "b_orders": figures, "b_values": values})
     else:
@@ -302,4 +325,3 @@ def refresh_forecasts(
             .values(predicted_orders=bindparam("b_orders"), predicted_value=bindparam("b_value")),
             [{"b_contact": c, "b_orders": o, "b_value": v} for c, o, v in changed],
         )
-    return len(changed)
