@@ -45,9 +45,9 @@ def test_rule_examples_match_the_oracle(engine, shop, people):
 
 
 def test_a_later_refresh_records_exactly_the_changes(engine, shop, people):
-    """The steady refresh (on PostgreSQL one mask per contact compared with the stored ones) records every
-    entry and exit of the built-in segments, and only those: time passing moves contacts between every
-    built-in, and a contact no longer reachable leaves all of its segments."""
+    """The steady refresh (its diff against the stored memberships) records every entry and exit of the
+    built-in segments, and only those: time passing moves contacts between every built-in, and a contact
+    no longer reachable leaves all of its segments."""
     later = NOW + timedelta(days=100)
     with engine.begin() as conn:
         refresh_tenant(conn, shop, NOW)

@@ -108,78 +108,58 @@ def builtin_params(
     return params
 
 
-def _builtin_parts(dialect: str, engagement_events: tuple[str, ...], scoped: bool) -> tuple[Any, list[Any], Any, Any]:
-    """What ``builtin_query`` and ``builtin_masks`` share: the joined tables and their conditions, the
-    typology of a row as (condition, name) in order (the last one's condition is ``None``: the rest), and the
-    conditions of ``at_risk`` and ``new_customer``."""
-    summary = order_summary(scoped)
-    engaged = engaged_contacts(engagement_events, scoped)
-    is_customer = summary.c.n_orders.is_not(None)
-    typologies = [
-        (and_(~is_customer, engaged.c.contact_id.is_not(None)), "warm_prospect"),
-        (~is_customer, "cold_prospect"),
-        (summary.c.n_recent >= bindparam("loyal_orders", type_=Integer), "loyal_customer"),
-        (None, "occasional_customer"),
-    ]
-    now = _time("now")
-    idle = sql.days_between(dialect, summary.c.last_at, now)
-    span = sql.days_between(dialect, summary.c.first_at, summary.c.last_at)
-    k, beta = bindparam("gap_k", type_=Float), bindparam("gap_beta", type_=Float)
-    interval = (beta + span) / (k + summary.c.n_orders - 1)
-    factor, one_time = bindparam("at_risk_factor", type_=Float), bindparam("one_time_days", type_=Float)
-    at_risk = and_(
-        is_customer,
-        or_(
-            and_(summary.c.n_orders <= 1, idle > one_time),
-            and_(summary.c.n_orders > 1, idle > interval * factor),
-        ),
-    )
-    new_customer = and_(is_customer, summary.c.first_at >= _time("new_since"))
-    conds = [contacts.c.tenant_id == TENANT, known_contact()]
-    if scoped:
-        conds.append(contacts.c.id == CONTACT)
-    joined = contacts.outerjoin(summary, summary.c.contact_id == contacts.c.id).outerjoin(
-        engaged, engaged.c.contact_id == contacts.c.id
-    )
-    return joined, conds, typologies, (at_risk, new_customer)
-
-
 @lru_cache(maxsize=64)
 def builtin_query(dialect: str, engagement_events: tuple[str, ...], scoped: bool = False) -> Select[Any]:
     """SELECT contact_id, typology, at_risk (0/1), new_customer (0/1) for the tenant's known contacts.
 
     Parameters: ``builtin_params`` (with ``contact_id`` when ``scoped``).
     """
-    joined, conds, typologies, (at_risk, new_customer) = _builtin_parts(dialect, engagement_events, scoped)
-    *whens, (_, rest) = typologies
+    summary = order_summary(scoped)
+    engaged = engaged_contacts(engagement_events, scoped)
+    is_customer = summary.c.n_orders.is_not(None)
+    typology = case(
+        (and_(~is_customer, engaged.c.contact_id.is_not(None)), "warm_prospect"),
+        (~is_customer, "cold_prospect"),
+        (summary.c.n_recent >= bindparam("loyal_orders", type_=Integer), "loyal_customer"),
+        else_="occasional_customer",
+    )
+    now = _time("now")
+    idle = sql.days_between(dialect, summary.c.last_at, now)
+    span = sql.days_between(dialect, summary.c.first_at, summary.c.last_at)
+    k, beta = bindparam("gap_k", type_=Float), bindparam("gap_beta", type_=Float)
+    interval = (beta + span) / (k + summary.c.n_orders - 1)
+    factor, one_time = bindparam("at_risk_factor", type_=Float), bindparam("one_time_days", type_=Float)
+    at_risk = case(
+        (
+            and_(
+                is_customer,
+                or_(
+                    and_(summary.c.n_orders <= 1, idle > one_time),
+                    and_(summary.c.n_orders > 1, idle > interval * factor),
+                ),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    new_customer = case((and_(is_customer, summary.c.first_at >= _time("new_since")), 1), else_=0)
+    conds = [contacts.c.tenant_id == TENANT, known_contact()]
+    if scoped:
+        conds.append(contacts.c.id == CONTACT)
     return (
         select(
             contacts.c.id.label("contact_id"),
-            case(*whens, else_=rest).label("typology"),
-            case((at_risk, 1), else_=0).label("at_risk"),
-            case((new_customer, 1), else_=0).label("new_customer"),
+            typology.label("typology"),
+            at_risk.label("at_risk"),
+            new_customer.label("new_customer"),
         )
-        .select_from(joined)
+        .select_from(
+            contacts.outerjoin(summary, summary.c.contact_id == contacts.c.id).outerjoin(
+                engaged, engaged.c.contact_id == contacts.c.id
+            )
+        )
         .where(*conds)
     )
-
-
-@lru_cache(maxsize=64)
-def builtin_masks(dialect: str, engagement_events: tuple[str, ...], segments: tuple[str, ...]) -> Select[Any]:
-    """SELECT contact_id, mask for the tenant's known contacts: the ``segment_bits`` of the built-in ``segments``
-    (of ``BUILTIN_SEGMENTS``) the contact is in by ``builtin_query``'s definitions, 0 when none of them.
-
-    The memberships of ``wanted_pairs``, one row per contact, as an integer computed directly (no segment
-    names to compare): what the steady refresh compares with the stored ones. Parameters: ``builtin_params``.
-    """
-    joined, conds, typologies, (at_risk, new_customer) = _builtin_parts(dialect, engagement_events, False)
-    bits = segment_bits(segments)
-    *whens, (_, rest) = typologies
-    mask: Any = case(*((cond, bits.get(name, 0)) for cond, name in whens), else_=bits.get(rest, 0))
-    for name, cond in (("at_risk", at_risk), ("new_customer", new_customer)):
-        if name in bits:
-            mask = mask + case((cond, bits[name]), else_=0)
-    return select(contacts.c.id.label("contact_id"), mask.label("mask")).select_from(joined).where(*conds)
 
 
 def wanted_pairs(query: Select[Any], dialect: str = "sqlite") -> Any:
@@ -205,11 +185,6 @@ def wanted_pairs(query: Select[Any], dialect: str = "sqlite") -> Any:
         select(literal("at_risk").label("segment"), calc.c.contact_id).where(calc.c.at_risk == 1),
         select(literal("new_customer").label("segment"), calc.c.contact_id).where(calc.c.new_customer == 1),
     )
-
-
-def segment_bits(segments: list[str] | tuple[str, ...]) -> dict[str, int]:
-    """One bit per segment, in the order given: how ``wanted_masks`` and the stored memberships encode a set."""
-    return {name: 1 << i for i, name in enumerate(segments)}
 
 
 def segments_in_row(row: Any) -> set[str]:

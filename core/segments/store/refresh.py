@@ -27,15 +27,7 @@ from core.model import Event
 from core.scoring import ScoringSettings, scoring_settings
 from core.segments.rules import referenced_segments
 from core.segments.settings import BUILTIN_SEGMENTS, SegmentSettings, segment_settings
-from core.segments.store.builtin import (
-    builtin_masks,
-    builtin_params,
-    builtin_query,
-    known_contact,
-    segment_bits,
-    segments_in_row,
-    wanted_pairs,
-)
+from core.segments.store.builtin import builtin_params, builtin_query, known_contact, segments_in_row, wanted_pairs
 from core.segments.store.changes import Change, change_events
 from core.segments.store.compiler import Context, compile_rule
 from core.segments.store.membership import segments_of
@@ -179,54 +171,6 @@ def _sync(
     return changes
 
 
-def _sync_masks(
-    conn: Connection, tenant_id: int, segments: list[str], wanted: Any, now: datetime, params: dict[str, Any]
-) -> list[Change]:
-    """A loud ``_sync`` of built-in ``segments`` on PostgreSQL, from ``builtin_masks`` (contact_id, mask).
-
-    The stored memberships are folded into one mask per contact (``segment_bits``) and compared with the
-    wanted ones by a hash full join on the contact: one row per contact on each side rather than one per
-    pair, and no unnesting of the wanted rows; only the contacts whose masks differ come back. The
-    changes are those ``_sync`` finds: entries first, then exits.
-    """
-    members = segment_members
-    bits = segment_bits(segments)
-    w = wanted.subquery("wanted")
-    stored = (
-        select(members.c.contact_id, func.sum(case(bits, value=members.c.segment, else_=0)).label("mask"))
-        .where(members.c.tenant_id == tenant_id, members.c.segment.in_(segments))
-        .group_by(members.c.contact_id)
-        .subquery("stored")
-    )
-    wanted_mask = func.coalesce(w.c.mask, 0)
-    stored_mask = func.coalesce(stored.c.mask, 0)
-    diff = (
-        select(
-            func.coalesce(w.c.contact_id, stored.c.contact_id).label("contact_id"),
-            wanted_mask.label("wanted"),
-            stored_mask.label("stored"),
-        )
-        .select_from(w.outerjoin(stored, stored.c.contact_id == w.c.contact_id, full=True))
-        .where(wanted_mask != stored_mask)
-    )
-    rows = conn.execute(diff, params).all()
-    entered = [
-        Change(name, row.contact_id, True)
-        for row in rows
-        for name, bit in bits.items()
-        if row.wanted & bit & ~row.stored
-    ]
-    exited = [
-        Change(name, row.contact_id, False)
-        for row in rows
-        for name, bit in bits.items()
-        if row.stored & bit & ~row.wanted
-    ]
-    changes = entered + exited
-    _apply(conn, tenant_id, changes, now)
-    return changes
-
-
 def _apply(conn: Connection, tenant_id: int, changes: list[Change], now: datetime) -> None:
     rows = [
         {"tenant_id": tenant_id, "segment": c.segment, "contact_id": c.contact_id, "entered_at": now}
@@ -307,18 +251,9 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
                 changes.extend(_sync(conn, tenant.id, group, only, is_loud, now, params))
         report.filled.extend(quiet)
 
-    engaged = settings.thresholds.engagement_events
-    builtins = builtin_query(dialect, engaged)
+    builtins = builtin_query(dialect, settings.thresholds.engagement_events)
     params = builtin_params(tenant.id, now, settings.thresholds, models.purchase)
-    steady = [n for n in BUILTIN_SEGMENTS if states.get(n) == settings.definition(n)]
-    if dialect == "postgresql" and steady:
-        # the steady refresh compares one mask per contact (the segments being filled take the general way)
-        changes.extend(
-            _sync_masks(conn, tenant.id, steady, builtin_masks(dialect, engaged, tuple(steady)), now, params)
-        )
-        sync([n for n in BUILTIN_SEGMENTS if n not in steady], wanted_pairs(builtins, dialect), params)
-    else:
-        sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtins, dialect), params)
+    sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtins, dialect), params)
     for name, node in settings.rules:
         condition = compile_rule(node, _context(conn, tenant, settings, scoring, now))
         wanted = select(literal(name).label("segment"), contacts.c.id.label("contact_id")).where(
