@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import select, update
 
 from core.segments.settings import BUILTIN_SEGMENTS, TYPOLOGIES
 from core.segments.store.membership import member_ids
@@ -40,3 +42,43 @@ def test_rule_examples_match_the_oracle(engine, shop, people):
         for name in oracle.RULES:
             assert _emails(conn, shop.id, name) == expected[name], name
         assert all(expected[name] for name in oracle.RULES), expected
+
+
+def test_a_later_refresh_records_exactly_the_changes(engine, shop, people):
+    """The steady refresh (its diff against the stored memberships) records every entry and exit of the
+    built-in segments, and only those: time passing moves contacts between every built-in, and a contact
+    no longer reachable leaves all of its segments."""
+    later = NOW + timedelta(days=100)
+    with engine.begin() as conn:
+        refresh_tenant(conn, shop, NOW)
+        model = get_models(conn, shop.id).purchase
+        before = oracle.builtins(people, NOW, model.k, model.beta)
+        for name in BUILTIN_SEGMENTS:
+            assert _emails(conn, shop.id, name) == before[name], name
+        gone = sorted(before["at_risk"] & before["loyal_customer"] | before["new_customer"])[0]
+        conn.execute(
+            update(contacts).where(contacts.c.tenant_id == shop.id, contacts.c.email == gone).values(email=None)
+        )
+    with engine.begin() as conn:
+        report = refresh_tenant(conn, shop, later)
+        model = get_models(conn, shop.id).purchase
+        after = oracle.builtins(people, later, model.k, model.beta)
+        after = {name: members - {gone} for name, members in after.items()}
+        for name in BUILTIN_SEGMENTS:
+            assert _emails(conn, shop.id, name) == after[name], name
+    recorded = sorted(
+        (e.event, e.properties["segment"], e.contact.email)
+        for e in report.events
+        if e.properties["segment"] in BUILTIN_SEGMENTS
+    )
+    expected = sorted(
+        [("segment_entered", name, email) for name in BUILTIN_SEGMENTS for email in after[name] - before[name]]
+        + [("segment_exited", name, email) for name in BUILTIN_SEGMENTS for email in before[name] - after[name]]
+    )
+    assert recorded == expected
+    for name in BUILTIN_SEGMENTS:  # the counts of the report agree
+        assert report.entered.get(name, 0) == len(after[name] - before[name]), name
+        assert report.exited.get(name, 0) == len(before[name] - after[name]), name
+    moved = {name for _, name, _ in expected}
+    assert {"cold_prospect", "new_customer", "at_risk"} <= moved, moved  # the shop exercises them
+    assert any(email == gone for _, _, email in recorded)

@@ -242,12 +242,17 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
     changes: list[Change] = []
 
     def sync(names: list[str], wanted: Any, params: dict[str, Any] | None = None) -> None:
+        """Sync ``names`` with ``wanted`` (segment, contact_id), which yields no other segment."""
         loud = [n for n in names if states.get(n) == settings.definition(n)]
         quiet = [n for n in names if n not in loud]
         for group, is_loud in ((loud, True), (quiet, False)):
             if group:
                 selected = wanted.subquery()
-                only = select(selected.c.segment, selected.c.contact_id).where(selected.c.segment.in_(group))
+                only = select(selected.c.segment, selected.c.contact_id)
+                if len(group) < len(names):
+                    # ``wanted`` yields only ``names``: when the group is all of them (the steady state) the
+                    # filter is a no-op, a text comparison per wanted pair for nothing
+                    only = only.where(selected.c.segment.in_(group))
                 changes.extend(_sync(conn, tenant.id, group, only, is_loud, now, params))
         report.filled.extend(quiet)
 
