@@ -235,10 +235,23 @@ class _Page:
     def resolve(self, found: list[Identity]) -> tuple[int, set[str]]:
         """``contacts.resolve_contact`` on the page's state; raises _Fallback for a merge."""
         known = self.known
-        strong = {known[i] for i in found if i in known and i.kind not in (ANONYMOUS, PHONE)}
-        anonymous = next((known[i] for i in found if i.kind == ANONYMOUS and i in known), None)
-        by_phone = next((known[i] for i in found if i.kind == PHONE and i in known), None)
-        has_strong_key = any(i.kind not in (ANONYMOUS, PHONE) for i in found)
+        # ``resolve_contact``'s strong owners, first known anonymous and phone owners, in one pass over ``found``
+        strong: set[int] = set()
+        anonymous = by_phone = None
+        has_strong_key = False
+        for identity in found:
+            kind = identity.kind
+            if kind == ANONYMOUS:
+                if anonymous is None:
+                    anonymous = known.get(identity)
+            elif kind == PHONE:
+                if by_phone is None:
+                    by_phone = known.get(identity)
+            else:
+                has_strong_key = True
+                owner = known.get(identity)
+                if owner is not None:
+                    strong.add(owner)
         effects: set[str] = set()
         if strong:
             if len(strong) > 1 or (anonymous is not None and anonymous not in strong and self._is_anonymous(anonymous)):
