@@ -68,7 +68,11 @@ def orders_page(conn: Connection, tenant_id: int, after_id: int, limit: int) -> 
 def has_messages(conn: Connection, tenant_id: int) -> bool:
     """Whether the tenant has any message (one probe of ``uq_messages_tenant_dedupe``): without one, no order
     has a touch or a credit (a credit's message cascades), so crediting changes nothing."""
-    return bool(conn.execute(select(exists().where(messages.c.tenant_id == tenant_id))).scalar())
+    return bool(conn.execute(_HAS_MESSAGES, {"b_tenant": tenant_id}).scalar())
+
+
+#: Built once: ``has_messages`` runs once per page of a sync.
+_HAS_MESSAGES = select(exists().where(messages.c.tenant_id == bindparam("b_tenant")))
 
 
 def get_touches(
