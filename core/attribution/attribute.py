@@ -10,9 +10,16 @@ from sqlalchemy import Connection, Engine
 
 from core.attribution.rules import credited, credited_amount
 from core.attribution.settings import Windows, windows
-from core.attribution.store.attribution import OrderRow, get_orders, get_touches, orders_page, save_credits
+from core.attribution.store.attribution import (
+    OrderRow,
+    get_orders,
+    get_touches,
+    has_messages,
+    orders_page,
+    save_credits,
+)
 from core.model import Event
-from core.store.ingest import Ingested
+from core.store.ingest import Ingested, page_memo
 from core.store.tenants import Tenant
 
 #: The order effects that can change an order's credit (new order, new status or total).
@@ -72,13 +79,17 @@ def react_page(
 
     The same credits as ``react`` after each event: the pipeline runs reactions once the whole page is
     stored, so every event of an order sees the order's last state and the same touches, and the last
-    credit written is that of the last state."""
+    credit written is that of the last state.
+
+    A tenant that has no message yet (a first sync, before any flow or campaign sent) has no touch and no
+    credit: the page's orders are then not read at all (one ``EXISTS`` per page, ``page_memo``), which writes
+    exactly what crediting them would (nothing)."""
     order_ids = list(
         dict.fromkeys(
             result.order_id for _, result in stored if result.order_id is not None and result.effects & ORDER_EFFECTS
         )
     )
-    if order_ids:
+    if order_ids and page_memo(conn, "attribution.has_messages", lambda: has_messages(conn, tenant.id)):
         rows = get_orders(conn, tenant.id, order_ids)
         credit_orders(conn, tenant.id, rows, windows(tenant.config.attribution), now)
     return []

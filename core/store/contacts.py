@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, text, update
 from sqlalchemy.sql import Executable
@@ -32,8 +32,10 @@ def external_kind(platform: str) -> str:
     return f"ext:{platform}"
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
+    """One key of a contact. A named tuple, not a dataclass: a page of events hashes and compares hundreds of
+    thousands of them (as dict keys), which a tuple does in C."""
+
     kind: str
     value: str
 

@@ -187,7 +187,7 @@ class _Page:
         self.kinds = {}
         if ids:
             params = {"b_tenant": self.tid, "b_ids": sorted(ids)}
-            self.rows = {row.id: dict(row._mapping) for row in self.conn.execute(self.sql["contacts"], params)}
+            self.rows = _contact_rows(self.conn.execute(self.sql["contacts"], params))
             if any(identity.kind == ANONYMOUS for identity in wanted):
                 for contact_id, kind in self.conn.execute(self.sql["kinds"], params):
                     self.kinds.setdefault(contact_id, []).append(kind)
@@ -210,7 +210,7 @@ class _Page:
     def row(self, contact_id: int) -> dict[str, Any]:
         if contact_id not in self.rows:  # a contact named by an identity moved by a merge this page
             params = {"b_tenant": self.tid, "b_ids": [contact_id]}
-            self.rows.update({r.id: dict(r._mapping) for r in self.conn.execute(self.sql["contacts"], params)})
+            self.rows.update(_contact_rows(self.conn.execute(self.sql["contacts"], params)))
         return self.rows[contact_id]
 
     def flush(self) -> None:
@@ -235,10 +235,23 @@ class _Page:
     def resolve(self, found: list[Identity]) -> tuple[int, set[str]]:
         """``contacts.resolve_contact`` on the page's state; raises _Fallback for a merge."""
         known = self.known
-        strong = {known[i] for i in found if i in known and i.kind not in (ANONYMOUS, PHONE)}
-        anonymous = next((known[i] for i in found if i.kind == ANONYMOUS and i in known), None)
-        by_phone = next((known[i] for i in found if i.kind == PHONE and i in known), None)
-        has_strong_key = any(i.kind not in (ANONYMOUS, PHONE) for i in found)
+        # ``resolve_contact``'s strong owners, first known anonymous and phone owners, in one pass over ``found``
+        strong: set[int] = set()
+        anonymous = by_phone = None
+        has_strong_key = False
+        for identity in found:
+            kind = identity.kind
+            if kind == ANONYMOUS:
+                if anonymous is None:
+                    anonymous = known.get(identity)
+            elif kind == PHONE:
+                if by_phone is None:
+                    by_phone = known.get(identity)
+            else:
+                has_strong_key = True
+                owner = known.get(identity)
+                if owner is not None:
+                    strong.add(owner)
         effects: set[str] = set()
         if strong:
             if len(strong) > 1 or (anonymous is not None and anonymous not in strong and self._is_anonymous(anonymous)):
@@ -426,6 +439,14 @@ class _Page:
         effects.add("product_changed")
         if existing is None:
             effects.add("product_created")
+
+
+def _contact_rows(result: Any) -> dict[int, dict[str, Any]]:
+    """id -> the contact's row as a dict (what ``dict(row._mapping)`` gives, built from the row's tuple: a
+    page reads a hundred contacts and more, the mapping view cost more than the query)."""
+    keys = tuple(result.keys())
+    at = keys.index("id")
+    return {row[at]: dict(zip(keys, row, strict=True)) for row in result}
 
 
 def _order_state(row: Any) -> _Order:

@@ -83,3 +83,20 @@ def test_a_page_credits_its_orders_as_one_event_at_a_time_does(engine):
     # the orders read once, the touches once, the credits written once: not once per order event
     assert sum("order_attributions" in s for s in counted) <= 2, counted
     assert sum("email_clicked" in s or "JOIN messages" in s for s in counted) <= 1, counted
+
+
+def test_a_tenant_without_messages_credits_nothing_and_reads_no_order(engine):
+    """No message, no touch, no credit: a page of orders (a first sync) is not credited at all, one EXISTS per
+    page; once the tenant has a message, the next page credits its orders again."""
+    tenant = make_tenant(engine, "quiet", currency="EUR")
+    ann = contact(engine, tenant, "ann@example.com")
+    with statements_run(engine) as counted, engine.begin() as conn:
+        ingest_page(conn, tenant, _page("quiet")[:5], at(days=3), backfill=True)
+    assert _credits(engine, tenant) == []
+    assert not any("order_attributions" in s for s in counted), counted
+    assert sum("messages" in s for s in counted) == 1, counted
+    sent = message(engine, tenant, ann, "abandoned_cart", 1, at())
+    engage(engine, tenant, sent, "email_clicked", at(hours=1), "https://shop.example/a")
+    with engine.begin() as conn:
+        ingest_page(conn, tenant, [_order("later", "ann@example.com", "6", at(days=1, hours=2), "10.00")], at(days=3))
+    assert [(row[0], row[1], row[3]) for row in _credits(engine, tenant)] == [("6", "abandoned_cart", "click")]

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, String, and_, any_, bindparam, delete, select
+from sqlalchemy import BigInteger, Connection, String, and_, any_, bindparam, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -63,6 +63,16 @@ def orders_page(conn: Connection, tenant_id: int, after_id: int, limit: int) -> 
         .limit(limit)
     )
     return [OrderRow(*row) for row in rows]
+
+
+def has_messages(conn: Connection, tenant_id: int) -> bool:
+    """Whether the tenant has any message (one probe of ``uq_messages_tenant_dedupe``): without one, no order
+    has a touch or a credit (a credit's message cascades), so crediting changes nothing."""
+    return bool(conn.execute(_HAS_MESSAGES, {"b_tenant": tenant_id}).scalar())
+
+
+#: Built once: ``has_messages`` runs once per page of a sync.
+_HAS_MESSAGES = select(exists().where(messages.c.tenant_id == bindparam("b_tenant")))
 
 
 def get_touches(
