@@ -238,9 +238,10 @@ _FETCH = {"woocommerce": "fetch", "magento": "map", "prestashop": "fetch"}
 def child_replay(path: str) -> dict:
     """Send every recorded request again, in order, and decode each answer: nothing else."""
     import base64
-    from decimal import Decimal
 
     import requests
+
+    from connectors.http import decode_json
 
     recorded = json.loads(Path(path).read_text())
     session = requests.Session()
@@ -249,7 +250,7 @@ def child_replay(path: str) -> dict:
         request = requests.Request(method, url, headers=headers, data=base64.b64decode(body) if body else None)
         response = session.send(session.prepare_request(request), timeout=120)
         response.raise_for_status()
-        json.loads(response.content, parse_float=Decimal)
+        decode_json(response)
     return {"requests": len(recorded), "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
 
 
