@@ -33,7 +33,7 @@ from core.store.contacts import (
 )
 from core.store.db import among
 from core.store.ingest_buffer import Pending, insert_rows
-from core.store.schema import carts, contact_identities, contacts, events, orders, products
+from core.store.schema import carts, contact_identities, contacts, events, metadata, orders, products
 
 PLATFORMS = frozenset(p.value for p in Platform)
 #: Sources whose newsletter_subscribed events are a confirmed opt-in. The tracker's
@@ -758,9 +758,26 @@ _GROWN = text(
 )
 
 
+@cache
+def keyed_columns(table_name: str) -> tuple[str, ...]:
+    """The columns of a table that its primary key, unique constraints, foreign keys and indexes name: what the
+    planner weighs when it chooses how to find rows (not the JSON, names or addresses the rows carry)."""
+    table = metadata.tables[table_name]
+    named = [*table.primary_key.columns]
+    for constraint in table.constraints:
+        named.extend(getattr(constraint, "columns", ()))
+    for index in table.indexes:
+        named.extend(index.columns)
+    keyed = {column.name for column in named}
+    return tuple(column.name for column in table.c if column.name in keyed)  # in the table's order
+
+
 def analyze_grown(conn: Connection) -> list[str]:
-    """PostgreSQL, between the pages of a backfill: ANALYZE the loaded tables whose size doubled since their
-    statistics were taken; return their names (one catalog query when none did).
+    """PostgreSQL, between the pages of a backfill: ANALYZE the keyed columns (``keyed_columns``) of the loaded
+    tables whose size doubled since their statistics were taken; return their names (one catalog query when
+    none did). Statistics of the other columns are left to autovacuum, which an ANALYZE of some columns leaves
+    due: the events' JSON among them, an ANALYZE of every column of a 10,000-order sync's events took 150 ms,
+    of their keyed columns 50 ms.
 
     The statements of a page are prepared by psycopg after a few runs, and PostgreSQL then keeps a generic
     plan made when the tables were nearly empty (sequential scans) until the tables' statistics change: on
@@ -772,5 +789,5 @@ def analyze_grown(conn: Connection) -> list[str]:
     params = {"b_tables": list(LOADED), "b_min": GROWN_MIN_PAGES, "b_factor": GROWN_FACTOR}
     grown = sorted(conn.execute(_GROWN, params).scalars())
     if grown:  # names from pg_class among LOADED, not from input
-        conn.exec_driver_sql("ANALYZE " + ", ".join(grown))
+        analyze_columns(conn, {name: keyed_columns(name) for name in grown})
     return grown
