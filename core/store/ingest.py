@@ -763,8 +763,8 @@ def keyed_columns(table_name: str) -> tuple[str, ...]:
     """The columns of a table that its primary key, unique constraints, foreign keys and indexes name: what the
     planner weighs when it chooses how to find rows (not the JSON, names or addresses the rows carry)."""
     table = metadata.tables[table_name]
-    named = [*table.primary_key.columns]
-    for constraint in table.constraints:
+    named = []
+    for constraint in table.constraints:  # the primary key among them
         named.extend(getattr(constraint, "columns", ()))
     for index in table.indexes:
         named.extend(index.columns)

@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 from core.store.schema import cart_items, carts, consents, contact_identities, contacts, order_items, orders
 from core.store.schema import products as products_table
-from core.store.types import Money, UTCDateTime
+from core.store.types import Money, UTCDateTime, require_aware
 
 #: Columns of a contact row that an event may change (``profile_changes``) or a page sets.
 PRODUCT_COLUMNS = tuple(c.name for c in products_table.c if c.name not in ("id", "tenant_id", "source", "external_id"))
@@ -88,10 +88,19 @@ def _pg_bulk(table: Table, columns: tuple[str, ...], returning: tuple[str, ...],
         else:
             arrays.append(f"CAST(:{name} AS {column_type}[])")
             picks.append(f"u.{name}")
-    # names from the schema's metadata; every value is bound
+    return _pg_insert(table, columns, picks, f"unnest({', '.join(arrays)})", returning, ignore)
+
+
+def _pg_insert(
+    table: Table, columns: tuple[str, ...], picks: list[str], rows: str, returning: tuple[str, ...], ignore: bool
+) -> Any:
+    """``INSERT INTO table (columns) SELECT picks FROM rows WITH ORDINALITY AS u(columns, row_order) ORDER BY
+    row_order``, skipping conflicts when ``ignore``, returning ``returning``: the statement of ``_pg_bulk`` and
+    ``_pg_recordset``, which differ in how the rows are bound (``rows``)."""
+    # names and types from the schema's metadata; every value is bound
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(picks)} "  # noqa: S608
-        f"FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS u({', '.join(columns)}, row_order) ORDER BY row_order"
+        f"FROM {rows} WITH ORDINALITY AS u({', '.join(columns)}, row_order) ORDER BY row_order"
     )
     if ignore:
         sql += " ON CONFLICT DO NOTHING"
@@ -168,17 +177,15 @@ def _pg_document(table: Table, columns: tuple[str, ...], rows: list[dict[str, An
     orjson writes the whole page in C (PostgreSQL then reads it with ``jsonb_to_recordset``, in the server's
     process): binding one array per column made psycopg dump every value in Python, and each JSON column's
     value went through ``json.dumps``; the store's CPU over a 10,000-order first sync's pages fell by 15 %.
-    A datetime is written by
-    ``str`` (with its offset, which PostgreSQL reads as ``timestamptz``), so a naive one is refused here as
-    ``UTCDateTime`` refuses it. An integer past 64 bits, which orjson refuses, sends the rows the other way."""
+    A datetime is written by ``str`` (with its offset, which PostgreSQL reads as ``timestamptz``), so a naive
+    one is refused here as ``UTCDateTime`` refuses it (``require_aware``). An integer past 64 bits, which
+    orjson refuses, sends the rows the other way."""
     moments = _pg_plain(table, columns)
     if moments is None:
         return None
     for name in moments:
         for row in rows:
-            value = row[name]
-            if value is not None and value.tzinfo is None:
-                raise ValueError("naive datetime given to the store; pass an aware datetime")
+            require_aware(row[name])
     try:
         return orjson.dumps(rows, default=str, option=_ORJSON_OPTIONS).decode()
     except orjson.JSONEncodeError:
@@ -191,17 +198,8 @@ def _pg_recordset(table: Table, columns: tuple[str, ...], returning: tuple[str, 
     statement whatever the number of rows, prepared once by PostgreSQL; new ids come in the order of the rows."""
     dialect = postgresql.dialect()
     definitions = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in columns)
-    # names and types from the schema's metadata; the rows are one bound JSON document
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(f'u.{name}' for name in columns)} "  # noqa: S608
-        f"FROM ROWS FROM (jsonb_to_recordset(CAST(:b_rows AS jsonb)) AS ({definitions})) "
-        f"WITH ORDINALITY AS u({', '.join(columns)}, row_order) ORDER BY row_order"
-    )
-    if ignore:
-        sql += " ON CONFLICT DO NOTHING"
-    if returning:
-        sql += f" RETURNING {', '.join(returning)}"
-    return text(sql)
+    rows = f"ROWS FROM (jsonb_to_recordset(CAST(:b_rows AS jsonb)) AS ({definitions}))"
+    return _pg_insert(table, columns, [f"u.{name}" for name in columns], rows, returning, ignore)
 
 
 @cache

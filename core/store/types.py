@@ -18,6 +18,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 
+def require_aware(value: datetime | None) -> None:
+    """Refuse a naive datetime (a moment without its time zone) given to the store."""
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; pass an aware datetime")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes stored as UTC (timestamptz on PostgreSQL, naive UTC text on SQLite)."""
 
@@ -27,8 +33,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        require_aware(value)
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
