@@ -6,17 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from core import predictions
 from core.pipeline import ingest
 from core.scoring import DEFAULT_POINTS
+from core.segments.store import dialect as sql
 from core.segments.store.metrics import get_models, metrics_by_contact
 from core.segments.store.refresh import refresh_tenant
 from core.store.contacts import find_contact_id
 from core.store.schema import contacts
 from tests.conftest import NOW, make_tenant
-from tests.core.helpers import event
+from tests.core.helpers import event, order
 from tests.segments import oracle
 
 DAY = timedelta(days=1)
@@ -91,3 +92,34 @@ def test_a_small_shop_gets_sensible_predictions():
     assert 3 * 3 < interval < model.typical_interval_days, (interval, model)
     p = predictions.p_active(model, [0, 0], [0, 0], [10, 300])
     assert 0 < p[1] < p[0] <= 1  # a one-time buyer fades as time passes
+
+
+def test_orders_placed_within_the_hour_get_the_same_predictions_as_python(engine):
+    """A shop whose every order is minutes old (a freshly seeded store): ``p_active`` is computed as of the
+    hour, which precedes those orders; the observation period is then at least the span of the orders (as
+    ``predictions.predict`` takes it), never negative (PostgreSQL refused the logarithm of it)."""
+    tenant = make_tenant(engine, "fresh")
+    now = NOW + timedelta(minutes=40)
+    spans = {"a@example.com": [20, 25, 30], "b@example.com": [21], "c@example.com": [22, 35], "d@example.com": [5]}
+    with engine.begin() as conn:
+        for n, (email, minutes) in enumerate(spans.items()):
+            for k, minute in enumerate(minutes):
+                when = (NOW + timedelta(minutes=minute)).isoformat()
+                ingest(conn, tenant, order(f"o{n}-{k}", "completed", when, {"email": email}), now)
+        refresh_tenant(conn, tenant, now)
+        model = get_models(conn, tenant.id).purchase
+        stored = _by_email(conn, tenant.id, now)
+    as_of = now.replace(minute=0)
+    for email, minutes in spans.items():
+        times = [NOW + timedelta(minutes=m) for m in minutes]
+        expected = predictions.predict(model, min(times), max(times), len(times), as_of)
+        assert stored[email].p_active is not None, email
+        assert stored[email].p_active == pytest.approx(expected.p_active, abs=1e-4), email
+
+
+def test_log2_is_null_where_its_argument_is_not_positive_in_both_databases(engine):
+    """PostgreSQL's ``ln`` raises on a negative number where SQLite's ``log2`` gives NULL: one meaning."""
+    with engine.connect() as conn:
+        row = conn.execute(select(*(sql.log2(conn.dialect.name, literal(v)) for v in (-1.5, 0.0, 8.0)))).one()
+    assert row[0] is None and row[1] is None
+    assert row[2] == pytest.approx(3.0)

@@ -40,9 +40,16 @@ def power2(dialect: str, exponent: Any) -> ColumnElement[float]:
 
 
 def log2(dialect: str, value: Any) -> ColumnElement[float]:
+    """``log2(value)``, NULL where ``value`` is not positive (SQLite's own; PostgreSQL would raise)."""
     if dialect == "postgresql":
-        return func.ln(cast(value, Float)) / math.log(2.0)  # log(base, x) is numeric-only in PostgreSQL
+        positive = cast(func.nullif(func.greatest(cast(value, Float), 0.0), 0.0), Float)
+        return func.ln(positive) / math.log(2.0)  # log(base, x) is numeric-only in PostgreSQL
     return func.log2(value)
+
+
+def greatest(dialect: str, *values: Any) -> ColumnElement[Any]:
+    """The largest of ``values`` (SQLite's multi-argument ``max``)."""
+    return (func.greatest if dialect == "postgresql" else func.max)(*values)
 
 
 def rounded(dialect: str, value: Any, digits: int) -> ColumnElement[float]:

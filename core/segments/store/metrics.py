@@ -244,7 +244,9 @@ def _metrics_statement(
     r, alpha, a, b = (bindparam(f"m_{p}", type_=Float) for p in ("r", "alpha", "a", "b"))
     x = summary.c.n_orders - 1
     t_x = sql.days_between(dialect, summary.c.first_at, summary.c.last_at)
-    T = sql.days_between(dialect, summary.c.first_at, bindparam("as_of", type_=UTCDateTime))
+    # As of the hour, which may precede the last orders: the period observed is at least their span (as
+    # predictions.predict takes it), never negative.
+    T = sql.greatest(dialect, sql.days_between(dialect, summary.c.first_at, bindparam("as_of", type_=UTCDateTime)), t_x)
     interval = (bindparam("gap_beta", type_=Float) + t_x) / (bindparam("gap_k", type_=Float) + x)
     if kind == "mbgnbd":
         odds = sql.log2(dialect, a / (b + x))
