@@ -113,17 +113,20 @@ class Stores:
             [str(self.scripts / name), *args], timeout=timeout, PYTHON=sys.executable, RELANCE=str(RELANCE)
         )
 
-    def relance(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        """``relance ARGS`` inside the shops' namespace, on the run's own data directory."""
+    def relance(
+        self, *args: str, check: bool = True, timeout: float = 600, data_dir: Path | None = None, database: str = ""
+    ) -> subprocess.CompletedProcess:
+        """``relance ARGS`` inside the shops' namespace, on the run's own data directory (or ``data_dir``),
+        on its embedded SQLite (or the ``database`` URL)."""
+        env = [f"RELANCE_DATA_DIR={data_dir or self.data_dir}", "RELANCE_BASE_URL=http://127.0.0.1:8080"]
+        if database:
+            env.append(f"RELANCE_DATABASE_URL={database}")
         return self._run(
-            ["ip", "netns", "exec", self.netns, "env", f"RELANCE_DATA_DIR={self.data_dir}",
-             "RELANCE_BASE_URL=http://127.0.0.1:8080", str(RELANCE), *args],
-            timeout=timeout,
-            check=check,
-        )  # fmt: skip
+            ["ip", "netns", "exec", self.netns, "env", *env, str(RELANCE), *args], timeout=timeout, check=check
+        )
 
-    def export(self, what: str, tenant: str) -> list[dict[str, Any]]:
-        out = self.relance("export", what, "--tenant", tenant).stdout
+    def export(self, what: str, tenant: str, **where: Any) -> list[dict[str, Any]]:
+        out = self.relance("export", what, "--tenant", tenant, **where).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     def woo(self, method: str, path: str, body: Any = None) -> Any:

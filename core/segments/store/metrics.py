@@ -28,6 +28,8 @@ from sqlalchemy import (
     Connection,
     Float,
     Integer,
+    Interval,
+    Numeric,
     and_,
     bindparam,
     case,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
 )
@@ -259,7 +262,12 @@ def _metrics_statement(
         p_active = case((x == 0, 1.0), else_=p_active)
     interval_seconds = interval * 86400.0
     if dialect == "postgresql":
-        expected = summary.c.last_at + func.make_interval(0, 0, 0, 0, 0, 0, interval_seconds)
+        # to the millisecond, as SQLite's julian days hold it: the last order's time and the interval, each rounded
+        last_ms = func.date_trunc(
+            "milliseconds", summary.c.last_at + literal_column("interval '0.5 milliseconds'", Interval)
+        )
+        shift = func.make_interval(0, 0, 0, 0, 0, 0, func.round(cast(interval_seconds, Numeric), 3))
+        expected = last_ms + shift
     else:
         shift = func.printf("%+.3f seconds", interval_seconds)
         expected = func.strftime("%Y-%m-%d %H:%M:%f000", summary.c.last_at, shift)
