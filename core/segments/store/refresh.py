@@ -233,6 +233,10 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
         # A parallel plan of these statements repeats every hash aggregate in each worker (only the
         # scan of the contacts is shared): more work for no gain.
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        # The customers' histories and figures are streamed (a server-side cursor) but read to the end: plan
+        # them for the whole result, not for the first tenth (an index walk in contact order, twice as slow
+        # as the hash aggregate over a scan).
+        conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1")
     models, histories = ensure_models(conn, tenant, now)
     report.refitted = histories is not None
     if metrics or report.refitted:
