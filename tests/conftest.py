@@ -107,6 +107,23 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own (the migration is run down and up in it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    request.getfixturevalue("pg_url")  # skips when PostgreSQL does not answer
+    name = f"relance_fresh_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """A migrated engine, emptied before the test."""

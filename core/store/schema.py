@@ -42,6 +42,15 @@ def _tenant_fk() -> Column:
     return Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
 
 
+def _parents_tenant() -> Column:
+    """The tenant of a row that belongs to a parent row of the same tenant and goes with it (its foreign key
+    to the parent deletes it with the parent): no foreign key of its own to ``tenants``, which the parent's
+    holds. One check fewer for every row written, and these are the rows a sync, an import and a refresh
+    write most of (items, identities, consents, metrics, memberships); a row that outlives its parent
+    (``SET NULL``: orders, carts, events) keeps its own."""
+    return Column("tenant_id", Integer, nullable=False)
+
+
 tenants = Table(
     "tenants",
     metadata,
@@ -85,7 +94,7 @@ contacts = Table(
 contact_identities = Table(
     "contact_identities",
     metadata,
-    _tenant_fk(),
+    _parents_tenant(),
     # email | phone | anonymous | ext:<platform>
     Column("kind", String(40), nullable=False),
     Column("value", String(320), nullable=False),
@@ -100,7 +109,7 @@ consents = Table(
     "consents",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_fk(),
+    _parents_tenant(),
     Column("contact_id", BigId, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("channel", String(10), nullable=False),
     Column("granted", Boolean, nullable=False),
@@ -155,7 +164,7 @@ order_items = Table(
     "order_items",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_fk(),
+    _parents_tenant(),
     Column("order_id", BigId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("product_id", String(200)),
@@ -196,7 +205,7 @@ cart_items = Table(
     "cart_items",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_fk(),
+    _parents_tenant(),
     Column("cart_id", BigId, ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("product_id", String(200)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -30,7 +29,7 @@ from core.store.export import CONTACT_FIELDS, iter_contacts
 from core.store.registry import all_metadata
 from core.store.schema import contacts
 from core.store.tenants import upsert_tenant
-from tests.conftest import NOW, PG_ADMIN_URL, make_tenant
+from tests.conftest import NOW, make_tenant
 from tests.core.helpers import event, order
 from tests.segments import oracle
 
@@ -221,23 +220,6 @@ def test_models_stored_before_the_forecast_are_refitted_by_the_next_refresh(engi
 
 def test_the_export_lists_the_forecast_after_p_active():
     assert CONTACT_FIELDS[CONTACT_FIELDS.index("p_active") :] == ["p_active", "predicted_orders", "predicted_value"]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fresh_url(request, tmp_path):
-    """An empty database of its own (the migration is run down and up in it)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    request.getfixturevalue("pg_url")  # skips when PostgreSQL does not answer
-    name = f"relance_fresh_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_the_migration_adds_the_columns_to_existing_metrics_and_removes_them(fresh_url):

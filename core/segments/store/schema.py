@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, ForeignKey, Index, Integer, PrimaryKeyConstraint, SmallInteger, String, Table
 
-from core.store.schema import _tenant_fk, metadata
+from core.store.schema import _parents_tenant, _tenant_fk, metadata
 from core.store.types import BigId, Json, Money, UTCDateTime
 
 
@@ -21,7 +21,7 @@ def _contact_fk() -> Column:
 segment_members = Table(
     "segment_members",
     metadata,
-    _tenant_fk(),
+    _parents_tenant(),
     Column("segment", String(100), nullable=False),
     _contact_fk(),
     Column("entered_at", UTCDateTime, nullable=False),
@@ -51,7 +51,7 @@ segment_states = Table(
 contact_metrics = Table(
     "contact_metrics",
     metadata,
-    _tenant_fk(),
+    _parents_tenant(),
     _contact_fk(),
     Column("orders_count", Integer, nullable=False),
     Column("total_spent", Money, nullable=False),
