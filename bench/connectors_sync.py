@@ -87,6 +87,11 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _children_peak_mb() -> float:
+    """The peak RSS of the largest child process that ended (the sync's forked page producer)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def _heap_mb() -> float:
     """Peak of the Python heap since ``tracemalloc.start()`` (download and fetch only: it slows a sync)."""
     return tracemalloc.get_traced_memory()[1] / 1024 / 1024
@@ -172,6 +177,7 @@ def child_sync(url: str, db_url: str, reactions: str = "on", analyze: str = "0")
         "ok": report.ok,
         "seconds": seconds,
         "peak_mb": _peak_mb(),
+        "child_mb": _children_peak_mb(),
     }
 
 
@@ -214,7 +220,7 @@ PLATFORMS = {
 # Runs a bench script with the sync's pages fetched and stored in one thread, as before connectors.prefetch.
 _SERIAL = (
     "import contextlib, runpy, sys; import connectors.sync as sync; "
-    "sync.Prefetch = lambda produce, **kw: contextlib.nullcontext(produce()); "
+    "sync._producer = lambda: lambda produce, **kw: contextlib.nullcontext(produce()); "
     "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 
@@ -269,11 +275,13 @@ def _record(platform: str, url: str, workdir: Path) -> Path:
     return path
 
 
-def _child(script: Path, *args: str, serial: bool = False) -> dict:
+def _child(script: Path, *args: str, serial: bool = False, producer: str | None = None) -> dict:
     """Run one measurement in a fresh process (its peak RSS is its own) and return what it printed.
-    ``serial``: without the prefetch thread (``--compare-serial``)."""
+    ``serial``: without a producer (``--compare-serial``); ``producer``: ``RELANCE_SYNC_PRODUCER``
+    (``--compare-thread``; else the default: a forked child on Linux)."""
     command = [sys.executable, *(["-c", _SERIAL] if serial else []), str(script), "--child", *args]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, **({"RELANCE_SYNC_PRODUCER": producer} if producer else {})}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -288,6 +296,13 @@ def _shop(platform: str, orders: int, context: Any) -> tuple[Any, str]:
     server = context.Process(target=module._serve, args=(orders, ready), daemon=True)
     server.start()
     return server, ready.get(timeout=600)
+
+
+def _rss(syncs: list[dict]) -> str:
+    """Peak RSS of the sync's process, and of its page producer's when it forked one: ``store+producer``."""
+    peak = max(r["peak_mb"] for r in syncs)
+    child = max(r.get("child_mb", 0.0) for r in syncs)
+    return f"{peak:.0f}+{child:.0f}" if child else f"{peak:.0f}"
 
 
 def _spread(values: list[float]) -> str:
@@ -305,6 +320,12 @@ def main() -> None:
         action="store_true",
         help="also run each sync without the prefetch thread (download, serial, sync alternated) and print "
         "sync ÷ serial",
+    )
+    parser.add_argument(
+        "--compare-thread",
+        action="store_true",
+        help="also run each sync with its pages produced in a thread rather than a forked child (download, "
+        "thread, sync alternated) and print sync ÷ thread",
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -332,12 +353,17 @@ def main() -> None:
                     recorded = _record(platform, url, workdir)
                     for db in databases:
                         ratios, downloads, syncs, gains, replays, by_requests = [], [], [], [], [], []
+                        by_thread: list[float] = []
                         for _ in range(args.repeat):
                             downloads.append(_child(script, "download", url))
                             replays.append(_child(ROOT / "bench" / "connectors_sync.py", "replay", str(recorded)))
                             if args.compare_serial:
                                 serial = _child(script, "sync", url, _fresh_db(db, workdir), serial=True)
+                            if args.compare_thread:
+                                thread = _child(script, "sync", url, _fresh_db(db, workdir), producer="thread")
                             syncs.append(_child(script, "sync", url, _fresh_db(db, workdir)))
+                            if args.compare_thread:
+                                by_thread.append(syncs[-1]["seconds"] / thread["seconds"])
                             ratios.append(syncs[-1]["seconds"] / downloads[-1]["seconds"])
                             by_requests.append(syncs[-1]["seconds"] / replays[-1]["seconds"])
                             if args.compare_serial:
@@ -348,10 +374,11 @@ def main() -> None:
                         print(
                             f"{platform:<12} {db:<10} {size:>7} {records:>8} "
                             f"{statistics.median(r['seconds'] for r in downloads):>7.1f} {sync_s:>7.1f} "
-                            f"{records / sync_s:>10.0f} {max(r['peak_mb'] for r in syncs):>11.0f} "
+                            f"{records / sync_s:>10.0f} {_rss(syncs):>11} "
                             f"{_spread(ratios):>36} {replays[-1]['requests']:>8} "
                             f"{statistics.median(r['seconds'] for r in replays):>6.1f} {_spread(by_requests):>36}"
-                            + (f"   sync ÷ serial {_spread(gains)}" if gains else ""),
+                            + (f"   sync ÷ serial {_spread(gains)}" if gains else "")
+                            + (f"   sync ÷ thread {_spread(by_thread)}" if by_thread else ""),
                             flush=True,
                         )
                 finally:

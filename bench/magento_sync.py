@@ -285,7 +285,7 @@ def child_sync(url: str, db_url: str, reactions: str = "on") -> dict[str, Any]:
     by = {r.value: s.fetched for r, s in report.resources.items()}
     created = report.totals().created
     return {"records": report.totals().fetched, "created": created, "by": by, "ok": report.ok, "seconds": seconds,
-            "peak_mb": _peak_mb()}  # fmt: skip
+            "peak_mb": _peak_mb(), "child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}  # fmt: skip
 
 
 def _run_child(*args: str) -> dict[str, Any]:

@@ -264,7 +264,9 @@ def child_sync(url: str, db_url: str) -> dict[str, Any]:
     totals = report.totals()
     engine.dispose()
     by = {r.value: s.fetched for r, s in report.resources.items()}
-    return {"records": totals.fetched, "by": by, "ok": report.ok, "seconds": seconds, "peak_mb": _peak_mb()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the forked page producer
+    return {"records": totals.fetched, "by": by, "ok": report.ok, "seconds": seconds, "peak_mb": _peak_mb(),
+            "child_mb": children}  # fmt: skip
 
 
 def _run_child(*args: str) -> dict[str, Any]:

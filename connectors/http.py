@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -68,6 +69,18 @@ def decode_json(response: requests.Response) -> Any:
         ) from exc
 
 
+#: Every HttpClient's session, for ``forget_connections``.
+_sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+
+
+def forget_connections() -> None:
+    """Close the pooled connections of every client's session, in a forked child (``connectors.prefetch``):
+    their sockets are shared with the parent, which may use them again. Closing drops the child's copies
+    only (no TLS close is sent); the sessions open new connections when next asked."""
+    for session in list(_sessions):
+        session.close()
+
+
 @dataclass
 class HttpClient:
     """A small HTTP client for one shop's API.
@@ -87,6 +100,9 @@ class HttpClient:
     session: requests.Session = field(default_factory=requests.Session)
     sleep: Callable[[float], None] = time.sleep
     auth_hint: str = "the API credentials in the tenant file"
+
+    def __post_init__(self) -> None:
+        _sessions.add(self.session)
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")

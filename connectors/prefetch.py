@@ -25,12 +25,17 @@ maps records in Python (5 ms by default, for each of a page's ~15 statements):
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import pickle
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
+
+from connectors.errors import ConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +152,93 @@ class Prefetch(Generic[T]):
                 except Exception:  # noqa: BLE001 - the consumer has stopped; nothing to hand it to
                     log.exception("closing a sync's page producer failed")
         self._put(_END, None)
+
+
+class ForkedPrefetch(Generic[T]):
+    """``Prefetch`` with the producer in a forked child process, so that the download and the mapping run
+    on another core than the store (a thread shares one interpreter, one core at a time, with it).
+
+    Items, and what the producer raises, are pickled through a one-way pipe: the child is at most the
+    item it is sending ahead (it waits for the consumer to read it), so memory stays bounded. The child
+    touches nothing of the parent's but the connector it inherited: it first drops the HTTP connections it
+    inherited (``connectors.http.forget_connections``: their sockets are the parent's too) and gives
+    SIGINT to the parent; it ends with ``os._exit`` (multiprocessing's), so that nothing of the parent's
+    (database connections, Redis, atexit) is closed or flushed twice. A child that dies before its last
+    item (killed, out of memory) ends the pipe: the consumer raises ``ProducerDied`` after the items it
+    had received, and what was stored before stays stored.
+    """
+
+    def __init__(self, produce: Callable[[], Iterable[T]], name: str = "relance-prefetch"):
+        context = multiprocessing.get_context("fork")
+        self._produce = produce
+        self._reader, self._writer = context.Pipe(duplex=False)
+        self._process = context.Process(target=self._run, name=name, daemon=True)
+        self._finished = False
+
+    def __enter__(self) -> Iterator[T]:
+        self._process.start()
+        self._writer.close()  # the child's copy is the only writer left: its end is the pipe's end
+        return self._items()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if not self._finished and self._process.is_alive():
+            self._process.terminate()  # the consumer stopped early: nothing more is wanted from the shop
+        self._process.join(STOP_WAIT)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(STOP_WAIT)
+        self._reader.close()
+
+    def _items(self) -> Iterator[T]:
+        while True:
+            try:
+                kind, value = self._reader.recv()
+            except EOFError:
+                self._finished = True
+                self._process.join(STOP_WAIT)
+                code = self._process.exitcode
+                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                raise ProducerDied(
+                    f"the process reading the shop for this sync ended before its last page ({how}); the pages "
+                    "stored before are kept and the next sync resumes after them; check the machine's memory "
+                    "and logs, or set RELANCE_SYNC_PRODUCER=thread to read the shop in a thread"
+                ) from None
+            if kind == _PAGE:
+                yield value  # type: ignore[misc]
+                continue
+            self._finished = True
+            if kind == _ERROR:
+                raise value  # type: ignore[misc]
+            return
+
+    def _run(self) -> None:
+        """In the child: produce, send each item, then the end or what was raised."""
+        from connectors.http import forget_connections
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this child
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a worker's warm-shutdown handler
+        self._reader.close()
+        forget_connections()
+        try:
+            for item in self._produce():
+                self._writer.send((_PAGE, item))
+            self._writer.send((_END, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._writer.send((_ERROR, _picklable(exc)))
+        finally:
+            self._writer.close()
+
+
+class ProducerDied(ConnectorError):
+    """The child process producing a sync's pages ended before its last page (killed, out of memory)."""
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """``exc`` if it comes back from pickling as itself, else a ConnectorError that names it."""
+    try:
+        copy = pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own object, pickled just now
+    except Exception:  # noqa: BLE001 - an exception whose arguments do not pickle
+        return ConnectorError(f"{type(exc).__name__}: {exc}")
+    return copy if type(copy) is type(exc) and str(copy) == str(exc) else ConnectorError(f"{type(exc).__name__}: {exc}")

@@ -18,6 +18,8 @@ say the database itself is unwell are raised, never counted as skips.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +32,7 @@ from connectors.base import Connector, Page, Resource, Skipped
 from connectors.cursors import get_cursor, save_cursor
 from connectors.errors import ConnectorAuthError, ConnectorError, SyncLockedError
 from connectors.lease import LEASE, claim_lease, new_owner, release_lease, renew_lease
-from connectors.prefetch import Prefetch
+from connectors.prefetch import ForkedPrefetch, Prefetch
 from core.errors import ConfigError, EventError
 from core.model import Event
 from core.operations import finish_backfill
@@ -261,6 +263,21 @@ def _stored_message_ids(conn: Connection, tenant_id: int, batch: list[Event]) ->
     return stored_message_ids(conn, tenant_id, [event.message_id for event in batch])
 
 
+#: Where a sync's next pages are downloaded and mapped while the current one is stored: "process" (a forked
+#: child, ``connectors.prefetch.ForkedPrefetch``: another core; Linux, where forking is safe) or "thread"
+#: (``Prefetch``). ``RELANCE_SYNC_PRODUCER=thread`` keeps them in a thread.
+PRODUCER = os.environ.get("RELANCE_SYNC_PRODUCER", "").strip().lower() or (
+    "process" if sys.platform.startswith("linux") else "thread"
+)
+PRODUCERS = ("process", "thread")
+
+
+def _producer() -> type[Prefetch[Page]] | type[ForkedPrefetch[Page]]:
+    if PRODUCER not in PRODUCERS:
+        raise ConfigError(f"RELANCE_SYNC_PRODUCER is {PRODUCER!r}: set it to process or thread (or leave it unset)")
+    return ForkedPrefetch if PRODUCER == "process" else Prefetch
+
+
 def _resources(connector: Connector, wanted: Iterable[Resource] | None) -> list[Resource]:
     available = connector.resources()
     if wanted is None:
@@ -361,8 +378,11 @@ def _sync_resource(
     if cursor is None:
         store.history.add(resource)
     try:
-        # the next pages are downloaded and mapped while this one is stored (connectors.prefetch)
-        with Prefetch(lambda: connector.fetch(resource, cursor, now), name=f"relance-sync-{resource.value}") as pages:
+        # the next pages are downloaded and mapped while this one is stored (connectors.prefetch), in a child
+        # process where it can be forked (another core), else in a thread
+        with _producer()(
+            lambda: connector.fetch(resource, cursor, now), name=f"relance-sync-{resource.value}"
+        ) as pages:
             for page in pages:
                 store.page(resource, page, stats)
                 if progress is not None:

@@ -43,6 +43,14 @@ def _pg_reason() -> str | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _pages_produced_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Syncs produce their pages in a thread here, not in a forked child (production's default on Linux):
+    ``responses`` fakes HTTP, and records the calls, in the process that makes them. The child process is
+    tested on its own (tests/connectors/test_sync_forked.py) and by the live suite, which runs ``relance``."""
+    monkeypatch.setattr("connectors.sync.PRODUCER", "thread")
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test run, dropped at the end."""
