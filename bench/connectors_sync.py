@@ -220,7 +220,7 @@ PLATFORMS = {
 # Runs a bench script with the sync's pages fetched and stored in one thread, as before connectors.prefetch.
 _SERIAL = (
     "import contextlib, runpy, sys; import connectors.sync as sync; "
-    "sync._producer = lambda: lambda produce, **kw: contextlib.nullcontext(produce()); "
+    "sync._producer = lambda name: lambda produce, **kw: contextlib.nullcontext(produce()); "
     "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 

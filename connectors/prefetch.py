@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Where a sync's pages can be produced: in a forked child process (``ForkedPrefetch``) or a thread.
+PRODUCERS = ("process", "thread")
 #: Pages waiting in the queue at most (the producer then waits for the store).
 DEPTH = 2
 #: The GIL switch interval while a prefetch runs (seconds; Python's default is 0.005).

@@ -18,7 +18,6 @@ say the database itself is unwell are raised, never counted as skips.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from connectors.base import Connector, Page, Resource, Skipped
 from connectors.cursors import get_cursor, save_cursor
 from connectors.errors import ConnectorAuthError, ConnectorError, SyncLockedError
 from connectors.lease import LEASE, claim_lease, new_owner, release_lease, renew_lease
-from connectors.prefetch import ForkedPrefetch, Prefetch
+from connectors.prefetch import PRODUCERS, ForkedPrefetch, Prefetch
 from core.errors import ConfigError, EventError
 from core.model import Event
 from core.operations import finish_backfill
@@ -263,19 +262,17 @@ def _stored_message_ids(conn: Connection, tenant_id: int, batch: list[Event]) ->
     return stored_message_ids(conn, tenant_id, [event.message_id for event in batch])
 
 
-#: Where a sync's next pages are downloaded and mapped while the current one is stored: "process" (a forked
-#: child, ``connectors.prefetch.ForkedPrefetch``: another core; Linux, where forking is safe) or "thread"
-#: (``Prefetch``). ``RELANCE_SYNC_PRODUCER=thread`` keeps them in a thread.
-PRODUCER = os.environ.get("RELANCE_SYNC_PRODUCER", "").strip().lower() or (
-    "process" if sys.platform.startswith("linux") else "thread"
-)
-PRODUCERS = ("process", "thread")
+#: Where a sync's next pages are downloaded and mapped while the current one is stored, unless ``run_sync``
+#: is told (``relance.settings``: RELANCE_SYNC_PRODUCER): "process" (a forked child,
+#: ``connectors.prefetch.ForkedPrefetch``: another core; Linux only, where forking is safe) or "thread"
+#: (``Prefetch``: the same core as the store).
+PRODUCER = "process" if sys.platform.startswith("linux") else "thread"
 
 
-def _producer() -> type[Prefetch[Page]] | type[ForkedPrefetch[Page]]:
-    if PRODUCER not in PRODUCERS:
-        raise ConfigError(f"RELANCE_SYNC_PRODUCER is {PRODUCER!r}: set it to process or thread (or leave it unset)")
-    return ForkedPrefetch if PRODUCER == "process" else Prefetch
+def _producer(name: str) -> type[Prefetch[Page]] | type[ForkedPrefetch[Page]]:
+    if name not in PRODUCERS:
+        raise ValueError(f"a sync's producer is one of {PRODUCERS}, not {name!r}")
+    return ForkedPrefetch if name == "process" else Prefetch
 
 
 def _resources(connector: Connector, wanted: Iterable[Resource] | None) -> list[Resource]:
@@ -303,6 +300,7 @@ def run_sync(
     clock: Callable[[], datetime],
     progress: Progress | None = None,
     owner: str | None = None,
+    producer: str | None = None,
 ) -> SyncReport:
     """Sync a tenant's shop into the store and return what it did per resource.
 
@@ -312,8 +310,10 @@ def run_sync(
     the tenant runs, ConnectorAuthError when the shop refuses the keys (the
     sync stops). Any other ConnectorError stops that resource only; it is in
     the report (``ok`` False) and the next sync resumes from the saved cursor.
+    ``producer``: where the shop is read while the store works (``PRODUCERS``; None: ``PRODUCER``).
     """
     chosen = _resources(connector, resources)
+    produce = _producer(producer or PRODUCER)
     now = clock()
     owner = owner or new_owner()
     claim_lease(engine, tenant.id, tenant.name, owner, now)
@@ -323,7 +323,7 @@ def run_sync(
     try:
         for resource in chosen:
             stats = report.resources[resource] = ResourceStats()
-            _sync_resource(engine, tenant, connector, resource, full, since, now, store, stats, progress)
+            _sync_resource(engine, tenant, connector, resource, full, since, now, store, stats, progress, produce)
         if store.history:
             with engine.begin() as conn:  # a first sync: segments, metrics and predictions computed once
                 finish_backfill(conn, tenant, clock())
@@ -367,6 +367,7 @@ def _sync_resource(
     store: _Store,
     stats: ResourceStats,
     progress: Progress | None,
+    produce: type[Prefetch[Page]] | type[ForkedPrefetch[Page]],
 ) -> None:
     if full:
         cursor = None
@@ -380,9 +381,7 @@ def _sync_resource(
     try:
         # the next pages are downloaded and mapped while this one is stored (connectors.prefetch), in a child
         # process where it can be forked (another core), else in a thread
-        with _producer()(
-            lambda: connector.fetch(resource, cursor, now), name=f"relance-sync-{resource.value}"
-        ) as pages:
+        with produce(lambda: connector.fetch(resource, cursor, now), name=f"relance-sync-{resource.value}") as pages:
             for page in pages:
                 store.page(resource, page, stats)
                 if progress is not None:

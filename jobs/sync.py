@@ -60,6 +60,7 @@ def run_sync_tenant(
             full=full,
             since=normalize.timestamp(since) if since else None,
             clock=runtime.clock,
+            producer=runtime.settings.sync_producer,
         )
     except SyncLockedError as exc:
         log.info("%s", exc)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connectors.prefetch import PRODUCERS
 from core.errors import ConfigError
 from core.tracker import TrackerLimits, parse_limits
 
@@ -24,6 +25,7 @@ MIN_SECRET_KEY = 16
 ENV_BASE_URL = "RELANCE_BASE_URL"
 ENV_LOG_LEVEL = "RELANCE_LOG_LEVEL"
 ENV_TRACKER_LIMITS = "RELANCE_TRACKER_LIMITS"
+ENV_SYNC_PRODUCER = "RELANCE_SYNC_PRODUCER"
 ENV_TRUSTED_PROXIES = "RELANCE_TRUSTED_PROXIES"
 ENV_METRICS_TOKEN = "RELANCE_METRICS_TOKEN"  # noqa: S105 - the variable's name, not a secret
 ENV_METRICS_TENANT_LABELS = "RELANCE_METRICS_TENANT_LABELS"
@@ -59,6 +61,9 @@ class Settings:
     metrics_token: str | None = None
     #: Whether /metrics labels series with the tenants' names (RELANCE_METRICS_TENANT_LABELS; off by default).
     metrics_tenant_labels: bool = False
+    #: Where a sync reads the shop while it stores (RELANCE_SYNC_PRODUCER: process or thread); None: the
+    #: platform's default (``connectors.sync.PRODUCER``: a forked process on Linux).
+    sync_producer: str | None = None
 
     @property
     def embedded_redis(self) -> bool:
@@ -103,7 +108,17 @@ class Settings:
             trusted_proxies=_networks(env.get(ENV_TRUSTED_PROXIES) or ""),
             metrics_token=_metrics_token(env.get(ENV_METRICS_TOKEN)),
             metrics_tenant_labels=_boolean(env.get(ENV_METRICS_TENANT_LABELS), ENV_METRICS_TENANT_LABELS),
+            sync_producer=_sync_producer(env.get(ENV_SYNC_PRODUCER)),
         )
+
+
+def _sync_producer(value: str | None) -> str | None:
+    value = (value or "").strip().lower()
+    if value and value not in PRODUCERS:
+        raise ConfigError(
+            f"{ENV_SYNC_PRODUCER} must be process (read the shop in a forked process) or thread, not {value[:20]!r}"
+        )
+    return value or None
 
 
 def _metrics_token(value: str | None) -> str | None:

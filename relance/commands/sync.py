@@ -128,6 +128,7 @@ def sync(ctx: click.Context, tenant_name: str, full: bool, since: str | None, re
         since=when,
         clock=runtime.clock,
         progress=_Progress(live=sys.stderr.isatty()),
+        producer=runtime.settings.sync_producer,
     )
     echo_report(report, time.perf_counter() - started)
     for line in check_settings(connector, tenant.config):  # the shop's currency, time zone, locale

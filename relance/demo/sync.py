@@ -44,7 +44,9 @@ def sync_section(runtime: Runtime, tenant: Tenant, echo: Callable[[str], None]) 
         with runtime.engine.begin() as conn:
             demo, _ = upsert_tenant(conn, config, runtime.clock())
         started = time.perf_counter()
-        report = run_sync(runtime.engine, demo, from_tenant(config), clock=runtime.clock)
+        report = run_sync(
+            runtime.engine, demo, from_tenant(config), clock=runtime.clock, producer=runtime.settings.sync_producer
+        )
         elapsed = time.perf_counter() - started
     finally:
         server.shutdown()

@@ -16,13 +16,14 @@ from sqlalchemy import Engine
 from connectors import sync as sync_module
 from connectors.base import Resource
 from connectors.errors import ConnectorError
-from connectors.prefetch import ForkedPrefetch, ProducerDied
+from connectors.prefetch import ForkedPrefetch, Prefetch, ProducerDied
 from connectors.sync import run_sync
 from connectors.woocommerce.connector import from_tenant
 from connectors.woocommerce.fakedata import generate_shop
 from connectors.woocommerce.fakeshop import serve
 from core.errors import ConfigError
 from core.store.export import iter_contacts, iter_orders, iter_products
+from relance.settings import Settings
 from tests.conftest import NOW, make_tenant
 
 KEY, SECRET = "ck_fork_0123456789abcdef", "cs_fork_0123456789abcdef"  # the fake shop's fake keys
@@ -153,12 +154,22 @@ def test_a_child_killed_midway_loses_nothing_and_the_next_sync_finishes(engine, 
     assert _exports(engine, tenant.id)["orders"] == _exports(engine, reference.id)["orders"]
 
 
-def test_an_unknown_producer_is_a_clear_error(engine, shop, monkeypatch):
+def test_the_producer_is_chosen_by_the_environment_and_a_typo_is_a_clear_error(tmp_path):
+    env = {"RELANCE_DATA_DIR": str(tmp_path), "RELANCE_SECRET_KEY": "k" * 32}
+    assert Settings.from_env(env).sync_producer is None  # the platform's default: sync.PRODUCER
+    assert Settings.from_env({**env, "RELANCE_SYNC_PRODUCER": " Thread "}).sync_producer == "thread"
+    with pytest.raises(ConfigError, match="RELANCE_SYNC_PRODUCER must be process .* or thread, not 'threads'"):
+        Settings.from_env({**env, "RELANCE_SYNC_PRODUCER": "threads"})
+
+
+def test_a_sync_told_to_use_a_thread_uses_one(engine, shop, monkeypatch):
     _, url = shop
-    monkeypatch.setattr(sync_module, "PRODUCER", "threads")
-    tenant = _tenant(engine, "typo", url)
-    with pytest.raises(ConfigError, match="RELANCE_SYNC_PRODUCER is 'threads': set it to process or thread"):
-        run_sync(engine, tenant, from_tenant(tenant.config), clock=lambda: NOW)
+    monkeypatch.setattr(sync_module, "PRODUCER", "process")
+    used = []
+    monkeypatch.setattr(sync_module, "Prefetch", lambda *a, **kw: used.append("thread") or Prefetch(*a, **kw))
+    tenant = _tenant(engine, "told", url)
+    assert run_sync(engine, tenant, from_tenant(tenant.config), clock=lambda: NOW, producer="thread").ok
+    assert used and set(used) == {"thread"}
 
 
 def test_forgetting_connections_keeps_sessions_usable(shop):
