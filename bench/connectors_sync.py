@@ -87,6 +87,11 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _producer_from_env() -> str | None:
+    """``RELANCE_SYNC_PRODUCER`` as ``relance`` reads it (``--compare-thread`` sets it for the thread runs)."""
+    return os.environ.get("RELANCE_SYNC_PRODUCER") or None
+
+
 def _children_peak_mb() -> float:
     """The peak RSS of the largest child process that ended (the sync's forked page producer)."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -164,7 +169,9 @@ def child_sync(url: str, db_url: str, reactions: str = "on", analyze: str = "0")
         threading.Thread(target=_analyze_every, args=(db_url, float(analyze), stop), daemon=True).start()
     started = time.perf_counter()
     try:
-        report = run_sync(engine, tenant, from_tenant(config), clock=lambda: datetime.now(UTC))
+        report = run_sync(
+            engine, tenant, from_tenant(config), clock=lambda: datetime.now(UTC), producer=_producer_from_env()
+        )
     finally:
         stop.set()
     seconds = time.perf_counter() - started

@@ -279,7 +279,13 @@ def child_sync(url: str, db_url: str, reactions: str = "on") -> dict[str, Any]:
     with engine.begin() as conn:
         tenant, _ = upsert_tenant(conn, config, datetime.now(UTC))
     started = time.perf_counter()
-    report = run_sync(engine, tenant, from_tenant(config), clock=lambda: datetime.now(UTC))
+    report = run_sync(
+        engine,
+        tenant,
+        from_tenant(config),
+        clock=lambda: datetime.now(UTC),
+        producer=os.environ.get("RELANCE_SYNC_PRODUCER") or None,
+    )
     seconds = time.perf_counter() - started
     engine.dispose()
     by = {r.value: s.fetched for r, s in report.resources.items()}

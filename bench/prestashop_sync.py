@@ -259,7 +259,13 @@ def child_sync(url: str, db_url: str) -> dict[str, Any]:
     with engine.begin() as conn:
         tenant, _ = upsert_tenant(conn, config, datetime.now(UTC))
     started = time.perf_counter()
-    report = run_sync(engine, tenant, from_tenant(config), clock=lambda: datetime.now(UTC))
+    report = run_sync(
+        engine,
+        tenant,
+        from_tenant(config),
+        clock=lambda: datetime.now(UTC),
+        producer=os.environ.get("RELANCE_SYNC_PRODUCER") or None,
+    )
     seconds = time.perf_counter() - started
     totals = report.totals()
     engine.dispose()
