@@ -28,8 +28,11 @@ sync's records/s and peak RSS, and min / median / max of the ratio sync ÷
 download and sync ÷ requests of each triple (download, requests, sync
 alternated). ``--compare-serial`` also runs, in each pair, the same
 sync with the connector's pages fetched in the storing thread (without
-``connectors.prefetch``) and prints min / median / max of sync ÷ serial. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on
-SQLite; peak RSS flat from 10k to 100k orders.
+``connectors.prefetch``) and prints min / median / max of sync ÷ serial; ``--compare-thread`` the same
+sync with its pages produced in a thread rather than a forked child (``RELANCE_SYNC_PRODUCER=thread``),
+printing sync ÷ thread. Peak RSS is the sync's process and, after a ``+``, its largest forked page
+producer's. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on SQLite; peak RSS flat from 10k to
+100k orders.
 """
 
 from __future__ import annotations
