@@ -24,6 +24,7 @@ maps records in Python (5 ms by default, for each of a page's ~15 statements):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import pickle
@@ -228,7 +229,8 @@ class ForkedPrefetch(Generic[T]):
                 self._writer.send((_PAGE, item))
             self._writer.send((_END, None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            self._writer.send((_ERROR, _picklable(exc)))
+            with contextlib.suppress(OSError):  # the consumer has gone: nobody to tell
+                self._writer.send((_ERROR, _picklable(exc)))
         finally:
             self._writer.close()
 

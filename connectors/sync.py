@@ -18,6 +18,7 @@ say the database itself is unwell are raised, never counted as skips.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -272,7 +273,9 @@ PRODUCER = "process" if sys.platform.startswith("linux") else "thread"
 def _producer(name: str) -> type[Prefetch[Page]] | type[ForkedPrefetch[Page]]:
     if name not in PRODUCERS:
         raise ValueError(f"a sync's producer is one of {PRODUCERS}, not {name!r}")
-    return ForkedPrefetch if name == "process" else Prefetch
+    if name == "process" and not multiprocessing.current_process().daemon:  # a daemon may not fork children
+        return ForkedPrefetch
+    return Prefetch
 
 
 def _resources(connector: Connector, wanted: Iterable[Resource] | None) -> list[Resource]:

@@ -181,3 +181,13 @@ def test_forgetting_connections_keeps_sessions_usable(shop):
     forget_connections()
     assert client.session.get(url + "/wp-json/", timeout=5).status_code in (200, 401, 404)
     assert isinstance(client.session, requests.Session)
+
+
+def test_a_daemon_process_which_may_not_fork_reads_the_shop_in_a_thread():
+    context = multiprocessing.get_context("fork")
+    found = context.Queue()
+    child = context.Process(target=lambda: found.put(sync_module._producer("process").__name__), daemon=True)
+    child.start()
+    assert found.get(timeout=30) == "Prefetch"
+    child.join(10)
+    assert sync_module._producer("process") is ForkedPrefetch and sync_module._producer("thread") is Prefetch
