@@ -1,4 +1,5 @@
-"""Produce the next pages of a sync in a thread while the current one is stored.
+"""Produce the next pages of a sync in a thread (``Prefetch``) or a forked child process
+(``ForkedPrefetch``, the default on Linux: ``connectors.sync.PRODUCER``) while the current one is stored.
 
 A sync alternates between waiting for the shop (download, then mapping in
 Python) and waiting for the database (another process). ``Prefetch`` runs the
@@ -164,8 +165,8 @@ class ForkedPrefetch(Generic[T]):
     Items, and what the producer raises, are pickled through a one-way pipe: the child is at most the
     item it is sending ahead (it waits for the consumer to read it), so memory stays bounded. The child
     touches nothing of the parent's but the connector it inherited: it first drops the HTTP connections it
-    inherited (``connectors.http.forget_connections``: their sockets are the parent's too) and gives
-    SIGINT to the parent; it ends with ``os._exit`` (multiprocessing's), so that nothing of the parent's
+    inherited (``connectors.http.forget_connections``: their sockets are the parent's too) and leaves
+    Ctrl-C (SIGINT) to the parent, which stops it; it ends with ``os._exit`` (multiprocessing's), so that nothing of the parent's
     (database connections, Redis, atexit) is closed or flushed twice. A child that dies before its last
     item (killed, out of memory) ends the pipe: the consumer raises ``ProducerDied`` after the items it
     had received, and what was stored before stays stored.
