@@ -263,6 +263,8 @@ def child_map(url: str) -> dict[str, Any]:
 
 
 def child_sync(url: str, db_url: str, reactions: str = "on") -> dict[str, Any]:
+    from connectors_sync import _children_peak_mb, _producer_from_env  # the bench folder is the script's
+
     import core.pipeline
     from connectors.magento.connector import from_tenant
     from connectors.sync import run_sync
@@ -284,14 +286,14 @@ def child_sync(url: str, db_url: str, reactions: str = "on") -> dict[str, Any]:
         tenant,
         from_tenant(config),
         clock=lambda: datetime.now(UTC),
-        producer=os.environ.get("RELANCE_SYNC_PRODUCER") or None,
+        producer=_producer_from_env(),
     )
     seconds = time.perf_counter() - started
     engine.dispose()
     by = {r.value: s.fetched for r, s in report.resources.items()}
     created = report.totals().created
     return {"records": report.totals().fetched, "created": created, "by": by, "ok": report.ok, "seconds": seconds,
-            "peak_mb": _peak_mb(), "child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}  # fmt: skip
+            "peak_mb": _peak_mb(), "child_mb": _children_peak_mb()}  # fmt: skip
 
 
 def _run_child(*args: str) -> dict[str, Any]:

@@ -248,6 +248,8 @@ def child_fetch(url: str) -> dict[str, Any]:
 
 
 def child_sync(url: str, db_url: str) -> dict[str, Any]:
+    from connectors_sync import _children_peak_mb, _producer_from_env  # the bench folder is the script's
+
     from connectors.prestashop.connector import from_tenant
     from connectors.sync import run_sync
     from core.store.db import make_engine, migrate
@@ -264,15 +266,14 @@ def child_sync(url: str, db_url: str) -> dict[str, Any]:
         tenant,
         from_tenant(config),
         clock=lambda: datetime.now(UTC),
-        producer=os.environ.get("RELANCE_SYNC_PRODUCER") or None,
+        producer=_producer_from_env(),
     )
     seconds = time.perf_counter() - started
     totals = report.totals()
     engine.dispose()
     by = {r.value: s.fetched for r, s in report.resources.items()}
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the forked page producer
     return {"records": totals.fetched, "by": by, "ok": report.ok, "seconds": seconds, "peak_mb": _peak_mb(),
-            "child_mb": children}  # fmt: skip
+            "child_mb": _children_peak_mb()}  # fmt: skip
 
 
 def _run_child(*args: str) -> dict[str, Any]:

@@ -76,7 +76,27 @@ def _restore_switch_interval() -> None:
             sys.setswitchinterval(_switch_saved)
 
 
-class Prefetch(Generic[T]):
+class _Handover(Generic[T]):
+    """What a producer hands over, in order: items, then the end or what it raised (``_receive``)."""
+
+    _finished = False
+
+    def _receive(self) -> tuple[str, object]:
+        raise NotImplementedError
+
+    def _items(self) -> Iterator[T]:
+        while True:
+            kind, value = self._receive()
+            if kind == _PAGE:
+                yield value  # type: ignore[misc]
+                continue
+            self._finished = True
+            if kind == _ERROR:
+                raise value  # type: ignore[misc]
+            return
+
+
+class Prefetch(_Handover[T]):
     """Iterate over ``produce()`` run in a producer thread, up to ``depth`` items ahead.
 
     Use as a context manager: ``with Prefetch(lambda: connector.fetch(...)) as pages: for page in pages``.
@@ -90,7 +110,6 @@ class Prefetch(Generic[T]):
         self._slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._finished = False
 
     def __enter__(self) -> Iterator[T]:
         _shorter_switch_interval()
@@ -113,16 +132,8 @@ class Prefetch(Generic[T]):
         finally:
             _restore_switch_interval()
 
-    def _items(self) -> Iterator[T]:
-        while True:
-            kind, value = self._slots.get()
-            if kind == _PAGE:
-                yield value  # type: ignore[misc]
-                continue
-            self._finished = True
-            if kind == _ERROR:
-                raise value  # type: ignore[misc]
-            return
+    def _receive(self) -> tuple[str, object]:
+        return self._slots.get()
 
     def _drain(self) -> None:
         while True:
@@ -158,7 +169,7 @@ class Prefetch(Generic[T]):
         self._put(_END, None)
 
 
-class ForkedPrefetch(Generic[T]):
+class ForkedPrefetch(_Handover[T]):
     """``Prefetch`` with the producer in a forked child process, so that the download and the mapping run
     on another core than the store (a thread shares one interpreter, one core at a time, with it).
 
@@ -166,8 +177,8 @@ class ForkedPrefetch(Generic[T]):
     item it is sending ahead (it waits for the consumer to read it), so memory stays bounded. The child
     touches nothing of the parent's but the connector it inherited: it first drops the HTTP connections it
     inherited (``connectors.http.forget_connections``: their sockets are the parent's too) and leaves
-    Ctrl-C (SIGINT) to the parent, which stops it; it ends with ``os._exit`` (multiprocessing's), so that nothing of the parent's
-    (database connections, Redis, atexit) is closed or flushed twice. A child that dies before its last
+    Ctrl-C (SIGINT) to the parent, which stops it; it ends with ``os._exit`` (multiprocessing's), so that
+    nothing of the parent's (database connections, Redis, atexit) is closed or flushed twice. A child that dies before its last
     item (killed, out of memory) ends the pipe: the consumer raises ``ProducerDied`` after the items it
     had received, and what was stored before stays stored.
     """
@@ -177,7 +188,6 @@ class ForkedPrefetch(Generic[T]):
         self._produce = produce
         self._reader, self._writer = context.Pipe(duplex=False)
         self._process = context.Process(target=self._run, name=name, daemon=True)
-        self._finished = False
 
     def __enter__(self) -> Iterator[T]:
         self._process.start()
@@ -195,27 +205,19 @@ class ForkedPrefetch(Generic[T]):
             self._process.join(STOP_WAIT)
         self._reader.close()
 
-    def _items(self) -> Iterator[T]:
-        while True:
-            try:
-                kind, value = self._reader.recv()
-            except EOFError:
-                self._finished = True
-                self._process.join(STOP_WAIT)
-                code = self._process.exitcode
-                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                raise ProducerDied(
-                    f"the process reading the shop for this sync ended before its last page ({how}); the pages "
-                    "stored before are kept and the next sync resumes after them; check the machine's memory "
-                    "and logs, or set RELANCE_SYNC_PRODUCER=thread to read the shop in a thread"
-                ) from None
-            if kind == _PAGE:
-                yield value  # type: ignore[misc]
-                continue
+    def _receive(self) -> tuple[str, object]:
+        try:
+            return self._reader.recv()
+        except EOFError:
             self._finished = True
-            if kind == _ERROR:
-                raise value  # type: ignore[misc]
-            return
+            self._process.join(STOP_WAIT)
+            code = self._process.exitcode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            raise ProducerDied(
+                f"the process reading the shop for this sync ended before its last page ({how}); the pages "
+                "stored before are kept and the next sync resumes after them; check the machine's memory "
+                "and logs, or set RELANCE_SYNC_PRODUCER=thread to read the shop in a thread"
+            ) from None
 
     def _run(self) -> None:
         """In the child: produce, send each item, then the end or what was raised."""

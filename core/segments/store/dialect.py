@@ -35,9 +35,9 @@ def days_between(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
 
 def power2(dialect: str, exponent: Any) -> ColumnElement[float]:
     """``2 ** exponent``, 0 for very negative exponents."""
-    if dialect == "postgresql":
-        return func.power(2.0, func.greatest(cast(exponent, Float), MIN_EXPONENT))
-    return func.power(2.0, func.max(exponent, MIN_EXPONENT))
+    return func.power(
+        2.0, greatest(dialect, cast(exponent, Float) if dialect == "postgresql" else exponent, MIN_EXPONENT)
+    )
 
 
 def log2(dialect: str, value: Any) -> ColumnElement[float]:

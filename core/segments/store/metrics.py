@@ -29,7 +29,6 @@ from sqlalchemy import (
     Float,
     Integer,
     Interval,
-    Numeric,
     and_,
     bindparam,
     case,
@@ -266,7 +265,7 @@ def _metrics_statement(
         last_ms = func.date_trunc(
             "milliseconds", summary.c.last_at + literal_column("interval '0.5 milliseconds'", Interval)
         )
-        shift = func.make_interval(0, 0, 0, 0, 0, 0, func.round(cast(interval_seconds, Numeric), 3))
+        shift = func.make_interval(0, 0, 0, 0, 0, 0, sql.rounded(dialect, interval_seconds, 3))
         expected = last_ms + shift
     else:
         shift = func.printf("%+.3f seconds", interval_seconds)
