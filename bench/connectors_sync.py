@@ -61,11 +61,11 @@ PG_DB = os.environ.get("RELANCE_BENCH_PG_DB", "relance_bench_sync")
 KEY, SECRET = "ck_bench", "cs_bench"
 
 
-def _serve(orders: int, ready: multiprocessing.Queue) -> None:
+def _serve(orders: int, ready: multiprocessing.Queue, latency: float = 0.0) -> None:
     from connectors.woocommerce.fakedata import generate_shop
     from connectors.woocommerce.fakeshop import serve
 
-    server, url = serve(generate_shop(orders, consumer_key=KEY, consumer_secret=SECRET))
+    server, url = serve(generate_shop(orders, consumer_key=KEY, consumer_secret=SECRET), latency=latency)
     ready.put(url)
     while True:
         time.sleep(3600)
@@ -295,15 +295,16 @@ def _child(script: Path, *args: str, serial: bool = False, producer: str | None 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _shop(platform: str, orders: int, context: Any) -> tuple[Any, str]:
-    """Start the platform's fake shop with ``orders`` orders in its own process; return it and its URL."""
+def _shop(platform: str, orders: int, context: Any, latency: float = 0.0) -> tuple[Any, str]:
+    """Start the platform's fake shop with ``orders`` orders in its own process; return it and its URL.
+    ``latency``: seconds each of its answers waits first (a real shop's response time)."""
     import importlib
 
     if str(ROOT / "bench") not in sys.path:
         sys.path.insert(0, str(ROOT / "bench"))  # the spawned shop process imports the module by name too
     module = importlib.import_module(PLATFORMS[platform].stem)
     ready = context.Queue()
-    server = context.Process(target=module._serve, args=(orders, ready), daemon=True)
+    server = context.Process(target=module._serve, args=(orders, ready, latency), daemon=True)
     server.start()
     return server, ready.get(timeout=600)
 
@@ -337,6 +338,13 @@ def main() -> None:
         help="also run each sync with its pages produced in a thread rather than a forked child (download, "
         "thread, sync alternated) and print sync ÷ thread",
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="milliseconds each of the fake shop's answers waits first, as a real shop takes to answer "
+        "(default 0: loopback, the shops' CPU only)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     platforms = args.platforms.split(",")
@@ -345,6 +353,7 @@ def main() -> None:
         f"First sync ÷ download of the same pages: platforms {platforms}, sizes {sizes} orders, databases "
         f"{databases}; download (A), every request of the sync replayed (A2) and sync (B) alternated, "
         f"{args.repeat} triples, ratios min / median / max"
+        + (f"; every answer of the shops {args.latency:g} ms late" if args.latency else "")
     )
     print(
         f"{'platform':<12} {'db':<10} {'orders':>7} {'records':>8} {'dl s':>7} {'sync s':>7} {'sync rec/s':>10} "
@@ -358,7 +367,7 @@ def main() -> None:
         for size in sizes:
             for platform in platforms:
                 script = PLATFORMS[platform]
-                server, url = _shop(platform, size, context)
+                server, url = _shop(platform, size, context, args.latency / 1000)
                 try:
                     recorded = _record(platform, url, workdir)
                     for db in databases:

@@ -188,11 +188,14 @@ class GeneratedShop:
         return {"items": items, "search_criteria": {"page_size": size, "current_page": page}, "total_count": total}
 
 
-def _serve(orders: int, ready: multiprocessing.Queue) -> None:
+def _serve(orders: int, ready: multiprocessing.Queue, latency: float = 0.0) -> None:
+    """Serve a generated shop; ``latency``: seconds each answer waits first (a real shop's response time)."""
     shop = GeneratedShop(orders)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if latency:
+                time.sleep(latency)
             parts = urlsplit(self.path)
             endpoint = parts.path.split("/V1/", 1)[-1]
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":

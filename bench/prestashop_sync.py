@@ -173,11 +173,14 @@ class GeneratedShop:
         return [self.record(resource, i) for i in range(start, min(last, start + size - 1) + 1)]
 
 
-def _serve(orders: int, ready: multiprocessing.Queue) -> None:
+def _serve(orders: int, ready: multiprocessing.Queue, latency: float = 0.0) -> None:
+    """Serve a generated shop; ``latency``: seconds each answer waits first (a real shop's response time)."""
     shop = GeneratedShop(orders)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if latency:
+                time.sleep(latency)
             parts = urlsplit(self.path)
             resource = parts.path.rstrip("/").rsplit("/", 1)[-1]
             records = shop.answer(resource, dict(parse_qsl(parts.query)))

@@ -22,6 +22,7 @@ import binascii
 import hmac
 import json
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -258,8 +259,11 @@ def _bisect(collection: Collection, column: str, value: str, size: int, strict: 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     shop: FakeShop
+    latency: float = 0.0
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.latency:
+            time.sleep(self.latency)  # a real shop's time to answer (benchmarks)
         parts = urlsplit(self.path)
         status, headers, body = self.shop.respond(parts.path, parts.query, self.headers.get("Authorization"))
         self.send_response(status)
@@ -274,9 +278,12 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-def serve(shop: FakeShop, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Serve ``shop`` on a thread; return the server (``shutdown()`` it) and its base URL."""
-    handler = type("FakeWooHandler", (_Handler,), {"shop": shop})
+def serve(
+    shop: FakeShop, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0
+) -> tuple[ThreadingHTTPServer, str]:
+    """Serve ``shop`` on a thread; return the server (``shutdown()`` it) and its base URL. ``latency``:
+    seconds each answer waits first, as a real shop's PHP takes to answer (requests still run side by side)."""
+    handler = type("FakeWooHandler", (_Handler,), {"shop": shop, "latency": latency})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     url = f"http://{host}:{server.server_address[1]}"

@@ -82,8 +82,11 @@ class FakePrestaShop:
         self.failures: deque[tuple[int, dict[str, str]]] = deque()
 
     def install(self, mock: responses.RequestsMock) -> None:
+        # Looked up per request, so that a test may wrap ``answer`` after installing the shop.
         mock.add_callback(
-            responses.GET, re.compile(re.escape(self.base_url) + r"/api/(\w+)(\?.*)?$"), callback=self.answer
+            responses.GET,
+            re.compile(re.escape(self.base_url) + r"/api/(\w+)(\?.*)?$"),
+            callback=lambda request: self.answer(request),
         )
 
     def calls_to(self, resource: str) -> list[dict[str, str]]:
