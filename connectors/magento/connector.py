@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -232,41 +233,55 @@ class MagentoConnector:
         page_no = 1
         previous: list[Any] | None = None
         reported: set[str] = set()
-        while True:
-            groups = frozen if frozen is not None else state.groups(until) + EXTRA_GROUPS.get(resource, [])
-            page = self.client.search(PATHS[resource], groups, SORT, self.page_size, page_no)
-            keys = [item.get(id_key) if isinstance(item, dict) else None for item in page.items]
-            if not page.items or (page_no > 1 and keys == previous):
-                return
-            previous = keys
-            before = state
-            fresh: list[dict[str, Any]] = []
-            skipped: list[Skipped] = []
-            for record in page.items:
-                try:
-                    _, updated_at, number = _record_position(record, resource)
-                except MappingError as exc:
-                    raw = record.get(id_key) if isinstance(record, dict) else None
-                    shown = str(raw) if raw not in (None, "") else "?"
-                    if shown == "?" or shown not in reported:  # met again on the next page: counted once
-                        reported.add(shown)
-                        skipped.append(Skipped(resource, shown, str(exc)))
-                    continue
-                if not state.seen(updated_at, number):
-                    fresh.append(record)
-                    state = state.advance(updated_at, number)
-            if fresh or skipped:
-                events, unmapped = mapper(fresh)
-                yield Page(
-                    events=events, cursor=state.encode(), fetched=len(fresh) + len(skipped), skipped=skipped + unmapped
-                )
-            if page.is_last:
-                return
-            if state != before and frozen is None:
-                page_no = 1
-            else:
-                frozen = groups
-                page_no += 1
+        groups = state.groups(until) + EXTRA_GROUPS.get(resource, [])
+        # The next page is asked for (in a thread) as soon as this page's positions say which it is, so
+        # that it is on its way while this page is mapped.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="relance-magento")
+        try:
+            asked: Future[Any] | None = pool.submit(
+                self.client.search, PATHS[resource], groups, SORT, self.page_size, page_no
+            )
+            while asked is not None:
+                page = asked.result()
+                keys = [item.get(id_key) if isinstance(item, dict) else None for item in page.items]
+                if not page.items or (page_no > 1 and keys == previous):
+                    return
+                previous = keys
+                before = state
+                fresh: list[dict[str, Any]] = []
+                skipped: list[Skipped] = []
+                for record in page.items:
+                    try:
+                        _, updated_at, number = _record_position(record, resource)
+                    except MappingError as exc:
+                        raw = record.get(id_key) if isinstance(record, dict) else None
+                        shown = str(raw) if raw not in (None, "") else "?"
+                        if shown == "?" or shown not in reported:  # met again on the next page: counted once
+                            reported.add(shown)
+                            skipped.append(Skipped(resource, shown, str(exc)))
+                        continue
+                    if not state.seen(updated_at, number):
+                        fresh.append(record)
+                        state = state.advance(updated_at, number)
+                asked = None
+                if not page.is_last:
+                    if state != before and frozen is None:
+                        page_no = 1
+                    else:
+                        frozen = groups
+                        page_no += 1
+                    groups = frozen if frozen is not None else state.groups(until) + EXTRA_GROUPS.get(resource, [])
+                    asked = pool.submit(self.client.search, PATHS[resource], groups, SORT, self.page_size, page_no)
+                if fresh or skipped:
+                    events, unmapped = mapper(fresh)
+                    yield Page(
+                        events=events,
+                        cursor=state.encode(),
+                        fetched=len(fresh) + len(skipped),
+                        skipped=skipped + unmapped,
+                    )
+        finally:  # also when the consumer stops early: the request in flight ends, none is started
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _map_each(
         self, resource: Resource, records: list[dict[str, Any]], func: Callable[[Any, MagentoContext], Event]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -183,61 +184,88 @@ class WooConnector:
     # --- orders and products ------------------------------------------------------------------
 
     def _fetch_keyset(self, resource: Resource, cursor: str | None, now: datetime, mapper: Mapper) -> Iterator[Page]:
+        """Pages of records modified after the cursor. The next page is asked for (in a thread) as soon as
+        this page's modification times say where it starts, so that it is on its way while this page is
+        mapped: a real shop takes as long to answer as the mapping takes."""
         state = KeysetCursor.decode(cursor)
         read: set[tuple[str, datetime]] = set()  # the states this run already counted
         page_no = 1
-        while True:
-            params: dict[str, Any] = {
-                "per_page": self.page_size,
-                "orderby": "modified",
-                "order": "asc",
-                "dates_are_gmt": "true",
-                "modified_before": _wc_time(now),
-            }
-            if state.modified is not None:
-                params["modified_after"] = _wc_time(state.modified - timedelta(seconds=1))
-            if page_no > 1:
-                params["page"] = page_no
-            page = self.client.fetch_page(_COLLECTIONS[resource], params)
-            if not page.records:
-                return
-            events: list[Event] = []
-            groups: list[int] = []
-            skipped: list[Skipped] = []
-            fetched = 0
-            before = state
-            for record in page.records:
-                record_id = _record_id(record)
-                try:
-                    if not isinstance(record, dict):
-                        raise MappingError(f"{resource.value[:-1]} {record_id}: not a JSON object")
-                    modified = mapping.modified_at(record, self.ctx)
-                except MappingError as exc:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="relance-woocommerce")
+        try:
+            asked: Future[ListPage] | None = pool.submit(
+                self.client.fetch_page, _COLLECTIONS[resource], self._keyset_params(state, page_no, now)
+            )
+            while asked is not None:
+                page = asked.result()
+                if not page.records:
+                    return
+                skipped: list[tuple[int, Skipped]] = []
+                todo: list[tuple[int, str, Any]] = []
+                fetched = 0
+                before = state
+                for index, record in enumerate(page.records):
+                    record_id = _record_id(record)
+                    try:
+                        if not isinstance(record, dict):
+                            raise MappingError(f"{resource.value[:-1]} {record_id}: not a JSON object")
+                        modified = mapping.modified_at(record, self.ctx)
+                    except MappingError as exc:
+                        fetched += 1
+                        skipped.append((index, Skipped(resource, record_id, str(exc))))
+                        continue
+                    if (record_id, modified) in read:
+                        continue
+                    read.add((record_id, modified))
                     fetched += 1
-                    skipped.append(Skipped(resource, record_id, str(exc)))
-                    continue
-                if (record_id, modified) in read:
-                    continue
-                read.add((record_id, modified))
-                fetched += 1
-                try:
-                    found = mapper(record, self.ctx)
+                    todo.append((index, record_id, record))
+                    state = state.advance(modified)
+                asked = None
+                if _has_more(page, page_no, self.page_size):
+                    if state != before and state.modified is not None:
+                        # The next query starts a second before the cursor: a state older than that cannot
+                        # come back, so it is forgotten (the run's memory stays that of a page).
+                        floor = state.modified - _REREAD
+                        read = {seen for seen in read if seen[1] >= floor}
+                    # A page that moved the cursor: page 1 of the query moved on. A page all at the cursor's
+                    # second (or of unreadable records) cannot move it: the next page number instead.
+                    page_no = 1 if state != before else page_no + 1
+                    asked = pool.submit(
+                        self.client.fetch_page, _COLLECTIONS[resource], self._keyset_params(state, page_no, now)
+                    )
+                events: list[Event] = []
+                groups: list[int] = []
+                for index, record_id, record in todo:
+                    try:
+                        found = mapper(record, self.ctx)
+                    except MappingError as exc:
+                        skipped.append((index, Skipped(resource, record_id, str(exc))))
+                        continue
                     events.extend(found)
                     groups.append(len(found))
-                except MappingError as exc:
-                    skipped.append(Skipped(resource, record_id, str(exc)))
-                state = state.advance(modified)
-            yield Page(events=events, cursor=state.encode(), fetched=fetched, skipped=skipped, groups=groups)
-            if not _has_more(page, page_no, self.page_size):
-                return
-            if state != before and state.modified is not None:
-                # The next query starts a second before the cursor: a state older than that cannot come
-                # back, so it is forgotten (the run's memory stays that of a page, not of the whole shop).
-                floor = state.modified - _REREAD
-                read = {seen for seen in read if seen[1] >= floor}
-            # A page that moved the cursor: page 1 of the query moved on. A page all at the cursor's
-            # second (or of unreadable records) cannot move it: the next page number instead.
-            page_no = 1 if state != before else page_no + 1
+                skipped.sort(key=lambda entry: entry[0])  # in the page's order
+                yield Page(
+                    events=events,
+                    cursor=state.encode(),
+                    fetched=fetched,
+                    skipped=[entry for _, entry in skipped],
+                    groups=groups,
+                )
+        finally:  # also when the consumer stops early: the request in flight ends, none is started
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _keyset_params(self, state: KeysetCursor, page_no: int, now: datetime) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "per_page": self.page_size,
+            "orderby": "modified",
+            "order": "asc",
+            "dates_are_gmt": "true",
+            "modified_before": _wc_time(now),
+        }
+        if state.modified is not None:
+            params["modified_after"] = _wc_time(state.modified - timedelta(seconds=1))
+        if page_no > 1:
+            params["page"] = page_no
+        return params
 
     # --- customers ----------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -53,3 +55,33 @@ def route_shop(mock: responses.RequestsMock, shop: FakeShop) -> None:
 def params_of(call: Any) -> dict[str, str]:
     """The query parameters of a recorded call (last value of each)."""
     return {k: v[-1] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
+
+
+#: Seconds a first mapping waits for the next page's request; never reached when they overlap.
+OVERLAP_WAIT = 5.0
+
+
+class Overlap:
+    """Counts the page requests; the first mapping waits until the second page has been asked for."""
+
+    def __init__(self, request: Callable[..., Any]) -> None:
+        self.request = request
+        self.asked = 0
+        self.second_asked = threading.Event()
+        self.mapped_first = False
+        self.overlapped: bool | None = None
+
+    def page(self, *args: Any, **kwargs: Any) -> Any:
+        self.asked += 1
+        if self.asked == 2:
+            self.second_asked.set()
+        return self.request(*args, **kwargs)
+
+    def before_mapping(self) -> None:
+        if not self.mapped_first:
+            self.mapped_first = True
+            self.overlapped = self.second_asked.wait(OVERLAP_WAIT)
+
+
+def no_request_thread() -> bool:
+    return not [t for t in threading.enumerate() if t.name.startswith(("relance-woocommerce", "relance-magento"))]
