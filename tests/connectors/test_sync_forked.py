@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 
 import pytest
 import requests
@@ -16,7 +17,7 @@ from sqlalchemy import Engine
 from connectors import sync as sync_module
 from connectors.base import Resource
 from connectors.errors import ConnectorError
-from connectors.prefetch import ForkedPrefetch, Prefetch, ProducerDied
+from connectors.prefetch import SWITCH_INTERVAL, ForkedPrefetch, Prefetch, ProducerDied
 from connectors.sync import run_sync
 from connectors.woocommerce.connector import from_tenant
 from connectors.woocommerce.fakedata import generate_shop
@@ -53,6 +54,14 @@ def test_items_come_out_in_order_from_a_child_process():
     assert [n for n, _ in got] == list(range(50))
     assert {pid for _, pid in got} != {os.getpid()} and len({pid for _, pid in got}) == 1
     assert multiprocessing.active_children() == []
+
+
+def test_the_child_hands_the_gil_over_within_half_a_millisecond() -> None:
+    # The connector's request thread sends the next page while a page is mapped: it must not wait 5 ms.
+    parent = sys.getswitchinterval()
+    with ForkedPrefetch(lambda: [sys.getswitchinterval()]) as items:
+        assert list(items) == [SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == parent  # the parent's own is left as it was
 
 
 def test_an_error_comes_out_after_the_items_before_it_as_itself_or_named():
