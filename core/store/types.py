@@ -24,6 +24,17 @@ def require_aware(value: datetime | None) -> None:
         raise ValueError("naive datetime given to the store; pass an aware datetime")
 
 
+def sqlite_moment(value: datetime | None) -> str | None:
+    """An aware datetime as ``UTCDateTime`` stores it on SQLite: in UTC, as SQLAlchemy's SQLite ``DATETIME``
+    writes a naive one (``2026-11-23 12:00:00.000000``). Through the decorator's ``process_bind_param`` and
+    that type's ``%``-format of seven values, the conversion was a tenth of the store's time in a first sync
+    into SQLite."""
+    if value is None:
+        return None
+    require_aware(value)
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes stored as UTC (timestamptz on PostgreSQL, naive UTC text on SQLite)."""
 
@@ -36,6 +47,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         require_aware(value)
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return sqlite_moment  # the same text as the decorator and SQLite's DATETIME make, in C
+        return super().bind_processor(dialect)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from core.store import ingest_buffer
 from core.store.ingest_buffer import insert_rows
 from core.store.schema import consents, contacts, events, order_items, orders
+from core.store.types import UTCDateTime, sqlite_moment
 from tests.conftest import NOW, make_tenant
 
 
@@ -80,3 +82,27 @@ def test_many_rows_return_their_new_ids_in_order(engine, monkeypatch):
         ]  # fmt: skip
         with pytest.raises(sa.exc.IntegrityError):  # NOT NULL still enforced: ON CONFLICT is not OR IGNORE
             insert_rows(conn, order_items, items)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1900, 1, 1, tzinfo=UTC),  # the earliest the store holds
+        datetime(2026, 11, 23, 12, 0, tzinfo=UTC),  # no microseconds: still written with six digits
+        datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris")),
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=ZoneInfo("America/Los_Angeles")),
+        datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_a_moment_is_bound_as_the_decorator_and_sqlites_datetime_bind_it(moment):
+    dialect = sqlite.dialect()
+    bind = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert bind is sqlite_moment
+    usual = sqlite.DATETIME().bind_processor(dialect)  # SQLAlchemy's, after process_bind_param's UTC
+    assert bind(moment) == usual(UTCDateTime().process_bind_param(moment, dialect))
+    assert bind(None) is None
+
+
+def test_a_naive_moment_is_refused_as_utcdatetime_refuses_it():
+    with pytest.raises(ValueError, match="naive datetime"):
+        sqlite_moment(datetime(2026, 11, 23, 12, 0))
