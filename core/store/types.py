@@ -27,12 +27,14 @@ def require_aware(value: datetime | None) -> None:
 def sqlite_moment(value: datetime | None) -> str | None:
     """An aware datetime as ``UTCDateTime`` stores it on SQLite: in UTC, as SQLAlchemy's SQLite ``DATETIME``
     writes a naive one (``2026-11-23 12:00:00.000000``). Through the decorator's ``process_bind_param`` and
-    that type's ``%``-format of seven values, the conversion was a tenth of the store's time in a first sync
-    into SQLite."""
+    that type's ``%``-format of seven values it took 2.5 µs a value, 9 % of the store's CPU in a first sync
+    into SQLite (py-spy); one ``isoformat`` takes 1.1 µs."""
     if value is None:
         return None
-    require_aware(value)
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        require_aware(value)
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -3,7 +3,7 @@ byte for byte what SQLAlchemy's own INSERT stores, and new ids come back for eve
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -92,6 +92,8 @@ def test_many_rows_return_their_new_ids_in_order(engine, monkeypatch):
         datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris")),
         datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=ZoneInfo("America/Los_Angeles")),
         datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 6, 1, 8, 0, tzinfo=ZoneInfo("UTC")),  # UTC, but not datetime.UTC
+        datetime(2026, 6, 1, 8, 0, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
     ],
 )
 def test_a_moment_is_bound_as_the_decorator_and_sqlites_datetime_bind_it(moment):
