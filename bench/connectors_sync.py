@@ -30,8 +30,10 @@ alternated). ``--compare-serial`` also runs, in each pair, the same
 sync with the connector's pages fetched in the storing thread (without
 ``connectors.prefetch``) and prints min / median / max of sync ÷ serial; ``--compare-thread`` the same
 sync with its pages produced in a thread rather than a forked child (``RELANCE_SYNC_PRODUCER=thread``),
-printing sync ÷ thread. Peak RSS is the sync's process and, after a ``+``, its largest forked page
-producer's. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on SQLite; peak RSS flat from 10k to
+printing sync ÷ thread. ``--latency MS`` makes every answer of the fake shops wait that long first, as a
+real shop's PHP does (loopback without it measures the machine's CPU more than a shop: the fake shops
+answer a page in a few milliseconds). Peak RSS is the sync's process and, after a ``+``, its largest
+forked page producer's. Goals (issue 13): median ≤ 3 on PostgreSQL, ≤ 2 on SQLite; peak RSS flat from 10k to
 100k orders.
 """
 
