@@ -15,6 +15,7 @@ import random
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -186,3 +187,39 @@ def _reason(response: requests.Response) -> str:
     if isinstance(message, str) and message:
         return f": {message[:200]}"
     return ""
+
+
+class _Later(Future[Any]):
+    """A request made when its result is first asked for, in the asking thread."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self._call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = (fn, args, kwargs)
+
+    def result(self, timeout: float | None = None) -> Any:
+        call, self._call = self._call, None
+        if call is not None and not self.done():  # not cancelled, not made yet
+            fn, args, kwargs = call
+            try:
+                self.set_result(fn(*args, **kwargs))
+            except Exception as exc:  # noqa: BLE001 - raised below, as a thread's future would raise it
+                self.set_exception(exc)
+        return super().result(timeout)
+
+
+class InTurn(Executor):
+    """An executor without threads: each request is made when its result is asked for, in the asking
+    thread, so one at a time and in the order a fetch without threads would make them."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return _Later(fn, args, kwargs)
+
+
+def request_threads(concurrent: int, name: str) -> Executor:
+    """Threads for a fetch's requests besides the fetch's own (the next page while a page is mapped, a
+    page's lookups side by side; ``sync.concurrent_requests`` of the tenant file): ``concurrent - 1`` of them, so that at most
+    ``concurrent`` requests are in flight; ``InTurn`` for one. Shut it down with ``cancel_futures=True``
+    when the fetch ends (also when it is closed early): the request in flight ends, none is started."""
+    if concurrent <= 1:
+        return InTurn()
+    return ThreadPoolExecutor(concurrent - 1, thread_name_prefix=name)

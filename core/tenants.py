@@ -53,6 +53,8 @@ class SyncSettings:
     birthday_meta_key: str | None = None
     page_size: int | None = None
     timeout_seconds: float = 30.0
+    #: HTTP requests in flight to the shop at most during a sync (1: one after another).
+    concurrent_requests: int = 3
     #: Magento: the product attribute holding the brand (None: "manufacturer").
     brand_attribute: str | None = None
     #: Magento: the product URL suffix (None: ".html"; "" for none).
@@ -100,6 +102,7 @@ class TenantConfig:
                 "birthday_meta_key": self.sync.birthday_meta_key,
                 "page_size": self.sync.page_size,
                 "timeout_seconds": self.sync.timeout_seconds,
+                "concurrent_requests": self.sync.concurrent_requests,
                 "brand_attribute": self.sync.brand_attribute,
                 "product_url_suffix": self.sync.product_url_suffix,
                 "order_statuses": dict(self.sync.order_statuses),
@@ -226,6 +229,7 @@ def _sync(value: Any) -> SyncSettings:
             "birthday_meta_key",
             "page_size",
             "timeout_seconds",
+            "concurrent_requests",
             "brand_attribute",
             "product_url_suffix",
             "order_statuses",
@@ -247,6 +251,9 @@ def _sync(value: Any) -> SyncSettings:
         birthday_meta_key=_string(raw.get("birthday_meta_key"), "sync.birthday_meta_key"),
         page_size=None if page_size is None else _positive_int(page_size, "sync.page_size", 1000),
         timeout_seconds=float(timeout),
+        concurrent_requests=_positive_int(
+            raw.get("concurrent_requests", defaults.concurrent_requests), "sync.concurrent_requests", 8
+        ),
         brand_attribute=_string(raw.get("brand_attribute"), "sync.brand_attribute"),
         product_url_suffix=suffix,
         order_statuses=_order_statuses(raw.get("order_statuses")),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,7 @@ import requests
 
 from connectors.base import Page, Resource, Skipped
 from connectors.errors import ConnectorAuthError, ConnectorError
-from connectors.http import decode_json
+from connectors.http import decode_json, request_threads
 from connectors.magento import mapping, products
 from connectors.magento.client import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Filter, MagentoClient
 from connectors.magento.mapping import ProductRefs
@@ -36,7 +36,7 @@ from connectors.magento.values import MagentoContext, MappingError, modified_at
 from connectors.settings import ShopSettings
 from core.errors import ConfigError
 from core.model import Event, Platform
-from core.tenants import TenantConfig
+from core.tenants import SyncSettings, TenantConfig
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +178,18 @@ class MagentoConnector:
 
     platform = Platform.MAGENTO
 
-    def __init__(self, client: MagentoClient, ctx: MagentoContext, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        client: MagentoClient,
+        ctx: MagentoContext,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrent: int = SyncSettings.concurrent_requests,
+    ) -> None:
         self.client = client
         self.ctx = ctx
         self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+        #: Requests in flight at most: 2 or more lets the next page come while one is mapped.
+        self.concurrent = concurrent
 
     def shop_settings(self) -> ShopSettings:
         """The store's base currency, time zone and locale (``store/storeConfigs``; the first store
@@ -236,7 +244,7 @@ class MagentoConnector:
         groups = state.groups(until) + EXTRA_GROUPS.get(resource, [])
         # The next page is asked for (in a thread) as soon as this page's positions say which it is, so
         # that it is on its way while this page is mapped.
-        pool = ThreadPoolExecutor(1, thread_name_prefix="relance-magento")
+        pool = request_threads(min(self.concurrent, 2), "relance-magento")
         try:
             asked: Future[Any] | None = pool.submit(
                 self.client.search, PATHS[resource], groups, SORT, self.page_size, page_no
@@ -354,4 +362,6 @@ def from_tenant(
         sleep=sleep,
     )
     size = page_size or config.sync.page_size or DEFAULT_PAGE_SIZE
-    return MagentoConnector(client, MagentoContext.from_tenant(config), page_size=size)
+    return MagentoConnector(
+        client, MagentoContext.from_tenant(config), page_size=size, concurrent=config.sync.concurrent_requests
+    )

@@ -13,8 +13,9 @@ A page costs up to three requests (the page, then its customers and addresses
 by id), each a round trip to a PHP server that takes 0.1-0.5 s on a real shop.
 So that a sync is not three times the download, the next page is asked for while
 the current one's lookups run, and an order page's two lookups run side by side:
-at most ``CONCURRENT_REQUESTS`` requests to the shop at a time, pages still
-yielded in order, and an error raised after the pages before it.
+at most ``sync.concurrent_requests`` requests to the shop at a time (3 unless
+the tenant file says otherwise; 1: one after another), pages still yielded in
+order, and an error raised after the pages before it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from connectors.base import Page, Resource, Skipped
-from connectors.http import HttpClient
+from connectors.http import HttpClient, request_threads
 from connectors.prestashop import mapping
 from connectors.prestashop.client import AUTH_HINT, PrestaShopClient
 from connectors.prestashop.lookups import ShopContext
@@ -42,13 +43,11 @@ from connectors.prestashop.values import RecordError, ident, shop_time
 from connectors.settings import ShopSettings
 from core.errors import ConfigError, EventError
 from core.model import Event, Platform
-from core.tenants import TenantConfig
+from core.tenants import SyncSettings, TenantConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 100
-#: Requests a sync has in flight to the shop at most: the next page, and an order page's two lookups.
-CONCURRENT_REQUESTS = 3
 #: A first sync of carts reads only the carts changed in this period: older ones are history.
 CART_LOOKBACK = timedelta(days=30)
 #: The customer fields read: everything the mapping uses, never ``passwd``, ``secure_key`` or tokens.
@@ -72,10 +71,17 @@ class PrestaShopConnector:
 
     platform = Platform.PRESTASHOP
 
-    def __init__(self, client: PrestaShopClient, ctx: ShopContext, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        client: PrestaShopClient,
+        ctx: ShopContext,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrent: int = SyncSettings.concurrent_requests,
+    ) -> None:
         self.client = client
         self.ctx = ctx
         self.page_size = page_size
+        self.concurrent = concurrent
         self.shop = ShopData(client, ctx)
         self._pool: Executor | None = None  # while ``fetch`` runs: its requests' threads
 
@@ -110,7 +116,7 @@ class PrestaShopConnector:
         if position.date_upd >= until:
             return
         api = API_RESOURCES[resource]
-        pool = ThreadPoolExecutor(CONCURRENT_REQUESTS, thread_name_prefix="relance-prestashop")
+        pool = request_threads(self.concurrent, "relance-prestashop")
         self._pool = pool
         try:
             offset = position.offset(self.page_size)
@@ -310,4 +316,6 @@ def from_tenant(
         currency=config.currency,
     )
     size = page_size or config.sync.page_size or DEFAULT_PAGE_SIZE
-    return PrestaShopConnector(PrestaShopClient(http, language_id), ctx, page_size=size)
+    return PrestaShopConnector(
+        PrestaShopClient(http, language_id), ctx, page_size=size, concurrent=config.sync.concurrent_requests
+    )

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from typing import Any
 import requests
 
 from connectors.base import Page, Resource, Skipped
+from connectors.http import request_threads
 from connectors.settings import ShopSettings
 from connectors.woocommerce import mapping
 from connectors.woocommerce.client import MAX_PAGE_SIZE, ListPage, WooClient
@@ -45,7 +46,7 @@ from connectors.woocommerce.mapping import MappingError, WooContext
 from core import normalize
 from core.errors import ConfigError
 from core.model import Event, Platform
-from core.tenants import TenantConfig
+from core.tenants import SyncSettings, TenantConfig
 
 RESOURCES = (Resource.PRODUCTS, Resource.CUSTOMERS, Resource.ORDERS)
 CUSTOMER_SCAN_EVERY = timedelta(hours=24)
@@ -145,10 +146,18 @@ class WooConnector:
 
     platform = Platform.WOOCOMMERCE
 
-    def __init__(self, client: WooClient, ctx: WooContext, page_size: int = MAX_PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        client: WooClient,
+        ctx: WooContext,
+        page_size: int = MAX_PAGE_SIZE,
+        concurrent: int = SyncSettings.concurrent_requests,
+    ) -> None:
         self.client = client
         self.ctx = ctx
         self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+        #: Requests in flight at most: 2 or more lets the next page come while one is mapped.
+        self.concurrent = concurrent
 
     def resources(self) -> tuple[Resource, ...]:
         return RESOURCES
@@ -190,7 +199,7 @@ class WooConnector:
         state = KeysetCursor.decode(cursor)
         read: set[tuple[str, datetime]] = set()  # the states this run already counted
         page_no = 1
-        pool = ThreadPoolExecutor(1, thread_name_prefix="relance-woocommerce")
+        pool = request_threads(min(self.concurrent, 2), "relance-woocommerce")
         try:
             asked: Future[ListPage] | None = pool.submit(
                 self.client.fetch_page, _COLLECTIONS[resource], self._keyset_params(state, page_no, now)
@@ -364,4 +373,6 @@ def from_tenant(
         sleep=sleep,
     )
     size = page_size or config.sync.page_size or MAX_PAGE_SIZE
-    return WooConnector(client, WooContext.from_tenant(config), page_size=size)
+    return WooConnector(
+        client, WooContext.from_tenant(config), page_size=size, concurrent=config.sync.concurrent_requests
+    )

@@ -64,8 +64,9 @@ OVERLAP_WAIT = 5.0
 class Overlap:
     """Counts the page requests; the first mapping waits until the second page has been asked for."""
 
-    def __init__(self, request: Callable[..., Any]) -> None:
+    def __init__(self, request: Callable[..., Any], wait: float = OVERLAP_WAIT) -> None:
         self.request = request
+        self.wait = wait
         self.asked = 0
         self.second_asked = threading.Event()
         self.mapped_first = False
@@ -80,7 +81,7 @@ class Overlap:
     def before_mapping(self) -> None:
         if not self.mapped_first:
             self.mapped_first = True
-            self.overlapped = self.second_asked.wait(OVERLAP_WAIT)
+            self.overlapped = self.second_asked.wait(self.wait)
 
 
 def no_request_thread() -> bool:

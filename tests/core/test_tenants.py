@@ -14,6 +14,7 @@ def test_minimal_tenant_gets_defaults():
     assert config.url == "https://shop.example.com"
     assert (config.timezone, config.locale, config.currency) == ("UTC", "en_US", "EUR")
     assert config.sync.interval_minutes == 5
+    assert config.sync.concurrent_requests == 3
 
 
 def test_full_tenant_round_trips():
@@ -25,9 +26,10 @@ def test_full_tenant_round_trips():
         "locale": "fr-FR",
         "currency": "eur",
         "sender": {"name": "Maison", "email": "Bonjour@Maison.example"},
-        "sync": {"interval_minutes": 15, "birthday_meta_key": "billing_birth_date"},
+        "sync": {"interval_minutes": 15, "birthday_meta_key": "billing_birth_date", "concurrent_requests": 1},
     }
     config = validate_tenant(raw)
+    assert config.sync.concurrent_requests == 1
     assert config.locale == "fr_FR" and config.currency == "EUR"
     assert config.sender.email == "bonjour@maison.example"
     assert validate_tenant(config.to_dict()) == config
@@ -44,6 +46,10 @@ def test_full_tenant_round_trips():
         ({"credentials": {"api_key": "x"}}, "credentials.api_key: unknown key"),
         ({"sender": {"name": "A", "email": "nope"}}, "sender.email:"),
         ({"sync": {"interval_minutes": 0}}, "sync.interval_minutes: must be a whole number from 1 to 1440"),
+        ({"sync": {"concurrent_requests": 0}}, "sync.concurrent_requests: must be a whole number from 1 to 8"),
+        ({"sync": {"concurrent_requests": 9}}, "sync.concurrent_requests: must be a whole number from 1 to 8"),
+        ({"sync": {"concurrent_requests": "3"}}, "sync.concurrent_requests: must be a whole number from 1 to 8"),
+        ({"sync": {"concurrent_requests": True}}, "sync.concurrent_requests: must be a whole number from 1 to 8"),
         ({"flows": ["abandoned_cart"]}, "flows:"),
     ],
 )

@@ -1,5 +1,5 @@
 """The PrestaShop connector's requests side by side: the next page during a page's lookups, an order
-page's customers and addresses together, never more than ``CONCURRENT_REQUESTS`` at a time, pages in
+page's customers and addresses together, never more than ``sync.concurrent_requests`` at a time, pages in
 order and an error after the pages before it."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import pytest
 
 from connectors.base import Resource
 from connectors.errors import ConnectorAuthError
-from connectors.prestashop.connector import CONCURRENT_REQUESTS, PrestaShopConnector
+from connectors.prestashop.connector import PrestaShopConnector
+from core.sections import validate_tenant
+from tests.connectors.prestashop.conftest import tenant_raw
 from tests.connectors.prestashop.fakeshop import FakePrestaShop
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -112,13 +114,16 @@ def test_the_next_page_is_asked_for_while_a_pages_lookups_run(shop: FakePrestaSh
     ]  # the same pages, in the same order, as when nothing overlaps
 
 
-def test_requests_in_flight_never_exceed_the_limit(shop: FakePrestaShop, make_connector: Build) -> None:
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_requests_in_flight_never_exceed_the_tenants_limit(
+    shop: FakePrestaShop, make_connector: Build, limit: int
+) -> None:
     gate = Gate(shop)
     _install(shop, gate, lambda resource, params: (None, []))
-    connector = make_connector(page_size=1)
+    connector = make_connector(validate_tenant(tenant_raw(sync={"concurrent_requests": limit})), page_size=1)
     for resource in connector.resources():
         list(connector.fetch(resource, None, NOW))
-    assert 2 <= gate.most <= CONCURRENT_REQUESTS
+    assert gate.most == limit  # 1: one after another; more: as many side by side, never more
 
 
 def test_pages_come_out_in_order_and_an_error_after_the_pages_before_it(
