@@ -310,23 +310,31 @@ class WooConnector:
         return events, skipped, newest, reached_old
 
     def _scan_customers(self, state: CustomerCursor, now: datetime) -> Iterator[Page]:
+        """Every customer, page by page in id order; the next page is asked for while one is mapped."""
         started = state.scan_started or now
         page_no = state.scan_page + 1
         newest = state.created
-        while True:
-            page = self.client.fetch_page(
-                "customers", {"per_page": self.page_size, "page": page_no, "orderby": "id", "order": "asc"}
-            )
-            events, skipped, newest, _ = self._map_customers(page.records, newest, None)
-            last = not page.records or not _has_more(page, page_no, self.page_size)
-            if last:
-                cursor = CustomerCursor(created=newest, scanned_at=started)
-            else:
-                cursor = replace(state, created=newest, scan_started=started, scan_page=page_no)
-            yield Page(events=events, cursor=cursor.encode(), fetched=len(page.records), skipped=skipped)
-            if last:
-                return
-            page_no += 1
+        pool = request_threads(min(self.concurrent, 2), "relance-woocommerce")
+        try:
+            asked: Future[ListPage] | None = pool.submit(self._customers_page, page_no)
+            while asked is not None:
+                page = asked.result()
+                last = not page.records or not _has_more(page, page_no, self.page_size)
+                asked = None if last else pool.submit(self._customers_page, page_no + 1)
+                events, skipped, newest, _ = self._map_customers(page.records, newest, None)
+                if last:
+                    cursor = CustomerCursor(created=newest, scanned_at=started)
+                else:
+                    cursor = replace(state, created=newest, scan_started=started, scan_page=page_no)
+                yield Page(events=events, cursor=cursor.encode(), fetched=len(page.records), skipped=skipped)
+                page_no += 1
+        finally:  # also when the consumer stops early: the request in flight ends, none is started
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _customers_page(self, page_no: int) -> ListPage:
+        return self.client.fetch_page(
+            "customers", {"per_page": self.page_size, "page": page_no, "orderby": "id", "order": "asc"}
+        )
 
     def _new_customers(self, state: CustomerCursor) -> Iterator[Page]:
         page_no = 1

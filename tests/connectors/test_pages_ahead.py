@@ -105,3 +105,27 @@ def test_in_turn_makes_a_request_when_asked_once_and_never_when_cancelled() -> N
         dropped.result()
     assert made == [1, -1]
     executor.shutdown(wait=True, cancel_futures=True)
+
+
+def test_woocommerce_customer_scan_asks_for_the_next_page_while_mapping_one(monkeypatch) -> None:
+    from connectors.woocommerce import mapping
+
+    with responses.RequestsMock() as mock:
+        route_shop(mock, fixture_shop())
+        expected = list(woo_connector(WOO, sleep=lambda s: None, page_size=1).fetch(Resource.CUSTOMERS, None, NOW))
+        connector = woo_connector(WOO, sleep=lambda s: None, page_size=1)
+        overlap = Overlap(connector.client.fetch_page)
+        connector.client.fetch_page = overlap.page  # type: ignore[method-assign]
+        map_customer = mapping.map_customer
+
+        def mapped(record: Any, ctx: Any) -> Any:
+            overlap.before_mapping()
+            return map_customer(record, ctx)
+
+        monkeypatch.setattr(mapping, "map_customer", mapped)
+        pages = list(connector.fetch(Resource.CUSTOMERS, None, NOW))
+    assert overlap.overlapped is True
+    assert len(expected) > 2
+    assert [(p.cursor, p.fetched, [e.message_id for e in p.events]) for p in pages] == [
+        (p.cursor, p.fetched, [e.message_id for e in p.events]) for p in expected
+    ]
