@@ -217,9 +217,10 @@ class InTurn(Executor):
 
 def request_threads(concurrent: int, name: str) -> Executor:
     """Threads for a fetch's requests besides the fetch's own (the next page while a page is mapped, a
-    page's lookups side by side; ``sync.concurrent_requests`` of the tenant file): ``concurrent - 1`` of them, so that at most
-    ``concurrent`` requests are in flight; ``InTurn`` for one. Shut it down with ``cancel_futures=True``
-    when the fetch ends (also when it is closed early): the request in flight ends, none is started."""
+    page's lookups side by side): ``concurrent - 1`` of them, so that at most ``concurrent`` requests
+    (``sync.concurrent_requests`` of the tenant file) are in flight; ``InTurn`` for one. Shut it down
+    with ``cancel_futures=True`` when the fetch ends (also when it is closed early): the request in
+    flight ends, none is started."""
     if concurrent <= 1:
         return InTurn()
     return ThreadPoolExecutor(concurrent - 1, thread_name_prefix=name)
