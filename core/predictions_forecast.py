@@ -223,8 +223,8 @@ def fit_orders(
 
     The optimiser starts from the prior's centre and, with ``starts`` above 1, from shifted points too,
     keeping the best (on CDNOW they all reach the same optimum; the extra starts guard the final fit).
-    With more than ``sample`` (default ``SAMPLE``) customers the starts are tried on a sample of them (``sample_of``), and the
-    best is carried on to the optimum of everyone's likelihood from there.
+    With more than ``sample`` (default ``SAMPLE``) customers the starts are tried on a sample of them
+    (``sample_of``), and the best is carried on to the optimum of everyone's likelihood from there.
     """
     w = np.ones(len(history)) if weights is None else np.asarray(weights, dtype=float)
     centre = _prior_centre(kind, history, w)
