@@ -34,12 +34,14 @@ def _resource(request: Any) -> str:
 
 
 class Gate:
-    """Wraps the fake shop's answer: ``hold(request)`` names what a request waits for (an event set by
-    ``arrive(request)``); a wait that times out is recorded as a request that did not overlap."""
+    """Wraps the fake shop's answer (see ``_install``): each request first sets the events it names, then
+    waits for the one it must run beside (a wait that times out is recorded: the two did not overlap),
+    then takes ``delay`` seconds to answer. Counts the requests in flight at once."""
 
-    def __init__(self, shop: FakePrestaShop) -> None:
+    def __init__(self, shop: FakePrestaShop, delay: float = 0.01) -> None:
         self.shop = shop
         self.answer = shop.answer
+        self.delay = delay
         self.lock = threading.Lock()
         self.in_flight = 0
         self.most = 0
@@ -59,7 +61,7 @@ class Gate:
                 self.event(name).set()
             if waits_for is not None and not self.event(waits_for).wait(WAIT):
                 self.timed_out.append(waits_for)
-            time.sleep(0.01)  # long enough for requests sent together to be in flight together
+            time.sleep(self.delay)  # long enough for requests sent together to be in flight together
             return self.answer(request)
         finally:
             with self.lock:
@@ -118,7 +120,7 @@ def test_the_next_page_is_asked_for_while_a_pages_lookups_run(shop: FakePrestaSh
 def test_requests_in_flight_never_exceed_the_tenants_limit(
     shop: FakePrestaShop, make_connector: Build, limit: int
 ) -> None:
-    gate = Gate(shop)
+    gate = Gate(shop, delay=0.05)
     _install(shop, gate, lambda resource, params: (None, []))
     connector = make_connector(validate_tenant(tenant_raw(sync={"concurrent_requests": limit})), page_size=1)
     for resource in connector.resources():
