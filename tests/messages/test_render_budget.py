@@ -58,7 +58,9 @@ def config_with(body: str):
             "{% set ns.s = ns.s | replace('x', 'xx') %}{% endfor %}",
             "characters",
         ),
-        ("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "characters"),
+        # 3,000,000 characters in 3,000 steps: past the 2,000,000 long before any CPU budget (with
+        # range(100000) a loaded machine could reach 0.25 s of CPU first, and the reason was "CPU")
+        ("{% for i in range(3000) %}{{ 'x' * 1000 }}{% endfor %}", "characters"),
     ],
 )
 def test_a_runaway_template_is_refused_when_the_settings_are_applied(body, reason):
