@@ -13,7 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
+from connectors.base import Page
 from connectors.woocommerce.fakeshop import FakeShop, ListCollection
+from core.sections import validate_tenant
 from tests.conftest import FIXTURES
 
 SHOP_URL = "https://shop.example.com"
@@ -21,6 +23,17 @@ API = f"{SHOP_URL}/wp-json/wc/v3"
 KEY = "ck_0123456789abcdef0123456789abcdef01234567"
 SECRET = "cs_76543210fedcba9876543210fedcba9876543210"
 CREDENTIALS = {"consumer_key": KEY, "consumer_secret": SECRET}
+#: The WooCommerce tenant of the connector tests.
+WOO_CONFIG = validate_tenant(
+    {
+        "name": "shop",
+        "platform": "woocommerce",
+        "url": SHOP_URL,
+        "timezone": "Europe/Paris",
+        "credentials": CREDENTIALS,
+        "sync": {"birthday_meta_key": "billing_birth_date"},
+    }
+)
 
 
 def woo_fixture(name: str, decimal: bool = True) -> Any:
@@ -86,3 +99,8 @@ class Overlap:
 
 def no_request_thread() -> bool:
     return not [t for t in threading.enumerate() if t.name.startswith(("relance-woocommerce", "relance-magento"))]
+
+
+def page_shapes(pages: list[Page]) -> list[tuple[str | None, int, list[str]]]:
+    """Each page's cursor, records fetched and event ids: what must not change when requests overlap."""
+    return [(p.cursor, p.fetched, [e.message_id for e in p.events]) for p in pages]

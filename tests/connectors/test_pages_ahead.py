@@ -11,78 +11,62 @@ from typing import Any
 import pytest
 import responses
 
-from connectors.base import Resource
+from connectors.base import Page, Resource
 from connectors.http import InTurn
+from connectors.woocommerce import mapping
 from connectors.woocommerce.connector import from_tenant as woo_connector
 from core.sections import validate_tenant
-from tests.connectors.helpers import CREDENTIALS, SHOP_URL, Overlap, fixture_shop, no_request_thread, route_shop
+from core.tenants import TenantConfig
+from tests.connectors.helpers import WOO_CONFIG, Overlap, fixture_shop, no_request_thread, page_shapes, route_shop
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-WOO = validate_tenant(
-    {
-        "name": "shop",
-        "platform": "woocommerce",
-        "url": SHOP_URL,
-        "timezone": "Europe/Paris",
-        "credentials": CREDENTIALS,
-        "sync": {"birthday_meta_key": "billing_birth_date"},
-    }
-)
+
+
+def _watched(
+    monkeypatch, resource: Resource, mapper: str, page_size: int, config: TenantConfig = WOO_CONFIG, wait: float = 5.0
+) -> tuple[list[Page], list[Page], Overlap]:
+    """The pages of a plain fetch, the pages of the same fetch whose first mapping (``mapping.<mapper>``)
+    waits for the second page's request, and what that wait saw."""
+    with responses.RequestsMock() as mock:
+        route_shop(mock, fixture_shop())
+        expected = list(woo_connector(config, sleep=lambda s: None, page_size=page_size).fetch(resource, None, NOW))
+        connector = woo_connector(config, sleep=lambda s: None, page_size=page_size)
+        overlap = Overlap(connector.client.fetch_page, wait=wait)
+        connector.client.fetch_page = overlap.page  # type: ignore[method-assign]
+        mapped = getattr(mapping, mapper)
+
+        def waiting(record: Any, ctx: Any) -> Any:
+            overlap.before_mapping()
+            return mapped(record, ctx)
+
+        monkeypatch.setattr(mapping, mapper, waiting)
+        pages = list(connector.fetch(resource, None, NOW))
+    return expected, pages, overlap
 
 
 def test_woocommerce_asks_for_the_next_page_while_mapping_one(monkeypatch) -> None:
-    from connectors.woocommerce import mapping
-
-    expected_connector = woo_connector(WOO, sleep=lambda s: None, page_size=2)
-    with responses.RequestsMock() as mock:
-        route_shop(mock, fixture_shop())
-        expected = list(expected_connector.fetch(Resource.ORDERS, None, NOW))
-        connector = woo_connector(WOO, sleep=lambda s: None, page_size=2)
-        overlap = Overlap(connector.client.fetch_page)
-        connector.client.fetch_page = overlap.page  # type: ignore[method-assign]
-        map_order = mapping.map_order
-
-        def mapped(record: Any, ctx: Any) -> Any:
-            overlap.before_mapping()
-            return map_order(record, ctx)
-
-        monkeypatch.setattr(mapping, "map_order", mapped)
-        pages = list(connector.fetch(Resource.ORDERS, None, NOW))
+    expected, pages, overlap = _watched(monkeypatch, Resource.ORDERS, "map_order", page_size=2)
     assert overlap.overlapped is True
     assert len(expected) > 2
-    assert [(p.cursor, p.fetched, [e.message_id for e in p.events]) for p in pages] == [
-        (p.cursor, p.fetched, [e.message_id for e in p.events]) for p in expected
-    ]
+    assert page_shapes(pages) == page_shapes(expected)
 
 
-def test_woocommerce_fetch_closed_early_leavesno_request_thread() -> None:
+def test_woocommerce_fetch_closed_early_leaves_no_request_thread() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         route_shop(mock, fixture_shop())
-        pages = woo_connector(WOO, sleep=lambda s: None, page_size=2).fetch(Resource.ORDERS, None, NOW)
+        pages = woo_connector(WOO_CONFIG, sleep=lambda s: None, page_size=2).fetch(Resource.ORDERS, None, NOW)
         assert next(pages).events
         pages.close()
     assert no_request_thread()
 
 
 def test_woocommerce_one_request_at_a_time_when_the_tenant_says_so(monkeypatch) -> None:
-    from connectors.woocommerce import mapping
-
-    one = validate_tenant({**WOO.to_dict(), "sync": {**WOO.to_dict()["sync"], "concurrent_requests": 1}})
-    with responses.RequestsMock() as mock:
-        route_shop(mock, fixture_shop())
-        connector = woo_connector(one, sleep=lambda s: None, page_size=2)
-        overlap = Overlap(connector.client.fetch_page, wait=0.2)
-        connector.client.fetch_page = overlap.page  # type: ignore[method-assign]
-        map_order = mapping.map_order
-
-        def mapped(record: Any, ctx: Any) -> Any:
-            overlap.before_mapping()
-            return map_order(record, ctx)
-
-        monkeypatch.setattr(mapping, "map_order", mapped)
-        pages = list(connector.fetch(Resource.ORDERS, None, NOW))
+    raw = WOO_CONFIG.to_dict()
+    one = validate_tenant({**raw, "sync": {**raw["sync"], "concurrent_requests": 1}})
+    expected, pages, overlap = _watched(monkeypatch, Resource.ORDERS, "map_order", page_size=2, config=one, wait=0.2)
     assert overlap.overlapped is False  # the first page was mapped before the second was asked for
     assert len(pages) > 2
+    assert page_shapes(pages) == page_shapes(expected)
 
 
 def test_in_turn_makes_a_request_when_asked_once_and_never_when_cancelled() -> None:
@@ -108,24 +92,7 @@ def test_in_turn_makes_a_request_when_asked_once_and_never_when_cancelled() -> N
 
 
 def test_woocommerce_customer_scan_asks_for_the_next_page_while_mapping_one(monkeypatch) -> None:
-    from connectors.woocommerce import mapping
-
-    with responses.RequestsMock() as mock:
-        route_shop(mock, fixture_shop())
-        expected = list(woo_connector(WOO, sleep=lambda s: None, page_size=1).fetch(Resource.CUSTOMERS, None, NOW))
-        connector = woo_connector(WOO, sleep=lambda s: None, page_size=1)
-        overlap = Overlap(connector.client.fetch_page)
-        connector.client.fetch_page = overlap.page  # type: ignore[method-assign]
-        map_customer = mapping.map_customer
-
-        def mapped(record: Any, ctx: Any) -> Any:
-            overlap.before_mapping()
-            return map_customer(record, ctx)
-
-        monkeypatch.setattr(mapping, "map_customer", mapped)
-        pages = list(connector.fetch(Resource.CUSTOMERS, None, NOW))
+    expected, pages, overlap = _watched(monkeypatch, Resource.CUSTOMERS, "map_customer", page_size=1)
     assert overlap.overlapped is True
     assert len(expected) > 2
-    assert [(p.cursor, p.fetched, [e.message_id for e in p.events]) for p in pages] == [
-        (p.cursor, p.fetched, [e.message_id for e in p.events]) for p in expected
-    ]
+    assert page_shapes(pages) == page_shapes(expected)

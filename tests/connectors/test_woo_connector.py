@@ -13,19 +13,10 @@ from connectors.base import Resource
 from connectors.woocommerce.connector import CustomerCursor, KeysetCursor, from_tenant
 from core.errors import ConfigError
 from core.sections import validate_tenant
-from tests.connectors.helpers import CREDENTIALS, SHOP_URL, fixture_shop, params_of, route_shop, woo_fixture
+from tests.connectors.helpers import CREDENTIALS, SHOP_URL, WOO_CONFIG, fixture_shop, params_of, route_shop, woo_fixture
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-CONFIG = validate_tenant(
-    {
-        "name": "shop",
-        "platform": "woocommerce",
-        "url": SHOP_URL,
-        "timezone": "Europe/Paris",
-        "credentials": CREDENTIALS,
-        "sync": {"birthday_meta_key": "billing_birth_date"},
-    }
-)
+CONFIG = WOO_CONFIG
 ALL_ORDERS = [o["id"] for o in woo_fixture("orders")]
 
 
