@@ -14,8 +14,9 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -215,12 +216,14 @@ class InTurn(Executor):
         return _Later(fn, args, kwargs)
 
 
-def request_threads(concurrent: int, name: str) -> Executor:
+@contextmanager
+def request_threads(concurrent: int, name: str) -> Iterator[Executor]:
     """Threads for a fetch's requests besides the fetch's own (the next page while a page is mapped, a
     page's lookups side by side): ``concurrent - 1`` of them, so that at most ``concurrent`` requests
-    (``sync.concurrent_requests`` of the tenant file) are in flight; ``InTurn`` for one. Shut it down
-    with ``cancel_futures=True`` when the fetch ends (also when it is closed early): the request in
-    flight ends, none is started."""
-    if concurrent <= 1:
-        return InTurn()
-    return ThreadPoolExecutor(concurrent - 1, thread_name_prefix=name)
+    (``sync.concurrent_requests`` of the tenant file) are in flight; ``InTurn`` for one. When the block
+    ends (also when the fetch is closed early) the request in flight ends and none is started."""
+    pool: Executor = InTurn() if concurrent <= 1 else ThreadPoolExecutor(concurrent - 1, thread_name_prefix=name)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

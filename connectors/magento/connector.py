@@ -244,8 +244,7 @@ class MagentoConnector:
         groups = state.groups(until) + EXTRA_GROUPS.get(resource, [])
         # The next page is asked for (in a thread) as soon as this page's positions say which it is, so
         # that it is on its way while this page is mapped.
-        pool = request_threads(min(self.concurrent, 2), "relance-magento")
-        try:
+        with request_threads(min(self.concurrent, 2), "relance-magento") as pool:
             asked: Future[Any] | None = pool.submit(
                 self.client.search, PATHS[resource], groups, SORT, self.page_size, page_no
             )
@@ -288,8 +287,6 @@ class MagentoConnector:
                         fetched=len(fresh) + len(skipped),
                         skipped=skipped + unmapped,
                     )
-        finally:  # also when the consumer stops early: the request in flight ends, none is started
-            pool.shutdown(wait=True, cancel_futures=True)
 
     def _map_each(
         self, resource: Resource, records: list[dict[str, Any]], func: Callable[[Any, MagentoContext], Event]

@@ -116,27 +116,28 @@ class PrestaShopConnector:
         if position.date_upd >= until:
             return
         api = API_RESOURCES[resource]
-        pool = request_threads(self.concurrent, "relance-prestashop")
-        self._pool = pool
-        try:
-            offset = position.offset(self.page_size)
-            asked = pool.submit(self.client.changed, api, position.date_upd, until, offset, self.page_size, display)
-            while asked is not None:
-                records = asked.result()
-                fresh = [record for record in records if not position.is_stored(record)]
-                position = position.advance(records, offset)
-                asked = None
-                if len(records) >= self.page_size and position.date_upd < until:
-                    # The next page is on its way while this one's lookups run.
-                    offset = position.offset(self.page_size)
-                    asked = pool.submit(
-                        self.client.changed, api, position.date_upd, until, offset, self.page_size, display
+        with request_threads(self.concurrent, "relance-prestashop") as pool:
+            self._pool = pool
+            try:
+                offset = position.offset(self.page_size)
+                asked = pool.submit(self.client.changed, api, position.date_upd, until, offset, self.page_size, display)
+                while asked is not None:
+                    records = asked.result()
+                    fresh = [record for record in records if not position.is_stored(record)]
+                    position = position.advance(records, offset)
+                    asked = None
+                    if len(records) >= self.page_size and position.date_upd < until:
+                        # The next page is on its way while this one's lookups run.
+                        offset = position.offset(self.page_size)
+                        asked = pool.submit(
+                            self.client.changed, api, position.date_upd, until, offset, self.page_size, display
+                        )
+                    events, skipped, groups = handle(fresh) if fresh else ([], [], [])
+                    yield Page(
+                        events=events, cursor=position.encode(), fetched=len(fresh), skipped=skipped, groups=groups
                     )
-                events, skipped, groups = handle(fresh) if fresh else ([], [], [])
-                yield Page(events=events, cursor=position.encode(), fetched=len(fresh), skipped=skipped, groups=groups)
-        finally:  # also when the consumer stops early: the request in flight ends, none is started
-            self._pool = None
-            pool.shutdown(wait=True, cancel_futures=True)
+            finally:
+                self._pool = None
 
     def _side_by_side(self, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
         """``first()`` and ``second()``, the second in one of ``fetch``'s threads (in turn outside a fetch)."""

@@ -199,8 +199,7 @@ class WooConnector:
         state = KeysetCursor.decode(cursor)
         read: set[tuple[str, datetime]] = set()  # the states this run already counted
         page_no = 1
-        pool = request_threads(min(self.concurrent, 2), "relance-woocommerce")
-        try:
+        with request_threads(min(self.concurrent, 2), "relance-woocommerce") as pool:
             asked: Future[ListPage] | None = pool.submit(
                 self.client.fetch_page, _COLLECTIONS[resource], self._keyset_params(state, page_no, now)
             )
@@ -259,8 +258,6 @@ class WooConnector:
                     skipped=[entry for _, entry in skipped],
                     groups=groups,
                 )
-        finally:  # also when the consumer stops early: the request in flight ends, none is started
-            pool.shutdown(wait=True, cancel_futures=True)
 
     def _keyset_params(self, state: KeysetCursor, page_no: int, now: datetime) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -314,8 +311,7 @@ class WooConnector:
         started = state.scan_started or now
         page_no = state.scan_page + 1
         newest = state.created
-        pool = request_threads(min(self.concurrent, 2), "relance-woocommerce")
-        try:
+        with request_threads(min(self.concurrent, 2), "relance-woocommerce") as pool:
             asked: Future[ListPage] | None = pool.submit(self._customers_page, page_no)
             while asked is not None:
                 page = asked.result()
@@ -328,8 +324,6 @@ class WooConnector:
                     cursor = replace(state, created=newest, scan_started=started, scan_page=page_no)
                 yield Page(events=events, cursor=cursor.encode(), fetched=len(page.records), skipped=skipped)
                 page_no += 1
-        finally:  # also when the consumer stops early: the request in flight ends, none is started
-            pool.shutdown(wait=True, cancel_futures=True)
 
     def _customers_page(self, page_no: int) -> ListPage:
         return self.client.fetch_page(
