@@ -27,9 +27,13 @@ REFRESH_INPUTS = {
 }
 
 
-def refresh_segments(conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False) -> RefreshReport:
-    """Recompute every segment of the tenant and record the ``segment_entered`` / ``segment_exited`` events."""
-    report = refresh_tenant(conn, tenant, now, metrics=metrics)
+def refresh_segments(
+    conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False, full: bool = False
+) -> RefreshReport:
+    """Recompute every segment of the tenant and record the ``segment_entered`` / ``segment_exited`` events
+    (``core.segments.store.refresh.refresh_tenant``: ``full`` recomputes every contact's built-in segments,
+    ``metrics`` every contact's metrics too)."""
+    report = refresh_tenant(conn, tenant, now, metrics=metrics, full=full)
     apply(conn, tenant, report.events, now)
     return report
 

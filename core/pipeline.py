@@ -18,6 +18,7 @@ from core.flows.settings import tenant_flows
 from core.flows.triggers import react as flows_react
 from core.messages.optin import react as double_opt_in
 from core.model import Event
+from core.segments.reaction import owed as segments_owed
 from core.segments.reaction import react as segments_react
 from core.store.ingest import Ingested, analyze_grown, ingest_events, page_scope
 from core.store.tenants import Tenant
@@ -36,7 +37,9 @@ REACTIONS: tuple[Reaction, ...] = (segments_react, flows_react, double_opt_in, a
 #: the run (every contact's metrics and segments), so that no contact enters or leaves a segment on the way
 #: for a state that history had already left behind (a customer "at risk" until their later orders are read).
 TIME_BOUND: frozenset[Reaction] = frozenset({flows_react})
-AT_END: frozenset[Reaction] = frozenset({segments_react})
+#: Each deferred reaction with what records, in the page's transaction, that the run's end owes it (so that a run
+#: interrupted before ``finish_backfill`` leaves the next periodic refresh to recompute every contact).
+AT_END: dict[Reaction, Callable[[Connection, Tenant], None]] = {segments_react: segments_owed}
 #: Reactions that give the same result run once for the whole page as after each event (they only read the
 #: store, which the whole page has already changed, and write rows no other reaction reads): their page form.
 PER_PAGE: dict[Reaction, PageReaction] = {attribution_react: attribution_react_page}
@@ -109,6 +112,10 @@ def _react_history(
         for react in each:
             if not (history and react in TIME_BOUND):
                 follow.extend(react(conn, tenant, event, result, now))
+    if stored:
+        for react in running:
+            if react in AT_END:
+                AT_END[react](conn, tenant)
     follow.extend(_react_page(conn, tenant, running, stored, now))
     return follow
 

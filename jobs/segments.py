@@ -2,7 +2,8 @@
 
 ``run_refresh_all`` (hourly) enqueues one ``run_refresh`` per tenant on the bulk
 queue. A refresh is one transaction: run twice, the second finds nothing to
-change. The purchase model and RFM breakpoints are refitted, with every
+change. It recomputes the built-in segments of only the contacts time moved since
+the last one, or of every contact after a refit (``core.segments.store.refresh``). The purchase model and RFM breakpoints are refitted, with every
 contact's metrics, once they are older than ``core.segments.store.refresh.REFIT_AFTER``.
 """
 
@@ -30,8 +31,9 @@ def run_refresh(tenant_id: int, metrics: bool = False) -> dict[str, Any]:
         log.exception("tenant %s: segment refresh failed", tenant_id)
         raise
     log.info(
-        "tenant %s: segments refreshed (%d entered, %d exited, filled %s)",
+        "tenant %s: segments refreshed (%s examined, %d entered, %d exited, filled %s)",
         tenant.name,
+        "every contact" if report.examined is None else f"{report.examined} contacts moved by time",
         sum(report.entered.values()),
         sum(report.exited.values()),
         ",".join(report.filled) or "none",
@@ -42,6 +44,7 @@ def run_refresh(tenant_id: int, metrics: bool = False) -> dict[str, Any]:
         "filled": report.filled,
         "metrics_written": report.metrics_written,
         "refitted": report.refitted,
+        "examined": report.examined,
     }
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from core.model import Event
 from core.segments.store.changes import SEGMENT_EVENTS, change_events
 from core.segments.store.metrics import get_models
-from core.segments.store.refresh import update_contact
+from core.segments.store.refresh import owe_full_refresh, update_contact
 from core.store.ingest import Ingested, page_memo
 from core.store.tenants import Tenant
 
@@ -23,3 +23,9 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
         return []
     changes = update_contact(conn, tenant, ingested.contact_id, now, event, ingested.effects, models=models)
     return change_events(conn, tenant, changes, now) if changes else []
+
+
+def owed(conn: Connection, tenant: Tenant) -> None:
+    """A backfill stored events this reaction did not see (``core.pipeline.AT_END``): the next refresh of the
+    tenant's segments recomputes every contact (``finish_backfill`` does, at the run's end)."""
+    owe_full_refresh(conn, tenant.id)

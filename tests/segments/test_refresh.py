@@ -82,3 +82,35 @@ def test_a_later_refresh_records_exactly_the_changes(engine, shop, people):
     moved = {name for _, name, _ in expected}
     assert {"cold_prospect", "new_customer", "at_risk"} <= moved, moved  # the shop exercises them
     assert any(email == gone for _, _, email in recorded)
+
+
+def test_the_events_of_many_changes_name_their_contacts_in_one_query(engine, shop, people):
+    """A refresh after a refit may record thousands of changes: their contacts' emails are read at once, and
+    their exits deleted by one statement executed for each."""
+    from sqlalchemy import event as sa_event
+
+    from core.segments.store.changes import Change, change_events
+    from core.segments.store.refresh import _apply
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with engine.begin() as conn:
+        refresh_tenant(conn, shop, NOW)
+        rows = conn.execute(select(contacts.c.id, contacts.c.email).where(contacts.c.tenant_id == shop.id)).all()
+        named = {cid: email for cid, email in rows if email}
+        changes = [Change("cold_prospect", cid, cid % 2 == 0) for cid in sorted(named)]
+        sa_event.listen(engine, "before_cursor_execute", seen)
+        try:
+            events = change_events(conn, shop, changes, NOW)
+            reads = len(statements)
+            _apply(conn, shop.id, changes, NOW)
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", seen)
+    assert len(changes) > 20 and reads == 1, statements
+    assert [(e.event, e.contact.email) for e in events] == [
+        ("segment_entered" if c.entered else "segment_exited", named[c.contact_id]) for c in changes
+    ]
+    assert len(statements) - reads == 2  # the entries' insert, the exits' delete

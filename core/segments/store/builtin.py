@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, and_, bindparam, case, func, literal, or_, select, union_all
+from sqlalchemy import Float, Integer, Select, and_, bindparam, case, func, literal, or_, select, union, union_all
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,6 +30,7 @@ from core.model import REVENUE_STATUSES
 from core.predictions import PurchaseModel
 from core.segments.settings import Thresholds
 from core.segments.store import dialect as sql
+from core.segments.store.schema import contact_metrics
 from core.store.schema import contacts, events, orders
 from core.store.types import UTCDateTime
 
@@ -48,17 +49,20 @@ def known_contact() -> ColumnElement[bool]:
     return or_(contacts.c.email.is_not(None), contacts.c.phone.is_not(None))
 
 
-def order_summary(scoped: bool = False) -> Any:
+def order_summary(scoped: bool = False, among: str | None = None) -> Any:
     """Per contact with a paid or completed order: counts, first and last order, spend.
 
     Each paid or completed order is a purchase: ``n_orders - 1`` repeat
     purchases between ``first_at`` and ``last_at`` for the predictions.
-    Parameters: ``tenant_id``, ``loyal_since`` (and ``contact_id`` when scoped).
+    Parameters: ``tenant_id``, ``loyal_since`` (and ``contact_id`` when scoped; with ``among``, the
+    dialect's name, only the contacts of the parameter ``among``: ``dialect.among``).
     """
     recent = orders.c.created_at >= _time("loyal_since")
     conds = [orders.c.tenant_id == TENANT, orders.c.status.in_(REVENUE_STATUSES), orders.c.contact_id.is_not(None)]
     if scoped:
         conds.append(orders.c.contact_id == CONTACT)
+    if among:
+        conds.append(sql.among(among, orders.c.contact_id))
     return (
         select(
             orders.c.contact_id,
@@ -74,8 +78,8 @@ def order_summary(scoped: bool = False) -> Any:
     )
 
 
-def engaged_contacts(engagement_events: tuple[str, ...], scoped: bool = False) -> Any:
-    """The contacts with an engagement event since ``engaged_since``."""
+def engaged_contacts(engagement_events: tuple[str, ...], scoped: bool = False, among: str | None = None) -> Any:
+    """The contacts with an engagement event since ``engaged_since`` (``among``: as ``order_summary``)."""
     conds = [
         events.c.tenant_id == TENANT,
         events.c.name.in_(engagement_events),
@@ -84,6 +88,8 @@ def engaged_contacts(engagement_events: tuple[str, ...], scoped: bool = False) -
     ]
     if scoped:
         conds.append(events.c.contact_id == CONTACT)
+    if among:
+        conds.append(sql.among(among, events.c.contact_id))
     return select(events.c.contact_id).where(*conds).group_by(events.c.contact_id).subquery("engaged")
 
 
@@ -109,13 +115,17 @@ def builtin_params(
 
 
 @lru_cache(maxsize=64)
-def builtin_query(dialect: str, engagement_events: tuple[str, ...], scoped: bool = False) -> Select[Any]:
+def builtin_query(
+    dialect: str, engagement_events: tuple[str, ...], scoped: bool = False, among: bool = False
+) -> Select[Any]:
     """SELECT contact_id, typology, at_risk (0/1), new_customer (0/1) for the tenant's known contacts.
 
-    Parameters: ``builtin_params`` (with ``contact_id`` when ``scoped``).
+    Parameters: ``builtin_params`` (with ``contact_id`` when ``scoped``; with ``among``, only the contacts
+    of the parameter ``among``, ``dialect.among_value``).
     """
-    summary = order_summary(scoped)
-    engaged = engaged_contacts(engagement_events, scoped)
+    within = dialect if among else None
+    summary = order_summary(scoped, within)
+    engaged = engaged_contacts(engagement_events, scoped, within)
     is_customer = summary.c.n_orders.is_not(None)
     typology = case(
         (and_(~is_customer, engaged.c.contact_id.is_not(None)), "warm_prospect"),
@@ -146,6 +156,8 @@ def builtin_query(dialect: str, engagement_events: tuple[str, ...], scoped: bool
     conds = [contacts.c.tenant_id == TENANT, known_contact()]
     if scoped:
         conds.append(contacts.c.id == CONTACT)
+    if among:
+        conds.append(sql.among(dialect, contacts.c.id))
     return (
         select(
             contacts.c.id.label("contact_id"),
@@ -160,6 +172,83 @@ def builtin_query(dialect: str, engagement_events: tuple[str, ...], scoped: bool
         )
         .where(*conds)
     )
+
+
+#: Margin on each side of a window's edge when looking for the contacts time moved across it (``moved_by_time``):
+#: more contacts examined, never one missed for a rounding (the stored intervals are rounded to the microday).
+EDGE_MARGIN = timedelta(hours=1)
+
+
+def moved_params(tenant_id: int, since: datetime, until: datetime, thresholds: Thresholds) -> dict[str, Any]:
+    """The values of the parameters of ``moved_by_time``: each window's edge as it moved from ``since`` to
+    ``until``, widened by ``EDGE_MARGIN``."""
+    margin = EDGE_MARGIN
+
+    def edge(days: float) -> tuple[datetime, datetime]:
+        return since - timedelta(days=days) - margin, until - timedelta(days=days) + margin
+
+    loyal, new, engaged = edge(thresholds.loyal_days), edge(thresholds.new_customer_days), edge(thresholds.engaged_days)
+    return {
+        "tenant_id": tenant_id,
+        "loyal_from": loyal[0],
+        "loyal_to": loyal[1],
+        "new_from": new[0],
+        "new_to": new[1],
+        "engaged_from": engaged[0],
+        "engaged_to": engaged[1],
+        "since": since,
+        "until": until,
+        "margin_days": margin / timedelta(days=1),
+        "at_risk_factor": thresholds.at_risk_factor,
+        "one_time_days": float(thresholds.at_risk_one_time_days),
+    }
+
+
+@lru_cache(maxsize=64)
+def moved_by_time(dialect: str, engagement_events: tuple[str, ...]) -> Any:
+    """The contacts whose built-in segments time alone may have changed between ``since`` and ``until``.
+
+    Between two refreshes every event re-settles its contact's segments (``refresh.update_contact``), so
+    what else can change a membership is time crossing one of its windows' edges:
+
+    - a paid order leaving the ``loyal_days`` window (loyal to occasional) or the ``new_customer_days``
+      window (out of ``new_customer``): ``orders`` by its ``(tenant_id, created_at)`` index;
+    - an engagement event leaving the ``engaged_days`` window (warm to cold): ``events`` by its
+      ``(tenant_id, name, occurred_at)`` index;
+    - a customer's time since their last order passing their at-risk threshold: from their stored
+      ``contact_metrics``, one row per customer. Every order's event rewrites its contact's row
+      (``refresh.RECOMPUTE_EFFECTS``) and every refit everyone's; a backfill, whose pages skip that
+      reaction, owes the next refresh every contact (``refresh.owe_full_refresh``).
+
+    A superset (each edge widened by ``EDGE_MARGIN``, a contact counted once whatever moved it):
+    the refresh recomputes exactly each contact found. Parameters: ``moved_params``.
+    """
+    paid = [orders.c.tenant_id == TENANT, orders.c.status.in_(REVENUE_STATUSES), orders.c.contact_id.is_not(None)]
+    created = orders.c.created_at
+    by_orders = select(orders.c.contact_id).where(
+        *paid,
+        or_(
+            created.between(_time("loyal_from"), _time("loyal_to")),
+            created.between(_time("new_from"), _time("new_to")),
+        ),
+    )
+    by_events = select(events.c.contact_id).where(
+        events.c.tenant_id == TENANT,
+        events.c.name.in_(engagement_events),
+        events.c.occurred_at.between(_time("engaged_from"), _time("engaged_to")),
+        events.c.contact_id.is_not(None),
+    )
+    m = contact_metrics
+    factor, one_time = bindparam("at_risk_factor", type_=Float), bindparam("one_time_days", type_=Float)
+    margin = bindparam("margin_days", type_=Float)
+    threshold = case((m.c.orders_count <= 1, one_time), else_=m.c.order_interval_days * factor)
+    by_risk = select(m.c.contact_id).where(
+        m.c.tenant_id == TENANT,
+        m.c.orders_count > 0,
+        sql.days_between(dialect, m.c.last_order_at, _time("since")) <= threshold + margin,
+        sql.days_between(dialect, m.c.last_order_at, _time("until")) >= threshold - margin,
+    )
+    return union(by_orders, by_events, by_risk)
 
 
 def wanted_pairs(query: Select[Any], dialect: str = "sqlite") -> Any:

@@ -6,12 +6,28 @@ SQLAlchemy expression; the callers stay dialect-neutral.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Float, case, cast, exists, func, literal, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.store.types import UTCDateTime
@@ -121,6 +137,23 @@ def json_key_list_has(dialect: str, column: Any, key: str, value: str) -> Column
     if dialect == "postgresql":
         return json_list_has(dialect, type_coerce(column, JSONB)[key], value)
     return json_list_has(dialect, func.json_extract(column, f'$."{key}"'), value)
+
+
+def among(dialect: str, column: Any, name: str = "among") -> ColumnElement[bool]:
+    """``column`` is one of the ids of the parameter ``name`` (its value: ``among_value``).
+
+    One parameter however many ids, however often the statement names it: a PostgreSQL array
+    (``= ANY``), a JSON list on SQLite (``json_each``; an expanding ``IN`` would bind one variable per
+    id at every use, past SQLite's limit of 32,766 for a few thousand ids named four times).
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+
+
+def among_value(dialect: str, ids: Sequence[int]) -> Any:
+    """The value of an ``among`` parameter holding ``ids``."""
+    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
 
 
 def url_base(dialect: str, url: Any) -> ColumnElement[str]:

@@ -6,6 +6,17 @@ database, so only changes come back to Python. The incremental update
 (``update_contact``, run by ``core.segments.reaction`` in the event's transaction) recomputes the one
 contact's metrics and memberships.
 
+Between two refreshes every event has re-settled its contact, so the hourly refresh of the
+built-in segments recomputes only the contacts that time alone may have moved since the last
+one (``builtin.moved_by_time``: an order or an engagement event crossing a window's edge, a
+customer passing their at-risk threshold): a few index range scans instead of every contact's
+orders and events. Every contact is recomputed, as a safety net, whenever the models are
+refitted (``REFIT_AFTER``: at least daily) or every metric is (``metrics``), when asked
+(``full``), after a change of definition, on the first refresh, after a backfill stored events
+without settling their contacts (``owe_full_refresh``: an import or a first sync interrupted
+before its end), or when time moved more than ``MOVED_LIMIT`` contacts. Rule-based segments
+are recomputed in full every time.
+
 A segment whose definition is new or changed is filled silently by the full
 refresh (no events: a new segment must not trigger flows for every past
 member at once); from then on every change is recorded as a
@@ -16,10 +27,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, exists, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,7 +52,16 @@ from core.model import Event
 from core.scoring import ScoringSettings, scoring_settings
 from core.segments.rules import referenced_segments
 from core.segments.settings import BUILTIN_SEGMENTS, SegmentSettings, segment_settings
-from core.segments.store.builtin import builtin_params, builtin_query, known_contact, segments_in_row, wanted_pairs
+from core.segments.store import dialect as sql
+from core.segments.store.builtin import (
+    builtin_params,
+    builtin_query,
+    known_contact,
+    moved_by_time,
+    moved_params,
+    segments_in_row,
+    wanted_pairs,
+)
 from core.segments.store.changes import Change, change_events
 from core.segments.store.compiler import Context, compile_rule
 from core.segments.store.membership import segments_of
@@ -47,6 +81,12 @@ REFIT_CHANGE = 0.2
 CUSTOMER_TYPOLOGIES = ("loyal_customer", "occasional_customer")
 #: PostgreSQL memory per sort or hash for the full refresh (its transaction only).
 REFRESH_WORK_MEM = "256MB"
+#: The built-ins' ``segment_states.refreshed_at`` while a backfill owes them every contact's recomputation
+#: (``owe_full_refresh``): events were stored without settling their contacts.
+OWED = datetime(1970, 1, 1, tzinfo=UTC)
+#: Beyond this many contacts moved by time since the last refresh (a long pause), every contact is recomputed:
+#: one pass over everyone then costs less than looking each of them up.
+MOVED_LIMIT = 20_000
 
 
 @dataclass
@@ -61,6 +101,9 @@ class RefreshReport:
     metrics_written: int = 0
     refitted: bool = False
     events: list[Event] = field(default_factory=list)
+    #: the contacts whose built-in segments were recomputed when only those time moved were (``moved_by_time``);
+    #: None when every contact's were
+    examined: int | None = None
 
     def add(self, changes: list[Change]) -> None:
         for change in changes:
@@ -104,13 +147,19 @@ def _sync(
     loud: bool,
     now: datetime,
     params: dict[str, Any] | None = None,
+    among: bool = False,
 ) -> list[Change]:
     """Make the stored members of ``segments`` those of ``wanted`` (segment, contact_id); return the changes.
 
     A silent sync (first fill) writes set-based and returns nothing; a loud one
-    returns every change, to be recorded as events.
+    returns every change, to be recorded as events. With ``among`` (loud only), ``wanted`` holds only the
+    contacts of the parameter ``among`` (``dialect.among``) and only their stored members are compared.
     """
     members = segment_members
+    assert loud or not among
+    mine = [members.c.tenant_id == tenant_id, members.c.segment.in_(segments)]
+    if among:
+        mine.append(sql.among(conn.dialect.name, members.c.contact_id))
     w = wanted.cte("wanted")
     is_member = exists(
         select(literal(1)).where(
@@ -124,7 +173,7 @@ def _sync(
         .select_from(w)
         .where(w.c.segment == members.c.segment, w.c.contact_id == members.c.contact_id)
     )
-    stale = (members.c.tenant_id == tenant_id) & members.c.segment.in_(segments) & ~is_wanted
+    stale = and_(*mine, ~is_wanted)
     if not loud:
         # No anti-join against the table being filled (a nested loop over a growing table is
         # quadratic): existing members are skipped by the primary key instead.
@@ -142,11 +191,7 @@ def _sync(
     if conn.dialect.name == "postgresql":
         # One hash full join of the wanted pairs with the stored ones (rather than two anti-joins,
         # each hashing one side again): the pairs found on one side only are the changes.
-        stored = (
-            select(members.c.segment, members.c.contact_id)
-            .where(members.c.tenant_id == tenant_id, members.c.segment.in_(segments))
-            .subquery("stored")
-        )
+        stored = select(members.c.segment, members.c.contact_id).where(*mine).subquery("stored")
         both = w.outerjoin(
             stored, and_(stored.c.segment == w.c.segment, stored.c.contact_id == w.c.contact_id), full=True
         )
@@ -179,15 +224,16 @@ def _apply(conn: Connection, tenant_id: int, changes: list[Change], now: datetim
     ]
     if rows:
         conn.execute(_insert_ignore(conn).on_conflict_do_nothing(), rows)
-    for change in changes:
-        if not change.entered:
-            conn.execute(
-                delete(segment_members).where(
-                    segment_members.c.tenant_id == tenant_id,
-                    segment_members.c.segment == change.segment,
-                    segment_members.c.contact_id == change.contact_id,
-                )
-            )
+    exits = [{"exit_segment": c.segment, "exit_contact": c.contact_id} for c in changes if not c.entered]
+    if exits:  # one statement, executed for every exit (pipelined by psycopg)
+        conn.execute(
+            delete(segment_members).where(
+                segment_members.c.tenant_id == tenant_id,
+                segment_members.c.segment == bindparam("exit_segment"),
+                segment_members.c.contact_id == bindparam("exit_contact"),
+            ),
+            exits,
+        )
 
 
 def ensure_models(
@@ -218,11 +264,14 @@ def ensure_models(
     return fit_models(conn, tenant.id, now, scoring)
 
 
-def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False) -> RefreshReport:
+def refresh_tenant(
+    conn: Connection, tenant: Tenant, now: datetime, metrics: bool = False, full: bool = False
+) -> RefreshReport:
     """Recompute every segment of the tenant (and, with ``metrics``, every contact's metrics).
 
-    The changes' events are in ``report.events``, for the caller to apply
-    (``core.operations.refresh_segments`` does both).
+    The built-in segments of only the contacts time moved since the last refresh, unless ``full``, ``metrics``,
+    a refit or the segments' state ask for everyone's (the module's docstring). The changes' events are in
+    ``report.events``, for the caller to apply (``core.operations.refresh_segments`` does both).
     """
     settings, scoring = _settings(tenant)
     report = RefreshReport()
@@ -245,8 +294,9 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
     dialect = conn.dialect.name
     changes: list[Change] = []
 
-    def sync(names: list[str], wanted: Any, params: dict[str, Any] | None = None) -> None:
-        """Sync ``names`` with ``wanted`` (segment, contact_id), which yields no other segment."""
+    def sync(names: list[str], wanted: Any, params: dict[str, Any] | None = None, among: bool = False) -> None:
+        """Sync ``names`` with ``wanted`` (segment, contact_id), which yields no other segment (``among``: see
+        ``_sync``; only when every one of ``names`` is maintained)."""
         loud = [n for n in names if states.get(n) == settings.definition(n)]
         quiet = [n for n in names if n not in loud]
         for group, is_loud in ((loud, True), (quiet, False)):
@@ -257,12 +307,20 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
                     # ``wanted`` yields only ``names``: when the group is all of them (the steady state) the
                     # filter is a no-op, a text comparison per wanted pair for nothing
                     only = only.where(selected.c.segment.in_(group))
-                changes.extend(_sync(conn, tenant.id, group, only, is_loud, now, params))
+                changes.extend(_sync(conn, tenant.id, group, only, is_loud, now, params, among))
         report.filled.extend(quiet)
 
-    builtins = builtin_query(dialect, settings.thresholds.engagement_events)
+    engagement = settings.thresholds.engagement_events
     params = builtin_params(tenant.id, now, settings.thresholds, models.purchase)
-    sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtins, dialect), params)
+    moved = None if full or metrics or report.refitted else _moved(conn, tenant.id, settings, models, states, now)
+    if moved is None:
+        sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtin_query(dialect, engagement), dialect), params)
+    else:
+        report.examined = len(moved)
+        if moved:
+            params["among"] = sql.among_value(dialect, moved)
+            wanted = wanted_pairs(builtin_query(dialect, engagement, among=True), dialect)
+            sync(list(BUILTIN_SEGMENTS), wanted, params, among=True)
     for name, node in settings.rules:
         condition = compile_rule(node, _context(conn, tenant, settings, scoring, now))
         wanted = select(literal(name).label("segment"), contacts.c.id.label("contact_id")).where(
@@ -293,6 +351,47 @@ def refresh_tenant(conn: Connection, tenant: Tenant, now: datetime, metrics: boo
     report.events = change_events(conn, tenant, changes, now)
     report.add(changes)
     return report
+
+
+def _moved(
+    conn: Connection, tenant_id: int, settings: SegmentSettings, models: Models, states: dict[str, str], now: datetime
+) -> list[int] | None:
+    """The contacts whose built-in segments time alone may have moved since the last refresh
+    (``builtin.moved_by_time``), or None when every contact must be recomputed: a built-in not yet filled with
+    its current definition, no refresh before (or one after ``now``), a backfill owing it (``OWED``), models
+    fitted since, or more than ``MOVED_LIMIT`` contacts moved."""
+    if any(states.get(name) != settings.definition(name) for name in BUILTIN_SEGMENTS):
+        return None
+    last = conn.execute(
+        select(func.min(segment_states.c.refreshed_at)).where(
+            segment_states.c.tenant_id == tenant_id, segment_states.c.segment.in_(BUILTIN_SEGMENTS)
+        )
+    ).scalar()
+    if last is None or last <= OWED or last > now or models.fitted_at is None or models.fitted_at > last:
+        return None
+    found = moved_by_time(conn.dialect.name, settings.thresholds.engagement_events).subquery()
+    ids = (
+        conn.execute(
+            select(found.c.contact_id).limit(MOVED_LIMIT + 1), moved_params(tenant_id, last, now, settings.thresholds)
+        )
+        .scalars()
+        .all()
+    )
+    return None if len(ids) > MOVED_LIMIT else sorted(ids)
+
+
+def owe_full_refresh(conn: Connection, tenant_id: int) -> None:
+    """Make the tenant's next refresh recompute every contact's built-in segments: events were stored without
+    settling their contacts (a backfill's pages, before its ``finish_backfill``). One write per backfill, not per page."""
+    conn.execute(
+        update(segment_states)
+        .where(
+            segment_states.c.tenant_id == tenant_id,
+            segment_states.c.segment.in_(BUILTIN_SEGMENTS),
+            segment_states.c.refreshed_at > OWED,
+        )
+        .values(refreshed_at=OWED)
+    )
 
 
 def _levels(settings: SegmentSettings) -> list[list[tuple[str, Any]]]:
