@@ -218,11 +218,14 @@ def fit_orders(
     prior: bool = True,
     starts: int = 3,
     sample: int | None = None,
+    start: OrderModel | None = None,
 ) -> OrderModel:
     """Fit a purchase model (``spend``: with the spend covariate); ``prior=False``: plain maximum likelihood.
 
     The optimiser starts from the prior's centre and, with ``starts`` above 1, from shifted points too,
     keeping the best (on CDNOW they all reach the same optimum; the extra starts guard the final fit).
+    ``start``: a model of the same kind whose parameters (and effect) replace the first starting point (the
+    fit without the covariate, for the fit with it: the nested model's optimum is near, a third of the steps).
     With more than ``sample`` (default ``SAMPLE``) customers the starts are tried on a sample of them
     (``sample_of``), and the best is carried on to the optimum of everyone's likelihood from there.
     """
@@ -238,6 +241,11 @@ def fit_orders(
     extra = [0.0] if spend else []
     shifts = (np.zeros(4), np.array([0.0, 0.0, 0.5, 0.5]), np.array([0.5, 0.5, -0.5, -0.5]))
     starts_at = [np.array([*(centre + shift), *extra]) for shift in shifts[: max(starts, 1)]]
+    if start is not None:
+        assert start.kind == kind
+        # inside the bounds of the optimiser (a start on or past a bound stalls there)
+        first = np.clip(np.log(np.asarray(start.params, dtype=float)), -11.5, 11.5)
+        starts_at[0] = np.array([*first, *([start.effect] if spend else [])])
     picked = sample_of(len(history), sample) if len(starts_at) > 1 else None
     if picked is not None:
         tried = _optimum(kind, history.take(picked), w[picked], z[picked], spend, prior, centre, starts_at)
@@ -353,8 +361,10 @@ def choose(before: History, after: History, window: float) -> tuple[str, bool, d
     scores: dict[str, dict[str, float]] = {}
     best: tuple[float, str, bool] | None = None
     for kind in KINDS:
+        plain = None
         for spend in (False, True):
-            model = fit_orders(kind, fitted_on, spend, starts=1)
+            model = fit_orders(kind, fitted_on, spend, starts=1, start=plain)
+            plain = plain or model
             if spend and model.effect == 0.0:
                 continue  # spend does not vary: the same as without
             score = held_out_scores(model, before, after, window)
