@@ -14,7 +14,7 @@ from core.segments.store import refresh as refresh_module
 from core.segments.store.builtin import moved_by_time, moved_params
 from core.segments.store.membership import member_ids
 from core.segments.store.metrics import get_models
-from core.segments.store.refresh import refresh_tenant
+from core.segments.store.refresh import owe_full_refresh, refresh_tenant
 from core.store.schema import contacts
 from tests.conftest import NOW, make_tenant
 from tests.core.helpers import event, order
@@ -163,3 +163,33 @@ def test_a_backfill_leaves_the_next_refresh_to_recompute_everyone(engine, shop, 
         # a page that stores nothing new (the same event again) owes nothing
         assert [r.outcome for r in ingest_page(conn, shop, [late], later, backfill=True)] == ["duplicate"]
         assert refresh_tenant(conn, shop, later + timedelta(hours=2)).examined is not None
+
+
+@pytest.mark.parametrize("saw_owed", [False, True])
+def test_a_backfill_page_committed_during_a_refresh_is_owed_to_the_next(engine, shop, no_refit, monkeypatch, saw_owed):
+    """A refresh running while an import's page commits (its events possibly unseen by the refresh): the page's
+    mark stays for the next refresh, whether the running one was hourly or itself paying an earlier mark."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("two writers at once: PostgreSQL (SQLite runs one transaction at a time)")
+    later = NOW + timedelta(hours=1)
+    with engine.begin() as conn:
+        refresh_tenant(conn, shop, NOW)
+        if saw_owed:
+            owe_full_refresh(conn, shop.id)
+    sync = refresh_module._sync
+    calls = []
+
+    def page_commits_meanwhile(*args, **kwargs):
+        if not calls:
+            with engine.begin() as other:  # another connection: an import's page
+                owe_full_refresh(other, shop.id)
+        calls.append(1)
+        return sync(*args, **kwargs)
+
+    monkeypatch.setattr(refresh_module, "_sync", page_commits_meanwhile)
+    with engine.begin() as conn:
+        assert (refresh_tenant(conn, shop, later).examined is None) is saw_owed
+    monkeypatch.setattr(refresh_module, "_sync", sync)
+    with engine.begin() as conn:
+        assert refresh_tenant(conn, shop, later + timedelta(hours=1)).examined is None  # the page's mark paid
+        assert refresh_tenant(conn, shop, later + timedelta(hours=2)).examined is not None  # and cleared

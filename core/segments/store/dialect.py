@@ -13,10 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Float,
-    any_,
     bindparam,
     case,
     cast,
@@ -27,9 +25,10 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.store import db
 from core.store.types import UTCDateTime
 
 #: The smallest exponent of 2 we compute: below it a weight is 0 (PostgreSQL refuses to underflow).
@@ -143,11 +142,12 @@ def among(dialect: str, column: Any, name: str = "among") -> ColumnElement[bool]
     """``column`` is one of the ids of the parameter ``name`` (its value: ``among_value``).
 
     One parameter however many ids, however often the statement names it: a PostgreSQL array
-    (``= ANY``), a JSON list on SQLite (``json_each``; an expanding ``IN`` would bind one variable per
-    id at every use, past SQLite's limit of 32,766 for a few thousand ids named four times).
+    (``core.store.db.among``), a JSON list on SQLite (``json_each``; the expanding ``IN`` of
+    ``core.store.db.among`` binds one variable per id at every use, past SQLite's limit of 32,766 for a
+    few thousand ids named four times).
     """
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+        return db.among(dialect, column, name)
     return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
 
 

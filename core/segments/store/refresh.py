@@ -26,6 +26,7 @@ member at once); from then on every change is recorded as a
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,9 +68,9 @@ from core.segments.store.compiler import Context, compile_rule
 from core.segments.store.membership import segments_of
 from core.segments.store.metrics import Models, add_score, count_customers, fit_models, get_models, refresh_metrics
 from core.segments.store.schema import segment_members, segment_states
-from core.store.db import upsert
 from core.store.schema import contacts
 from core.store.tenants import Tenant
+from core.store.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,11 @@ CUSTOMER_TYPOLOGIES = ("loyal_customer", "occasional_customer")
 #: PostgreSQL memory per sort or hash for the full refresh (its transaction only).
 REFRESH_WORK_MEM = "256MB"
 #: The built-ins' ``segment_states.refreshed_at`` while a backfill owes them every contact's recomputation
-#: (``owe_full_refresh``): events were stored without settling their contacts.
+#: (``owe_full_refresh``: events were stored without settling their contacts): a mark before ``OWED_UNTIL``,
+#: a new one at each page, so that a refresh clears only a mark it saw before it read the data.
 OWED = datetime(1970, 1, 1, tzinfo=UTC)
+OWED_UNTIL = OWED + timedelta(days=30)
+_OWED_MARKS = (OWED_UNTIL - OWED) // timedelta(microseconds=1) - 1
 #: Beyond this many contacts moved by time since the last refresh (a long pause), every contact is recomputed:
 #: one pass over everyone then costs less than looking each of them up.
 MOVED_LIMIT = 20_000
@@ -275,6 +279,7 @@ def refresh_tenant(
     """
     settings, scoring = _settings(tenant)
     report = RefreshReport()
+    seen = _refreshed(conn, tenant.id)  # before any of the data: a backfill's mark written after it stays
     if conn.dialect.name == "postgresql":
         # Whole-tenant aggregates: hash them in memory rather than walk an index in random order.
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'")
@@ -312,7 +317,7 @@ def refresh_tenant(
 
     engagement = settings.thresholds.engagement_events
     params = builtin_params(tenant.id, now, settings.thresholds, models.purchase)
-    moved = None if full or metrics or report.refitted else _moved(conn, tenant.id, settings, models, states, now)
+    moved = None if full or metrics or report.refitted else _moved(conn, tenant.id, settings, models, states, seen, now)
     if moved is None:
         sync(list(BUILTIN_SEGMENTS), wanted_pairs(builtin_query(dialect, engagement), dialect), params)
     else:
@@ -338,36 +343,63 @@ def refresh_tenant(
             delete(segment_states).where(segment_states.c.tenant_id == tenant.id, segment_states.c.segment.in_(gone))
         )
         report.dropped = gone
-    upsert(
-        conn,
-        segment_states,
-        [
-            {"tenant_id": tenant.id, "segment": name, "definition": settings.definition(name), "refreshed_at": now}
-            for name in settings.names
-        ],
-        keys=["tenant_id", "segment"],
-        update=["definition", "refreshed_at"],
-    )
+    _mark_refreshed(conn, tenant.id, settings, seen, now)
     report.events = change_events(conn, tenant, changes, now)
     report.add(changes)
     return report
 
 
+def _refreshed(conn: Connection, tenant_id: int) -> dict[str, datetime]:
+    """When each of the tenant's segments was last refreshed (or owed by a backfill: before ``OWED_UNTIL``)."""
+    rows = conn.execute(
+        select(segment_states.c.segment, segment_states.c.refreshed_at).where(segment_states.c.tenant_id == tenant_id)
+    )
+    return {segment: at for segment, at in rows}
+
+
+def _mark_refreshed(
+    conn: Connection, tenant_id: int, settings: SegmentSettings, seen: dict[str, datetime], now: datetime
+) -> None:
+    """Record each segment's definition and ``now``; a backfill's mark this refresh did not see when it started
+    (``seen``: written since, by a page whose events it may have missed) stays, for the next refresh."""
+    insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(segment_states)
+    stored = segment_states.c.refreshed_at
+    seen_at: Any = literal(None, UTCDateTime)
+    if seen:
+        seen_at = case({name: literal(at, UTCDateTime) for name, at in seen.items()}, value=segment_states.c.segment)
+    unseen_mark = and_(stored < literal(OWED_UNTIL, UTCDateTime), stored.is_distinct_from(seen_at))
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["tenant_id", "segment"],
+            set_={
+                "definition": insert.excluded.definition,
+                "refreshed_at": case((unseen_mark, stored), else_=insert.excluded.refreshed_at),
+            },
+        ),
+        [
+            {"tenant_id": tenant_id, "segment": name, "definition": settings.definition(name), "refreshed_at": now}
+            for name in settings.names
+        ],
+    )
+
+
 def _moved(
-    conn: Connection, tenant_id: int, settings: SegmentSettings, models: Models, states: dict[str, str], now: datetime
+    conn: Connection,
+    tenant_id: int,
+    settings: SegmentSettings,
+    models: Models,
+    states: dict[str, str],
+    seen: dict[str, datetime],
+    now: datetime,
 ) -> list[int] | None:
     """The contacts whose built-in segments time alone may have moved since the last refresh
     (``builtin.moved_by_time``), or None when every contact must be recomputed: a built-in not yet filled with
     its current definition, no refresh before (or one after ``now``), a backfill owing it (``OWED``), models
     fitted since, or more than ``MOVED_LIMIT`` contacts moved."""
-    if any(states.get(name) != settings.definition(name) for name in BUILTIN_SEGMENTS):
+    if any(states.get(name) != settings.definition(name) or name not in seen for name in BUILTIN_SEGMENTS):
         return None
-    last = conn.execute(
-        select(func.min(segment_states.c.refreshed_at)).where(
-            segment_states.c.tenant_id == tenant_id, segment_states.c.segment.in_(BUILTIN_SEGMENTS)
-        )
-    ).scalar()
-    if last is None or last <= OWED or last > now or models.fitted_at is None or models.fitted_at > last:
+    last = min(seen[name] for name in BUILTIN_SEGMENTS)
+    if last < OWED_UNTIL or last > now or models.fitted_at is None or models.fitted_at > last:
         return None
     found = moved_by_time(conn.dialect.name, settings.thresholds.engagement_events).subquery()
     ids = (
@@ -382,15 +414,13 @@ def _moved(
 
 def owe_full_refresh(conn: Connection, tenant_id: int) -> None:
     """Make the tenant's next refresh recompute every contact's built-in segments: events were stored without
-    settling their contacts (a backfill's pages, before its ``finish_backfill``). One write per backfill, not per page."""
+    settling their contacts (a backfill's pages, before its ``finish_backfill``). A new mark each time (a refresh
+    running meanwhile clears only the mark it saw before reading the data: ``_mark_refreshed``)."""
+    mark = OWED + timedelta(microseconds=1 + secrets.randbelow(_OWED_MARKS))
     conn.execute(
         update(segment_states)
-        .where(
-            segment_states.c.tenant_id == tenant_id,
-            segment_states.c.segment.in_(BUILTIN_SEGMENTS),
-            segment_states.c.refreshed_at > OWED,
-        )
-        .values(refreshed_at=OWED)
+        .where(segment_states.c.tenant_id == tenant_id, segment_states.c.segment.in_(BUILTIN_SEGMENTS))
+        .values(refreshed_at=mark)
     )
 
 

@@ -31,8 +31,8 @@ segment_members = Table(
 )
 
 #: One row per segment a tenant has: the definition its members were computed with
-#: (a hash) and when (the built-ins' ``refreshed_at`` goes back to 1970 while a backfill
-#: owes every contact a recomputation: ``refresh.owe_full_refresh``). A segment is kept
+#: (a hash) and when (the built-ins' ``refreshed_at`` is a mark in January 1970 while a
+#: backfill owes every contact a recomputation: ``refresh.owe_full_refresh``). A segment is kept
 #: current incrementally only once a full refresh has filled it with its current definition.
 segment_states = Table(
     "segment_states",
