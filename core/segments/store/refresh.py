@@ -279,7 +279,14 @@ def refresh_tenant(
     """
     settings, scoring = _settings(tenant)
     report = RefreshReport()
-    seen = _refreshed(conn, tenant.id)  # before any of the data: a backfill's mark written after it stays
+    # read before any of the data: a backfill's mark written after it stays
+    rows = conn.execute(
+        select(segment_states.c.segment, segment_states.c.definition, segment_states.c.refreshed_at).where(
+            segment_states.c.tenant_id == tenant.id
+        )
+    ).all()
+    states = {segment: definition for segment, definition, _ in rows}
+    seen = {segment: at for segment, _, at in rows}
     if conn.dialect.name == "postgresql":
         # Whole-tenant aggregates: hash them in memory rather than walk an index in random order.
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'")
@@ -295,7 +302,6 @@ def refresh_tenant(
     report.refitted = histories is not None
     if metrics or report.refitted:
         report.metrics_written = refresh_metrics(conn, tenant.id, now, models, scoring, histories=histories)
-    states = _states(conn, tenant.id)
     dialect = conn.dialect.name
     changes: list[Change] = []
 
@@ -349,14 +355,6 @@ def refresh_tenant(
     return report
 
 
-def _refreshed(conn: Connection, tenant_id: int) -> dict[str, datetime]:
-    """When each of the tenant's segments was last refreshed (or owed by a backfill: before ``OWED_UNTIL``)."""
-    rows = conn.execute(
-        select(segment_states.c.segment, segment_states.c.refreshed_at).where(segment_states.c.tenant_id == tenant_id)
-    )
-    return {segment: at for segment, at in rows}
-
-
 def _mark_refreshed(
     conn: Connection, tenant_id: int, settings: SegmentSettings, seen: dict[str, datetime], now: datetime
 ) -> None:
@@ -396,7 +394,7 @@ def _moved(
     (``builtin.moved_by_time``), or None when every contact must be recomputed: a built-in not yet filled with
     its current definition, no refresh before (or one after ``now``), a backfill owing it (``OWED``), models
     fitted since, or more than ``MOVED_LIMIT`` contacts moved."""
-    if any(states.get(name) != settings.definition(name) or name not in seen for name in BUILTIN_SEGMENTS):
+    if any(states.get(name) != settings.definition(name) for name in BUILTIN_SEGMENTS):
         return None
     last = min(seen[name] for name in BUILTIN_SEGMENTS)
     if last < OWED_UNTIL or last > now or models.fitted_at is None or models.fitted_at > last:
