@@ -10,6 +10,7 @@ from core.segments.settings import DEFAULT_ENGAGEMENT_EVENTS
 from tests.segments.shop import PRODUCTS, Person, url_of
 
 DAY = timedelta(days=1)
+BUILTIN_NAMES = ("cold_prospect", "warm_prospect", "occasional_customer", "loyal_customer", "at_risk", "new_customer")
 
 
 def paid_orders(person: Person):
@@ -26,17 +27,7 @@ def engaged(person: Person, now: datetime, days: int = 90) -> bool:
 
 def builtins(people: list[Person], now: datetime, k: float, beta: float) -> dict[str, set[str]]:
     """The built-in segments with the default thresholds; the interval prior's k and beta are given."""
-    found: dict[str, set[str]] = {
-        name: set()
-        for name in (
-            "cold_prospect",
-            "warm_prospect",
-            "occasional_customer",
-            "loyal_customer",
-            "at_risk",
-            "new_customer",
-        )
-    }
+    found: dict[str, set[str]] = {name: set() for name in BUILTIN_NAMES}
     for person in people:
         if not person.email:
             continue
@@ -59,6 +50,21 @@ def builtins(people: list[Person], now: datetime, k: float, beta: float) -> dict
         if first >= now - timedelta(days=30):
             found["new_customer"].add(person.email)
     return found
+
+
+def recorded_changes(events) -> list[tuple[str, str, str]]:
+    """The (event, segment, email) of a refresh's segment events of built-in segments, sorted."""
+    return sorted(
+        (e.event, e.properties["segment"], e.contact.email) for e in events if e.properties["segment"] in BUILTIN_NAMES
+    )
+
+
+def expected_changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[tuple[str, str, str]]:
+    """What ``recorded_changes`` should be when the built-in segments went from ``before`` to ``after``."""
+    return sorted(
+        [("segment_entered", name, email) for name in BUILTIN_NAMES for email in after[name] - before[name]]
+        + [("segment_exited", name, email) for name in BUILTIN_NAMES for email in before[name] - after[name]]
+    )
 
 
 def _months_ago(now: datetime, months: int) -> datetime:
