@@ -415,11 +415,15 @@ def owe_full_refresh(conn: Connection, tenant_id: int) -> None:
     settling their contacts (a backfill's pages, before its ``finish_backfill``). A new mark each time (a refresh
     running meanwhile clears only the mark it saw before reading the data: ``_mark_refreshed``)."""
     mark = OWED + timedelta(microseconds=1 + secrets.randbelow(_OWED_MARKS))
-    conn.execute(
-        update(segment_states)
-        .where(segment_states.c.tenant_id == tenant_id, segment_states.c.segment.in_(BUILTIN_SEGMENTS))
-        .values(refreshed_at=mark)
-    )
+    conn.execute(_OWE, {"b_tenant": tenant_id, "b_mark": mark})
+
+
+#: ``owe_full_refresh``'s statement, built once: it runs once per page of a backfill.
+_OWE = (
+    update(segment_states)
+    .where(segment_states.c.tenant_id == bindparam("b_tenant"), segment_states.c.segment.in_(BUILTIN_SEGMENTS))
+    .values(refreshed_at=bindparam("b_mark", type_=UTCDateTime))
+)
 
 
 def _levels(settings: SegmentSettings) -> list[list[tuple[str, Any]]]:
