@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from core.flows.config import TenantFlows
 from core.flows.model import Definition, Send
 from core.flows.store.facts import Batch, ContactFacts, RunRow
-from core.flows.store.queries import order_for_run
+from core.flows.store.queries import is_reachable, order_for_run
 from core.model import Event
 from core.store.ingest import Ingested
 from core.store.tenants import Tenant
@@ -46,6 +46,13 @@ class Reaction:
             order_id = self.ingested.order_id
             self._cache["order"] = None if order_id is None else order_for_run(self.conn, self.tenant.id, order_id)
         return self._cache["order"]
+
+    def reachable(self, contact_id: int) -> bool:
+        """``queries.is_reachable`` of the contact (asked once for every flow that asks about the same contact)."""
+        key = f"reachable:{contact_id}"
+        if key not in self._cache:
+            self._cache[key] = is_reachable(self.conn, self.tenant.id, contact_id)
+        return self._cache[key]
 
     @property
     def effects(self) -> frozenset[str]:

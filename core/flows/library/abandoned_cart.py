@@ -87,7 +87,7 @@ def start_cart_run(r: Reaction, cart_row_id: int, restart: bool = True) -> None:
     if cart is None or cart.contact_id is None or cart.item_count <= 0 or cart.converted_order_id is not None:
         return
     key = f"cart:{cart.id}"
-    if not queries.is_reachable(conn, tenant.id, cart.contact_id):
+    if not r.reachable(cart.contact_id):
         return
     created = begin(conn, tenant, definition, cart.contact_id, key, cart.updated_at, now, context={"cart": cart.id})
     if created is None and restart:

@@ -20,7 +20,6 @@ from core.flows import values
 from core.flows.model import Definition, Reentry, Send, Trigger, TriggerKind, Wait
 from core.flows.plugin import BuiltinFlow, Reaction
 from core.flows.starting import begin
-from core.flows.store import queries
 from core.flows.store.facts import Batch, ContactFacts, RunRow
 from core.flows.store.lifecycle import bought_since, product_stock, waiting_keys
 from core.flows.store.runs import wake_runs
@@ -79,7 +78,7 @@ def _ask(r: Reaction, product_id: str, requested: bool) -> None:
     stock = product_stock(r.conn, r.tenant.id, [product_id]).get(product_id)
     if stock is not None and stock[0] is not False:
         return  # in stock (or unknown stock): nothing to wait for
-    if not queries.is_reachable(r.conn, r.tenant.id, r.contact_id):
+    if not r.reachable(r.contact_id):
         return
     context = {"product": product_id, "requested": requested}
     begin(r.conn, r.tenant, r.flows.by_name[NAME], r.contact_id, _key(product_id, r.contact_id), r.event.timestamp,

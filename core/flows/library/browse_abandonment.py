@@ -75,7 +75,7 @@ def _start(r: Reaction, first_view: datetime) -> None:
     last = last_start(conn, tid, r.contact_id, NAME)
     if last is not None and first_view < last + timedelta(days=settings.every_days):
         return
-    if not queries.is_reachable(conn, tid, r.contact_id):
+    if not r.reachable(r.contact_id):
         return
     key = f"browse:{r.contact_id}:{int(first_view.timestamp())}"
     begin(conn, r.tenant, r.flows.by_name[NAME], r.contact_id, key, first_view, r.now)

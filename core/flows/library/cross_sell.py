@@ -13,7 +13,6 @@ from core.flows import values
 from core.flows.model import Definition, Reentry, RunState, Send, Trigger, TriggerKind, Wait
 from core.flows.plugin import BuiltinFlow, Reaction
 from core.flows.starting import begin
-from core.flows.store import queries
 from core.flows.store.facts import Batch, ContactFacts, RunRow
 from core.flows.store.runs import end_runs
 from core.model import REVENUE_STATUSES, Channel
@@ -74,7 +73,7 @@ def react(r: Reaction) -> None:
         order = r.order()
         if order is None or order.contact_id is None or order.status not in REVENUE_STATUSES:
             return
-        if not queries.is_reachable(r.conn, r.tenant.id, order.contact_id):
+        if not r.reachable(order.contact_id):
             return
         paid_at = order.paid_at or order.created_at
         definition = r.flows.by_name[NAME]

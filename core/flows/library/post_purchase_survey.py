@@ -34,7 +34,6 @@ from core.flows.model import (
 )
 from core.flows.plugin import BuiltinFlow, Reaction
 from core.flows.starting import begin
-from core.flows.store import queries
 from core.flows.store.facts import Batch, ContactFacts, RunRow
 from core.flows.store.runs import end_runs
 from core.model import REVENUE_STATUSES, Channel
@@ -124,7 +123,7 @@ def react(r: Reaction) -> None:
     if order.status not in REVENUE_STATUSES and order.status != "pending":
         end_runs(r.conn, r.tenant.id, RunState.EXITED, "order_cancelled", r.now, flow=NAME, key=f"order:{order.id}")
         return
-    if order.status != "completed" or not queries.is_reachable(r.conn, r.tenant.id, order.contact_id):
+    if order.status != "completed" or not r.reachable(order.contact_id):
         return
     begin(r.conn, r.tenant, r.flows.by_name[NAME], order.contact_id, f"order:{order.id}", r.event.timestamp, r.now,
           context={"order": order.id})  # fmt: skip

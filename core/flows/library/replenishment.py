@@ -153,7 +153,7 @@ def react(r: Reaction) -> None:
         order = r.order()
         if order is None or order.contact_id is None or order.status not in REVENUE_STATUSES:
             return
-        if not queries.is_reachable(r.conn, r.tenant.id, order.contact_id):
+        if not r.reachable(order.contact_id):
             return
         items = queries.order_product_ids(r.conn, r.tenant.id, order.id)
         if items:

@@ -18,7 +18,6 @@ from core.flows import values
 from core.flows.model import Definition, Reentry, RunState, Send, Trigger, TriggerKind, Wait
 from core.flows.plugin import BuiltinFlow, Reaction
 from core.flows.starting import begin
-from core.flows.store import queries
 from core.flows.store.facts import Batch, ContactFacts, RunRow
 from core.flows.store.lifecycle import first_order_after
 from core.flows.store.runs import end_runs
@@ -82,7 +81,7 @@ def react(r: Reaction) -> None:
     identity = get_identity(r.conn, r.tenant.id, r.contact_id)
     if identity is None or identity.email_consent is not True or not identity.email:
         return  # a storefront signup waits for its confirmation (double opt-in)
-    if not queries.is_reachable(r.conn, r.tenant.id, r.contact_id):
+    if not r.reachable(r.contact_id):
         return
     if first_order_after(r.conn, r.tenant.id, [r.contact_id]):
         return  # a customer already: welcome is for newcomers

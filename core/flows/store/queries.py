@@ -1,6 +1,7 @@
 """The queries of the flows' modules: triggers, scans, the engine's tests, the simulation's fake delivery.
 
-Every function is scoped by tenant and returns plain values or rows.
+Every function is scoped by tenant and returns plain values or rows. Those the per-event reactions run
+(``is_reachable``, ``order_for_run``...) are built once and run with parameters (see ``runs``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, extract, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, extract, insert, or_, select, update
 
 from core.flows.store.schema import flow_intervals, flow_runs
 from core.flows.store.sql import among
@@ -22,74 +23,75 @@ from core.store.schema import carts, contacts, events, messages, order_items, or
 # -- contacts, carts and orders -------------------------------------------------------------------
 
 
+_REACHABLE = select(contacts.c.email, contacts.c.phone).where(
+    contacts.c.tenant_id == bindparam("b_tenant"), contacts.c.id == bindparam("b_id")
+)
+
+
 def is_reachable(conn: Connection, tenant_id: int, contact_id: int) -> bool:
     """True when the contact has an email or a phone (someone a flow can write to)."""
-    row = conn.execute(
-        select(contacts.c.email, contacts.c.phone).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
-    ).first()
+    row = conn.execute(_REACHABLE, {"b_tenant": tenant_id, "b_id": contact_id}).first()
     return row is not None and bool(row.email or row.phone)
+
+
+_CART = select(
+    carts.c.id, carts.c.contact_id, carts.c.item_count, carts.c.updated_at, carts.c.converted_order_id
+).where(carts.c.tenant_id == bindparam("b_tenant"), carts.c.id == bindparam("b_id"))
 
 
 def cart_for_run(conn: Connection, tenant_id: int, cart_row_id: int) -> Any:
     """The cart's id, contact, item count, last update and converting order (None when gone)."""
-    return conn.execute(
-        select(
-            carts.c.id, carts.c.contact_id, carts.c.item_count, carts.c.updated_at, carts.c.converted_order_id
-        ).where(carts.c.tenant_id == tenant_id, carts.c.id == cart_row_id)
-    ).first()
+    return conn.execute(_CART, {"b_tenant": tenant_id, "b_id": cart_row_id}).first()
+
+
+_OPEN_CARTS = select(carts.c.id).where(
+    carts.c.tenant_id == bindparam("b_tenant"),
+    carts.c.contact_id == bindparam("b_contact"),
+    carts.c.item_count > 0,
+    carts.c.converted_order_id.is_(None),
+    carts.c.updated_at >= bindparam("b_since", type_=carts.c.updated_at.type),
+)
 
 
 def open_cart_ids(conn: Connection, tenant_id: int, contact_id: int, since: datetime) -> list[int]:
     """The contact's carts with items, not converted, updated since ``since``."""
-    return list(
-        conn.execute(
-            select(carts.c.id).where(
-                carts.c.tenant_id == tenant_id,
-                carts.c.contact_id == contact_id,
-                carts.c.item_count > 0,
-                carts.c.converted_order_id.is_(None),
-                carts.c.updated_at >= since,
-            )
-        ).scalars()
-    )
+    return list(conn.execute(_OPEN_CARTS, {"b_tenant": tenant_id, "b_contact": contact_id, "b_since": since}).scalars())
+
+
+_ORDER = select(orders.c.id, orders.c.contact_id, orders.c.status, orders.c.created_at, orders.c.paid_at).where(
+    orders.c.tenant_id == bindparam("b_tenant"), orders.c.id == bindparam("b_id")
+)
 
 
 def order_for_run(conn: Connection, tenant_id: int, order_row_id: int) -> Any:
     """The order's id, contact, status, creation and payment times (None when gone)."""
-    return conn.execute(
-        select(orders.c.id, orders.c.contact_id, orders.c.status, orders.c.created_at, orders.c.paid_at).where(
-            orders.c.tenant_id == tenant_id, orders.c.id == order_row_id
-        )
-    ).first()
+    return conn.execute(_ORDER, {"b_tenant": tenant_id, "b_id": order_row_id}).first()
+
+
+_ORDER_PRODUCTS = select(order_items.c.product_id).where(
+    order_items.c.tenant_id == bindparam("b_tenant"), order_items.c.order_id == bindparam("b_id")
+)
 
 
 def order_product_ids(conn: Connection, tenant_id: int, order_row_id: int) -> list[str]:
     """The product ids of an order's lines, in order."""
-    return [
-        p
-        for p in conn.execute(
-            select(order_items.c.product_id).where(
-                order_items.c.tenant_id == tenant_id, order_items.c.order_id == order_row_id
-            )
-        ).scalars()
-        if p
-    ]
+    return [p for p in conn.execute(_ORDER_PRODUCTS, {"b_tenant": tenant_id, "b_id": order_row_id}).scalars() if p]
+
+
+_DID_SINCE = select(
+    exists().where(
+        events.c.tenant_id == bindparam("b_tenant"),
+        events.c.contact_id == bindparam("b_contact"),
+        events.c.name == bindparam("b_name"),
+        events.c.occurred_at > bindparam("b_since", type_=events.c.occurred_at.type),
+    )
+)
 
 
 def did_since(conn: Connection, tenant_id: int, contact_id: int, name: str, since: datetime) -> bool:
     """True when the contact has an event called ``name`` after ``since``."""
-    return bool(
-        conn.execute(
-            select(
-                exists().where(
-                    events.c.tenant_id == tenant_id,
-                    events.c.contact_id == contact_id,
-                    events.c.name == name,
-                    events.c.occurred_at > since,
-                )
-            )
-        ).scalar()
-    )
+    params = {"b_tenant": tenant_id, "b_contact": contact_id, "b_name": name, "b_since": since}
+    return bool(conn.execute(_DID_SINCE, params).scalar())
 
 
 def birthdays_on(conn: Connection, tenant_id: int, month_days: Sequence[int]) -> list[Any]:
@@ -154,12 +156,21 @@ def existing_keys(conn: Connection, tenant_id: int, flows: Iterable[str], keys: 
 # -- repurchase intervals -------------------------------------------------------------------------
 
 
+_LEARNED = select(flow_intervals.c.product_id, flow_intervals.c.days).where(
+    flow_intervals.c.tenant_id == bindparam("b_tenant")
+)
+_LEARNED_OF = _LEARNED.where(flow_intervals.c.product_id.in_(bindparam("b_products", expanding=True)))
+
+
 def learned_intervals(conn: Connection, tenant_id: int, products: Sequence[str] | None = None) -> dict[str, float]:
     """Product id -> the stored learned interval in days (of ``products`` only, when given)."""
-    query = select(flow_intervals.c.product_id, flow_intervals.c.days).where(flow_intervals.c.tenant_id == tenant_id)
-    if products is not None:
-        query = query.where(flow_intervals.c.product_id.in_(list(products)))
-    return {product: float(days) for product, days in conn.execute(query)}
+    if products is None:
+        rows = conn.execute(_LEARNED, {"b_tenant": tenant_id})
+    elif not products:
+        return {}
+    else:
+        rows = conn.execute(_LEARNED_OF, {"b_tenant": tenant_id, "b_products": list(products)})
+    return {product: float(days) for product, days in rows}
 
 
 def store_learned_intervals(conn: Connection, tenant_id: int, min_pairs: int, now: datetime) -> dict[str, float]:

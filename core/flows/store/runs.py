@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
@@ -31,10 +32,26 @@ class DueRun:
     contact_id: int
 
 
-def _insert_ignore(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(flow_runs).on_conflict_do_nothing(index_elements=["tenant_id", "flow", "trigger_key"])
-    return sqlite.insert(flow_runs).on_conflict_do_nothing(index_elements=["tenant_id", "flow", "trigger_key"])
+# The statements of the per-event reactions (``start_run``, ``end_runs``, ``waiting_runs``...) are built once
+# and run with parameters: building a SQLAlchemy expression and its cache key for each call cost more than
+# running it, and a first sync of a shop with recent orders makes several of these calls per order.
+
+
+def _typed(name: str) -> Any:
+    """A parameter for ``flow_runs.<name>`` with the column's type (its Python conversion)."""
+    return bindparam(f"b_{name}", type_=flow_runs.c[name].type)
+
+
+@cache
+def _start(dialect: str) -> Any:
+    columns = ("tenant_id flow contact_id trigger_key state position due_at step_due_at trigger_at context "
+               "started_at updated_at").split()  # fmt: skip
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(flow_runs)
+    return (
+        insert.values({name: _typed(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["tenant_id", "flow", "trigger_key"])
+        .returning(flow_runs.c.id)
+    )
 
 
 def start_run(
@@ -50,24 +67,68 @@ def start_run(
     step_due_at: datetime | None = None,
 ) -> int | None:
     """Create a waiting run; return its id, or None when the flow already has a run for that key."""
-    return conn.execute(
-        _insert_ignore(conn)
+    params = {
+        "b_tenant_id": tenant_id,
+        "b_flow": flow,
+        "b_contact_id": contact_id,
+        "b_trigger_key": trigger_key[:200],
+        "b_state": RunState.WAITING.value,
+        "b_position": 0,
+        "b_due_at": due_at,
+        "b_step_due_at": step_due_at,
+        "b_trigger_at": trigger_at,
+        "b_context": context or {},
+        "b_started_at": now,
+        "b_updated_at": now,
+    }
+    return conn.execute(_start(conn.dialect.name), params).scalar()
+
+
+#: ``end_runs``'s optional filters: (parameter, the condition on ``flow_runs``).
+_END_FILTERS = {
+    "flow": lambda: flow_runs.c.flow == _typed("flow"),
+    "flows": lambda: flow_runs.c.flow.in_(bindparam("b_flows", expanding=True)),
+    "key": lambda: flow_runs.c.trigger_key == _typed("trigger_key"),
+    "contact_id": lambda: flow_runs.c.contact_id == _typed("contact_id"),
+    "triggered_by": lambda: flow_runs.c.trigger_at <= _typed("trigger_at"),
+    "run_ids": lambda: flow_runs.c.id.in_(bindparam("b_ids", expanding=True)),
+}
+_END_PARAMS = {"flow": "b_flow", "flows": "b_flows", "key": "b_trigger_key", "contact_id": "b_contact_id",
+               "triggered_by": "b_trigger_at", "run_ids": "b_ids"}  # fmt: skip
+
+
+@cache
+def _end(filters: tuple[str, ...]) -> Any:
+    """The UPDATE ... RETURNING of ``end_runs`` for the filters given (one statement per combination)."""
+    where = [flow_runs.c.tenant_id == _typed("tenant_id"), flow_runs.c.state == RunState.WAITING.value]
+    where += [_END_FILTERS[name]() for name in filters]
+    return (
+        update(flow_runs)
+        .where(*where)
         .values(
-            tenant_id=tenant_id,
-            flow=flow,
-            contact_id=contact_id,
-            trigger_key=trigger_key[:200],
-            state=RunState.WAITING.value,
-            position=0,
-            due_at=due_at,
-            step_due_at=step_due_at,
-            trigger_at=trigger_at,
-            context=context or {},
-            started_at=now,
-            updated_at=now,
-        )
+            state=_typed("state"),
+            end_reason=_typed("end_reason"),
+            ended_at=_typed("ended_at"),
+            due_at=None,
+            claimed_until=None,
+            updated_at=_typed("updated_at"),
+        )  # fmt: skip
         .returning(flow_runs.c.id)
-    ).scalar()
+    )
+
+
+#: Messages a run held back, dropped when it ends.
+_DROP_HELD = (
+    update(messages)
+    .where(
+        messages.c.tenant_id == bindparam("b_tenant"),
+        messages.c.run_id.in_(bindparam("b_ids", expanding=True)),
+        messages.c.status == "held",
+    )
+    .values(
+        status="dropped", reason=bindparam("b_reason"), updated_at=bindparam("b_now", type_=messages.c.updated_at.type)
+    )
+)
 
 
 def end_runs(
@@ -88,33 +149,22 @@ def end_runs(
 
     ``triggered_by``: only runs whose trigger happened at or before it. Returns how many ended.
     """
-    where: list[Any] = [flow_runs.c.tenant_id == tenant_id, flow_runs.c.state == RunState.WAITING.value]
-    if flow is not None:
-        where.append(flow_runs.c.flow == flow)
-    if flows is not None:
-        where.append(flow_runs.c.flow.in_(sorted(set(flows))))
-    if key is not None:
-        where.append(flow_runs.c.trigger_key == key)
-    if contact_id is not None:
-        where.append(flow_runs.c.contact_id == contact_id)
-    if triggered_by is not None:
-        where.append(flow_runs.c.trigger_at <= triggered_by)
-    if run_ids is not None:
-        where.append(flow_runs.c.id.in_(list(run_ids)))
-    ended = list(
-        conn.execute(
-            update(flow_runs)
-            .where(*where)
-            .values(state=state.value, end_reason=reason, ended_at=now, due_at=None, claimed_until=None, updated_at=now)
-            .returning(flow_runs.c.id)
-        ).scalars()
-    )
+    given = {
+        "flow": flow,
+        "flows": None if flows is None else sorted(set(flows)),
+        "key": key,
+        "contact_id": contact_id,
+        "triggered_by": triggered_by,
+        "run_ids": None if run_ids is None else list(run_ids),
+    }
+    filters = tuple(name for name, value in given.items() if value is not None)
+    if any(given[name] == [] for name in ("flows", "run_ids")):
+        return 0  # ``IN ()``: nothing matches
+    params = {_END_PARAMS[name]: given[name] for name in filters}
+    params.update(b_tenant_id=tenant_id, b_state=state.value, b_end_reason=reason, b_ended_at=now, b_updated_at=now)
+    ended = list(conn.execute(_end(filters), params).scalars())
     if ended:
-        conn.execute(
-            update(messages)
-            .where(messages.c.tenant_id == tenant_id, messages.c.run_id.in_(ended), messages.c.status == "held")
-            .values(status="dropped", reason=reason, updated_at=now)
-        )
+        conn.execute(_DROP_HELD, {"b_tenant": tenant_id, "b_ids": ended, "b_reason": reason, "b_now": now})
     return len(ended)
 
 
@@ -133,40 +183,46 @@ def end_contact_runs(
     return end_runs(conn, tenant_id, state, reason, now, contact_id=contact_id, flows=names)
 
 
+_WAKE = (
+    update(flow_runs)
+    .where(
+        flow_runs.c.tenant_id == _typed("tenant_id"),
+        flow_runs.c.state == RunState.WAITING.value,
+        flow_runs.c.flow == _typed("flow"),
+        flow_runs.c.trigger_key == _typed("trigger_key"),
+    )
+    .values(due_at=_typed("due_at"), claimed_until=None, updated_at=_typed("updated_at"))
+)
+
+
 def wake_runs(conn: Connection, tenant_id: int, flow: str, key: str, now: datetime) -> int:
     """Make the waiting run of ``flow`` for ``key`` due now, so that the engine looks at it again."""
-    return conn.execute(
-        update(flow_runs)
-        .where(
-            flow_runs.c.tenant_id == tenant_id,
-            flow_runs.c.state == RunState.WAITING.value,
-            flow_runs.c.flow == flow,
-            flow_runs.c.trigger_key == key,
-        )
-        .values(due_at=now, claimed_until=None, updated_at=now)
-    ).rowcount
+    params = {"b_tenant_id": tenant_id, "b_flow": flow, "b_trigger_key": key, "b_due_at": now, "b_updated_at": now}
+    return conn.execute(_WAKE, params).rowcount
+
+
+_WAITING = select(flow_runs).where(
+    flow_runs.c.tenant_id == _typed("tenant_id"),
+    flow_runs.c.contact_id == _typed("contact_id"),
+    flow_runs.c.flow == _typed("flow"),
+    flow_runs.c.state == RunState.WAITING.value,
+)
 
 
 def waiting_runs(conn: Connection, tenant_id: int, contact_id: int, flow: str) -> list[Any]:
-    return list(
-        conn.execute(
-            select(flow_runs).where(
-                flow_runs.c.tenant_id == tenant_id,
-                flow_runs.c.contact_id == contact_id,
-                flow_runs.c.flow == flow,
-                flow_runs.c.state == RunState.WAITING.value,
-            )
-        )
-    )
+    return list(conn.execute(_WAITING, {"b_tenant_id": tenant_id, "b_contact_id": contact_id, "b_flow": flow}))
+
+
+_LAST_START = select(func.max(flow_runs.c.trigger_at)).where(
+    flow_runs.c.tenant_id == _typed("tenant_id"),
+    flow_runs.c.contact_id == _typed("contact_id"),
+    flow_runs.c.flow == _typed("flow"),
+)
 
 
 def last_start(conn: Connection, tenant_id: int, contact_id: int, flow: str) -> datetime | None:
     """When the contact's latest run of ``flow`` was triggered."""
-    return conn.execute(
-        select(func.max(flow_runs.c.trigger_at)).where(
-            flow_runs.c.tenant_id == tenant_id, flow_runs.c.contact_id == contact_id, flow_runs.c.flow == flow
-        )
-    ).scalar()
+    return conn.execute(_LAST_START, {"b_tenant_id": tenant_id, "b_contact_id": contact_id, "b_flow": flow}).scalar()
 
 
 def claim_due_runs(
