@@ -17,7 +17,7 @@ from core.flows.model import TriggerKind
 from core.flows.plugin import Reaction
 from core.flows.settings import tenant_flows
 from core.flows.starting import begin_for_event
-from core.flows.store.runs import end_contact_runs
+from core.flows.store.runs import end_contact_runs, remembering_waiting
 from core.flows.waits import wake_for_event
 from core.model import Event
 from core.store.ingest import Ingested
@@ -40,13 +40,16 @@ def react(conn: Connection, tenant: Tenant, event: Event, ingested: Ingested, no
                     flow.react_catalogue(catalogue)
         return []
     reaction = Reaction(conn, tenant, flows, event, ingested, now)
-    for flow in registry.BUILTIN:
-        if flow.react is not None and flow.name in flows.by_name:
-            flow.react(reaction)
-    name = reaction.name
-    leaving = [d.name for d in flows.by_name.values() if any(goal.matches(name, event.properties) for goal in d.exits)]
-    if leaving:
-        end_contact_runs(conn, tenant.id, contact_id, leaving, "goal", now)
+    with remembering_waiting(conn):
+        for flow in registry.BUILTIN:
+            if flow.react is not None and flow.name in flows.by_name:
+                flow.react(reaction)
+        name = reaction.name
+        leaving = [
+            d.name for d in flows.by_name.values() if any(goal.matches(name, event.properties) for goal in d.exits)
+        ]
+        if leaving:
+            end_contact_runs(conn, tenant.id, contact_id, leaving, "goal", now)
     wake_for_event(conn, tenant.id, flows, contact_id, name, now)
     for definition in flows.by_name.values():
         trigger = definition.trigger

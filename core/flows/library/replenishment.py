@@ -29,6 +29,7 @@ from core.flows.store import queries
 from core.flows.store.facts import Batch, ContactFacts, RunRow
 from core.flows.store.runs import end_runs, waiting_runs
 from core.model import REVENUE_STATUSES, Channel
+from core.store.ingest import page_memo
 from core.store.tenants import Tenant
 
 NAME = "replenishment"
@@ -91,11 +92,22 @@ def define(settings: Settings) -> Definition:
 def intervals_for(conn: Connection, tenant_id: int, settings: Settings, products: Any = None) -> dict[str, float]:
     """Product id -> repurchase interval in days: learned, overridden by the settings."""
     wanted = None if products is None else sorted(set(products))
-    found = queries.learned_intervals(conn, tenant_id, wanted)
+    found = queries.learned_intervals(conn, tenant_id) if wanted is None else _learned(conn, tenant_id, wanted)
     for product, days in settings.intervals.items():
         if wanted is None or product in wanted:
             found[product] = days
     return found
+
+
+def _learned(conn: Connection, tenant_id: int, products: list[str]) -> dict[str, float]:
+    """``queries.learned_intervals`` of ``products``, each product asked once per page of events (``page_memo``:
+    the orders of a page share their products; the intervals change only with the periodic learning)."""
+    memo: dict[str, float | None] = page_memo(conn, f"flow_intervals:{tenant_id}", dict)
+    missing = [product for product in products if product not in memo]
+    if missing:
+        found = queries.learned_intervals(conn, tenant_id, missing)
+        memo.update({product: found.get(product) for product in missing})
+    return {product: days for product in products if (days := memo[product]) is not None}
 
 
 # -- triggers ---------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ sweep's ``claim_due_runs`` that serves every tenant at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -23,6 +24,50 @@ from core.store.schema import messages
 #: How long a sweep's claim lasts: a run whose job was lost (Redis flushed, worker
 #: killed) is claimed again once it expires.
 CLAIM_LEASE = timedelta(minutes=10)
+
+
+#: ``conn.info`` key: while one event's reactions run (``remembering_waiting``), contact id -> the flows in which
+#: the contact has a waiting run (or may have: runs ended meanwhile stay listed).
+_WAITING_FLOWS = "flows.waiting"
+
+
+@contextmanager
+def remembering_waiting(conn: Connection) -> Iterator[None]:
+    """While one event's reactions run: ``end_runs`` and ``waiting_runs`` for a contact and flows in which the
+    contact has no waiting run answer without a statement. The contact's flows with waiting runs are read once
+    (at the first such call), and every run ``start_run`` creates meanwhile is added to them. A first sync of a
+    shop with recent orders asks this several times per order (each flow ending its runs on an order), nearly
+    always for nothing."""
+    if _WAITING_FLOWS in conn.info:  # already remembering: one memo, which every start_run keeps current
+        yield
+        return
+    conn.info[_WAITING_FLOWS] = {}
+    try:
+        yield
+    finally:
+        conn.info.pop(_WAITING_FLOWS, None)
+
+
+_WAITING_FLOW_NAMES = (
+    select(flow_runs.c.flow)
+    .distinct()
+    .where(
+        flow_runs.c.tenant_id == bindparam("b_tenant"),
+        flow_runs.c.contact_id == bindparam("b_contact"),
+        flow_runs.c.state == RunState.WAITING.value,
+    )
+)
+
+
+def _none_waiting(conn: Connection, tenant_id: int, contact_id: int | None, flows: Iterable[str]) -> bool:
+    """True when, within ``remembering_waiting``, the contact has no waiting run in any of ``flows``."""
+    memo = conn.info.get(_WAITING_FLOWS)
+    if memo is None or contact_id is None:
+        return False
+    key = (tenant_id, contact_id)
+    if key not in memo:
+        memo[key] = set(conn.execute(_WAITING_FLOW_NAMES, {"b_tenant": tenant_id, "b_contact": contact_id}).scalars())
+    return not memo[key].intersection(flows)
 
 
 @dataclass(frozen=True)
@@ -81,7 +126,11 @@ def start_run(
         "b_started_at": now,
         "b_updated_at": now,
     }
-    return conn.execute(_start(conn.dialect.name), params).scalar()
+    run_id = conn.execute(_start(conn.dialect.name), params).scalar()
+    memo = conn.info.get(_WAITING_FLOWS)
+    if run_id is not None and memo is not None and (tenant_id, contact_id) in memo:
+        memo[(tenant_id, contact_id)].add(flow)
+    return run_id
 
 
 #: ``end_runs``'s optional filters: (parameter, the condition on ``flow_runs``).
@@ -160,6 +209,9 @@ def end_runs(
     filters = tuple(name for name, value in given.items() if value is not None)
     if any(given[name] == [] for name in ("flows", "run_ids")):
         return 0  # ``IN ()``: nothing matches
+    names = [flow] if flow is not None else given["flows"]
+    if names is not None and _none_waiting(conn, tenant_id, contact_id, names):
+        return 0
     params = {_END_PARAMS[name]: given[name] for name in filters}
     params.update(b_tenant_id=tenant_id, b_state=state.value, b_end_reason=reason, b_ended_at=now, b_updated_at=now)
     ended = list(conn.execute(_end(filters), params).scalars())
@@ -210,6 +262,8 @@ _WAITING = select(flow_runs).where(
 
 
 def waiting_runs(conn: Connection, tenant_id: int, contact_id: int, flow: str) -> list[Any]:
+    if _none_waiting(conn, tenant_id, contact_id, [flow]):
+        return []
     return list(conn.execute(_WAITING, {"b_tenant_id": tenant_id, "b_contact_id": contact_id, "b_flow": flow}))
 
 
