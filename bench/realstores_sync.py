@@ -133,12 +133,12 @@ def child_seed_woo(orders: str) -> dict[str, Any]:
             body: dict[str, Any] = {
                 "payment_method": "bacs",
                 "payment_method_title": "Virement",
-                "set_paid": k % 7 not in (3,),
+                "set_paid": statuses[k % len(statuses)] != "on-hold",
                 "status": statuses[k % len(statuses)],
                 "line_items": [
                     {"product_id": products[(k + j) % len(products)], "quantity": 1 + (k + j) % 3}
                     for j in range(1 + k % 3)
-                ],  # fmt: skip
+                ],
             }
             if k % 3 == 2 or not created:
                 body["billing"] = {"first_name": "Guest", "last_name": f"Buyer {start}{k}", "country": "FR",
