@@ -78,7 +78,7 @@ def ingest_page(
     if backfill:  # the planner's statistics follow a bulk load (``analyze_grown``)
         analyze_grown(conn)
     results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
-    with page_scope(conn):  # the reactions load their settings and models once per page
+    with page_scope(conn, results):  # the reactions load their settings and models once per page
         if backfill:
             follow = _react_history(conn, tenant, batch, results, now)
         else:
@@ -155,7 +155,7 @@ def apply(conn: Connection, tenant: Tenant, events: Iterable[Event], now: dateti
     results = ingest_events(conn, tenant.id, tenant.config.platform.value, batch, now)
     stored = sum(1 for result in results if result.outcome == "stored")
     if depth < MAX_DEPTH:
-        with page_scope(conn):
+        with page_scope(conn, results):
             follow = _react(conn, tenant, batch, results, now)
         stored += apply(conn, tenant, follow, now, depth + 1)
     return stored

@@ -22,9 +22,9 @@ from sqlalchemy import Connection
 from core.flows.config import TenantFlows
 from core.flows.model import Definition, Send
 from core.flows.store.facts import Batch, ContactFacts, RunRow
-from core.flows.store.queries import is_reachable, order_for_run
+from core.flows.store.queries import is_reachable, order_for_run, orders_for_run
 from core.model import Event
-from core.store.ingest import Ingested
+from core.store.ingest import Ingested, page_memo, page_stored
 from core.store.tenants import Tenant
 
 
@@ -41,10 +41,16 @@ class Reaction:
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def order(self) -> Any:
-        """The stored order the event is about (read once for every flow that asks), or None."""
+        """The stored order the event is about (read once for every flow that asks), or None. Within a page's
+        reactions the orders of every event of the page are read at the first ask (``page_stored``)."""
         if "order" not in self._cache:
             order_id = self.ingested.order_id
-            self._cache["order"] = None if order_id is None else order_for_run(self.conn, self.tenant.id, order_id)
+            found = None
+            if order_id is not None:
+                conn, tenant_id = self.conn, self.tenant.id
+                page = page_memo(conn, f"flow_orders:{tenant_id}", lambda: _page_orders(conn, tenant_id))
+                found = page[order_id] if order_id in page else order_for_run(conn, tenant_id, order_id)
+            self._cache["order"] = found
         return self._cache["order"]
 
     def reachable(self, contact_id: int) -> bool:
@@ -66,6 +72,11 @@ class Reaction:
     @property
     def name(self) -> str | None:
         return self.ingested.name or self.event.name
+
+
+def _page_orders(conn: Connection, tenant_id: int) -> dict[int, Any]:
+    """The ``order_for_run`` rows of the orders the page's events stored or changed."""
+    return orders_for_run(conn, tenant_id, [r.order_id for r in page_stored(conn) if r.order_id is not None])
 
 
 #: (conn, tenant, flows, now, lookahead) -> how many runs started. ``lookahead`` is how much further

@@ -465,17 +465,30 @@ def _identities(event: Event, tenant_platform: str) -> list[Identity]:
 _PAGE = "relance.page"
 
 
+#: The key of ``page_scope``'s memo under which it keeps what the page stored (no ``page_memo`` key has a space).
+_STORED = "page stored"
+
+
 @contextmanager
-def page_scope(conn: Connection) -> Iterator[None]:
-    """While a page's reactions run: what they load once per page (``page_memo``) is kept, then forgotten."""
+def page_scope(conn: Connection, stored: Iterable[Ingested] = ()) -> Iterator[None]:
+    """While a page's reactions run: what they load once per page (``page_memo``) is kept, then forgotten;
+    ``stored``: what the page's events did (``page_stored``)."""
     if _PAGE in conn.info:  # already in a page's scope
         yield
         return
-    conn.info[_PAGE] = {}
+    conn.info[_PAGE] = {_STORED: [result for result in stored if result.outcome == "stored"]}
     try:
         yield
     finally:
         conn.info.pop(_PAGE, None)
+
+
+def page_stored(conn: Connection) -> list[Ingested]:
+    """What the events of the page whose reactions run stored (``page_scope``), in order; none outside one. A
+    reaction that reads a row per event can read those of the whole page at once: the page is stored before any
+    reaction runs."""
+    memo = conn.info.get(_PAGE)
+    return memo.get(_STORED, []) if memo else []
 
 
 def page_memo(conn: Connection, key: str, load: Callable[[], Any]) -> Any:

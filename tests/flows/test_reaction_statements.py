@@ -12,7 +12,7 @@ from core.flows.model import RunState
 from core.flows.settings import tenant_flows
 from core.flows.store.runs import end_runs, remembering_waiting, start_run, waiting_runs
 from core.flows.store.schema import flow_intervals
-from core.pipeline import ingest
+from core.pipeline import ingest, ingest_page
 from core.store.ingest import page_scope
 from tests.conftest import make_tenant, statements_run
 
@@ -102,3 +102,16 @@ def test_learned_intervals_are_read_once_per_product_within_a_page(engine):
             assert intervals_for(conn, tenant.id, settings, ["p1"]) == {"p1": 30.0}
         assert len(ran) == 2  # outside a page: asked every time
         assert intervals_for(conn, tenant.id, settings) == {"p1": 30.0, "p2": 12.5}
+
+
+def test_the_orders_of_a_page_are_read_once_for_its_reactions(engine):
+    tenant = flow_tenant(engine, {"birthday": {"enabled": False}})
+    buyers = [person(f"buyer{i}@example.fr") for i in range(3)]
+    page = [order(NOW + timedelta(minutes=i), buyer, [item("p1")], f"o{i}") for i, buyer in enumerate(buyers)]
+    with engine.begin() as conn:
+        with statements_run(engine) as ran:
+            results = ingest_page(conn, tenant, page, NOW + timedelta(hours=1))
+    order_reads = [s for s in ran if "orders.created_at, orders.paid_at" in s]  # order_for_run(s)
+    assert len(order_reads) == 1  # one read for the page's three orders (one per order without the page's memo)
+    assert all(result.outcome == "stored" for result in results)
+    assert sorted(r.flow for r in runs(engine, tenant) if r.flow == "cross_sell") == ["cross_sell"] * 3

@@ -26,8 +26,8 @@ from core.store.schema import messages
 CLAIM_LEASE = timedelta(minutes=10)
 
 
-#: ``conn.info`` key: while one event's reactions run (``remembering_waiting``), contact id -> the flows in which
-#: the contact has a waiting run (or may have: runs ended meanwhile stay listed).
+#: ``conn.info`` key: while one event's reactions run (``remembering_waiting``), (tenant id, contact id) -> the
+#: flows in which the contact has a waiting run (or may have: runs ended meanwhile stay listed).
 _WAITING_FLOWS = "flows.waiting"
 
 
