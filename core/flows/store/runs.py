@@ -133,7 +133,7 @@ def start_run(
     return run_id
 
 
-#: ``end_runs``'s optional filters: (parameter, the condition on ``flow_runs``).
+#: ``end_runs``'s optional filters: name -> its condition on ``flow_runs``, and the name of its parameter.
 _END_FILTERS = {
     "flow": lambda: flow_runs.c.flow == _typed("flow"),
     "flows": lambda: flow_runs.c.flow.in_(bindparam("b_flows", expanding=True)),
@@ -161,7 +161,7 @@ def _end(filters: tuple[str, ...]) -> Any:
             due_at=None,
             claimed_until=None,
             updated_at=_typed("updated_at"),
-        )  # fmt: skip
+        )
         .returning(flow_runs.c.id)
     )
 
