@@ -171,9 +171,11 @@ def seed(rs_dir: Path, orders: int) -> None:
     }  # fmt: skip
     for platform, process in running.items():
         out, _ = process.communicate()
+        lines = out.strip().splitlines()
         if process.returncode != 0:
-            sys.exit(f"error: seeding {platform} failed (exit {process.returncode}); its output is above")
-        print(f"{platform}: {out.strip().splitlines()[-1]}")
+            tail = "\n".join(lines[-20:])
+            sys.exit(f"error: seeding {platform} failed (exit {process.returncode}); the end of its output:\n{tail}")
+        print(f"{platform}: {lines[-1] if lines else '(no output)'}")
 
 
 # -- measuring -----------------------------------------------------------------------------------------------
