@@ -22,7 +22,13 @@ from sqlalchemy import Connection
 from core.flows.config import TenantFlows
 from core.flows.model import Definition, Send
 from core.flows.store.facts import Batch, ContactFacts, RunRow
-from core.flows.store.queries import is_reachable, order_for_run, orders_for_run
+from core.flows.store.queries import (
+    is_reachable,
+    order_for_run,
+    order_product_ids,
+    orders_for_run,
+    orders_product_ids,
+)
 from core.model import Event
 from core.store.ingest import Ingested, page_memo, page_stored
 from core.store.tenants import Tenant
@@ -53,6 +59,18 @@ class Reaction:
             self._cache["order"] = found
         return self._cache["order"]
 
+    def order_products(self) -> list[str]:
+        """The product ids of the lines of the order the event is about, in order (read as ``order`` reads it)."""
+        if "products" not in self._cache:
+            order_id = self.ingested.order_id
+            found: list[str] = []
+            if order_id is not None:
+                conn, tenant_id = self.conn, self.tenant.id
+                page = page_memo(conn, f"flow_order_products:{tenant_id}", lambda: _page_products(conn, tenant_id))
+                found = page[order_id] if order_id in page else order_product_ids(conn, tenant_id, order_id)
+            self._cache["products"] = found
+        return self._cache["products"]
+
     def reachable(self, contact_id: int) -> bool:
         """``queries.is_reachable`` of the contact (asked once for every flow that asks about the same contact)."""
         key = f"reachable:{contact_id}"
@@ -77,6 +95,11 @@ class Reaction:
 def _page_orders(conn: Connection, tenant_id: int) -> dict[int, Any]:
     """The ``order_for_run`` rows of the orders the page's events stored or changed."""
     return orders_for_run(conn, tenant_id, [r.order_id for r in page_stored(conn) if r.order_id is not None])
+
+
+def _page_products(conn: Connection, tenant_id: int) -> dict[int, list[str]]:
+    """The ``order_product_ids`` of the orders the page's events stored or changed."""
+    return orders_product_ids(conn, tenant_id, [r.order_id for r in page_stored(conn) if r.order_id is not None])
 
 
 #: (conn, tenant, flows, now, lookahead) -> how many runs started. ``lookahead`` is how much further

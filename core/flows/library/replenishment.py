@@ -167,7 +167,7 @@ def react(r: Reaction) -> None:
             return
         if not r.reachable(order.contact_id):
             return
-        items = queries.order_product_ids(r.conn, r.tenant.id, order.id)
+        items = r.order_products()
         if items:
             intervals = intervals_for(r.conn, r.tenant.id, r.flows.settings.of(NAME), items)
             start_reminders(

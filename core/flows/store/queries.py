@@ -81,14 +81,37 @@ def orders_for_run(conn: Connection, tenant_id: int, order_row_ids: Sequence[int
     return {row.id: row for row in conn.execute(_ORDERS, {"b_tenant": tenant_id, "b_ids": ids})}
 
 
-_ORDER_PRODUCTS = select(order_items.c.product_id).where(
-    order_items.c.tenant_id == bindparam("b_tenant"), order_items.c.order_id == bindparam("b_id")
+_ORDER_PRODUCTS = (
+    select(order_items.c.product_id)
+    .where(order_items.c.tenant_id == bindparam("b_tenant"), order_items.c.order_id == bindparam("b_id"))
+    .order_by(order_items.c.position)
 )
 
 
 def order_product_ids(conn: Connection, tenant_id: int, order_row_id: int) -> list[str]:
     """The product ids of an order's lines, in order."""
     return [p for p in conn.execute(_ORDER_PRODUCTS, {"b_tenant": tenant_id, "b_id": order_row_id}).scalars() if p]
+
+
+_ORDERS_PRODUCTS = (
+    select(order_items.c.order_id, order_items.c.product_id)
+    .where(
+        order_items.c.tenant_id == bindparam("b_tenant"), order_items.c.order_id.in_(bindparam("b_ids", expanding=True))
+    )
+    .order_by(order_items.c.order_id, order_items.c.position)
+)
+
+
+def orders_product_ids(conn: Connection, tenant_id: int, order_row_ids: Sequence[int]) -> dict[int, list[str]]:
+    """``order_product_ids`` of several orders at once: order id -> the product ids of its lines, in order (an
+    order without lines, or gone, gets an empty list)."""
+    ids = sorted(set(order_row_ids))
+    found: dict[int, list[str]] = {order_id: [] for order_id in ids}
+    if ids:
+        for order_id, product_id in conn.execute(_ORDERS_PRODUCTS, {"b_tenant": tenant_id, "b_ids": ids}):
+            if product_id:
+                found[order_id].append(product_id)
+    return found
 
 
 _DID_SINCE = select(
