@@ -47,29 +47,29 @@ class Reaction:
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def order(self) -> Any:
-        """The stored order the event is about (read once for every flow that asks), or None. Within a page's
-        reactions the orders of every event of the page are read at the first ask (``page_stored``)."""
-        if "order" not in self._cache:
-            order_id = self.ingested.order_id
-            found = None
-            if order_id is not None:
-                conn, tenant_id = self.conn, self.tenant.id
-                page = page_memo(conn, f"flow_orders:{tenant_id}", lambda: _page_orders(conn, tenant_id))
-                found = page[order_id] if order_id in page else order_for_run(conn, tenant_id, order_id)
-            self._cache["order"] = found
-        return self._cache["order"]
+        """The stored order the event is about (read once for every flow that asks), or None."""
+        return self._of_order("order", orders_for_run, order_for_run, None)
 
     def order_products(self) -> list[str]:
-        """The product ids of the lines of the order the event is about, in order (read as ``order`` reads it)."""
-        if "products" not in self._cache:
+        """The product ids of the lines of the order the event is about, in order."""
+        return self._of_order("order_products", orders_product_ids, order_product_ids, [])
+
+    def _of_order(self, name: str, of_many: Callable[..., dict[int, Any]], of_one: Callable[..., Any],
+                  default: Any) -> Any:  # fmt: skip
+        """What ``of_one`` reads about the event's order, once per event; within a page's reactions ``of_many``
+        reads it for the orders of every event of the page at once, at the first ask (``page_stored``: the
+        page is stored before any reaction runs)."""
+        if name not in self._cache:
             order_id = self.ingested.order_id
-            found: list[str] = []
+            found = default
             if order_id is not None:
                 conn, tenant_id = self.conn, self.tenant.id
-                page = page_memo(conn, f"flow_order_products:{tenant_id}", lambda: _page_products(conn, tenant_id))
-                found = page[order_id] if order_id in page else order_product_ids(conn, tenant_id, order_id)
-            self._cache["products"] = found
-        return self._cache["products"]
+                page = page_memo(
+                    conn, f"flow_{name}:{tenant_id}", lambda: of_many(conn, tenant_id, _page_order_ids(conn))
+                )
+                found = page[order_id] if order_id in page else of_one(conn, tenant_id, order_id)
+            self._cache[name] = found
+        return self._cache[name]
 
     def reachable(self, contact_id: int) -> bool:
         """``queries.is_reachable`` of the contact (asked once for every flow that asks about the same contact)."""
@@ -92,14 +92,9 @@ class Reaction:
         return self.ingested.name or self.event.name
 
 
-def _page_orders(conn: Connection, tenant_id: int) -> dict[int, Any]:
-    """The ``order_for_run`` rows of the orders the page's events stored or changed."""
-    return orders_for_run(conn, tenant_id, [r.order_id for r in page_stored(conn) if r.order_id is not None])
-
-
-def _page_products(conn: Connection, tenant_id: int) -> dict[int, list[str]]:
-    """The ``order_product_ids`` of the orders the page's events stored or changed."""
-    return orders_product_ids(conn, tenant_id, [r.order_id for r in page_stored(conn) if r.order_id is not None])
+def _page_order_ids(conn: Connection) -> list[int]:
+    """The orders the events of the page whose reactions run stored or changed."""
+    return [result.order_id for result in page_stored(conn) if result.order_id is not None]
 
 
 #: (conn, tenant, flows, now, lookahead) -> how many runs started. ``lookahead`` is how much further
