@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -144,7 +145,7 @@ def insert_rows(
         column = table.c[name]
         values = [row[name] for row in rows]
         if _is_json(column):
-            values = [None if v is None else json.dumps(v, default=str) for v in values]
+            values = [None if v is None else json.dumps(v, default=_as_text) for v in values]
         elif isinstance(column.type, TypeDecorator):
             values = [column.type.process_bind_param(v, dialect) for v in values]
         params[name] = values
@@ -152,9 +153,17 @@ def insert_rows(
     return list(result) if returning else []
 
 
-#: orjson's options for ``_pg_document``: datetimes and other types orjson does not know are written by ``str``
-#: (as ``json.dumps(default=str)`` writes them), dictionary keys that are not strings as strings.
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+def _as_text(value: Any) -> str:
+    """What a JSON column's value holds of a type JSON does not know, as ``_pg_document`` writes it: a datetime in
+    ISO 8601 (``2026-10-01T11:30:15+01:00``, as orjson writes it), anything else (``Decimal``) by ``str``."""
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
+#: orjson's options for ``_pg_document``: dictionary keys that are not strings written as strings. Datetimes are
+#: written by orjson in C, in RFC 3339 (``2026-11-23T12:00:00+00:00``: PostgreSQL reads it as ``str`` writes it,
+#: with a ``T``); other types it does not know (``Decimal``) by ``str``. Passed through to ``str`` too, the
+#: datetimes took 3 µs a row of events, five times the rest of its document (13-16 ms against 2-3 ms for 3,960 rows).
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 @cache
@@ -177,8 +186,8 @@ def _pg_document(table: Table, columns: tuple[str, ...], rows: list[dict[str, An
     orjson writes the whole page in C (PostgreSQL then reads it with ``jsonb_to_recordset``, in the server's
     process): binding one array per column made psycopg dump every value in Python, and each JSON column's
     value went through ``json.dumps``; the store's CPU over a 10,000-order first sync's pages fell by 15 %.
-    A datetime is written by ``str`` (with its offset, which PostgreSQL reads as ``timestamptz``), so a naive
-    one is refused here as ``UTCDateTime`` refuses it (``require_aware``). An integer past 64 bits, which
+    A datetime is written with its offset, which PostgreSQL reads as ``timestamptz``, so a naive one is refused
+    here as ``UTCDateTime`` refuses it (``require_aware``). An integer past 64 bits, which
     orjson refuses, sends the rows the other way."""
     moments = _pg_plain(table, columns)
     if moments is None:

@@ -115,9 +115,10 @@ def test_page_rows_go_as_one_json_document_and_read_back_the_same(engine):
         stored = conn.execute(events.select().where(events.c.id.in_(ids)).order_by(events.c.id)).mappings().all()
     assert [row["message_id"] for row in stored] == ["doc-0", "doc-1"]
     assert {row["occurred_at"] for row in stored} == {moment}  # the same instant, read back in UTC
-    # what json.dumps(default=str) wrote before: Decimal and datetime as str, keys as strings
+    # Decimal as str, a datetime in ISO 8601 (as orjson writes it, in C), keys as strings
     assert stored[0]["properties"] == {
-        "price": "12.50", "at": str(moment), "nested": {"n": [1, 2.5, None, True]}, "7": "int key",
+        "price": "12.50", "at": "2026-10-01T11:30:15.123456+01:00", "nested": {"n": [1, 2.5, None, True]},
+        "7": "int key",
     }  # fmt: skip
     assert stored[1]["properties"] == properties[1]
 
@@ -127,12 +128,13 @@ def test_rows_orjson_cannot_write_take_the_arrays(engine):
         pytest.skip("PostgreSQL's JSON document of rows")
     tenant = make_tenant(engine, "arrays-bigint")
     huge = 2**70
-    rows = _event_rows(tenant.id, [{"id": huge}])
+    moment = datetime(2026, 10, 1, 11, 30, 15, tzinfo=timezone(timedelta(hours=1)))
+    rows = _event_rows(tenant.id, [{"id": huge, "at": moment, "price": Decimal("1.50")}])
     with engine.begin() as conn, statements_run(engine) as run:
         (row,) = insert_rows(conn, events, rows, ("id", "message_id"), ignore=True)
         assert run and not any("jsonb_to_recordset" in statement for statement in run)
         stored = conn.execute(sa.select(events.c.properties).where(events.c.id == row.id)).scalar_one()
-    assert stored == {"id": huge}
+    assert stored == {"id": huge, "at": "2026-10-01T11:30:15+01:00", "price": "1.50"}  # as the document writes them
 
 
 def test_a_naive_datetime_is_refused_and_nothing_is_written(engine):

@@ -108,3 +108,30 @@ def test_a_moment_is_bound_as_the_decorator_and_sqlites_datetime_bind_it(moment)
 def test_a_naive_moment_is_refused_as_utcdatetime_refuses_it():
     with pytest.raises(ValueError, match="naive datetime"):
         sqlite_moment(datetime(2026, 11, 23, 12, 0))
+
+
+def test_json_values_are_written_by_orjson_and_read_back_the_same(engine):
+    """The engines write JSON columns with ``core.store.db.json_text`` (orjson, compact): on SQLite the stored text
+    is orjson's; what orjson cannot write takes ``json.dumps``; a type JSON does not know is refused as before."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the text SQLite stores")
+    tenant = make_tenant(engine, "json-text")
+    attributes = [
+        {"vip": True, "tags": ["Thé", None, 1.5], 7: "int key"},
+        {"huge": 2**70},  # beyond 64 bits: json.dumps writes it
+    ]
+    with engine.begin() as conn:
+        for i, value in enumerate(attributes):
+            conn.execute(sa.insert(contacts).values(tenant_id=tenant.id, email=f"j{i}@x.fr", attributes=value,
+                                                    created_at=NOW, updated_at=NOW))  # fmt: skip
+    with engine.connect() as conn:
+        query = "SELECT attributes FROM contacts WHERE tenant_id = ? ORDER BY id"
+        raw = [row[0] for row in conn.exec_driver_sql(query, (tenant.id,))]
+        read = conn.execute(
+            sa.select(contacts.c.attributes).where(contacts.c.tenant_id == tenant.id).order_by(contacts.c.id)
+        ).scalars()
+        assert list(read) == [{"vip": True, "tags": ["Thé", None, 1.5], "7": "int key"}, {"huge": 2**70}]
+    assert raw == ['{"vip":true,"tags":["Thé",null,1.5],"7":"int key"}', '{"huge": 1180591620717411303424}']
+    with pytest.raises(sa.exc.StatementError, match="not JSON serializable"), engine.begin() as conn:
+        conn.execute(sa.insert(contacts).values(tenant_id=tenant.id, email="d@x.fr", attributes={"at": NOW},
+                                                created_at=NOW, updated_at=NOW))  # fmt: skip
