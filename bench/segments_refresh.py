@@ -74,6 +74,18 @@ run on a freshly generated shop: ``--reuse`` after experiments measures a bloate
   3.14 / 3.15x the hand-written query: the first refresh's aim of 3x is below the cost of the rows it
   must write.
 
+- 2026-12-04 (fifth session), ``--scale 1 --repeat 1`` on a quiet machine: hourly 0.198, full 1.52 (9.0 s),
+  first refresh 64.9 s = 11.9x. Where a first refresh's 65.8 s go at 1M (one run in a rolled-back
+  transaction, ``auto_explain`` of every statement over 1.5 s): the customers' histories 11.7 s on the
+  server (a hash aggregate of 4.25M orders joined to the contacts; its ``numeric`` sums made it spill to
+  disk: summed as ``float8`` it took 7.2-7.6 s against 8.6-8.9 s, in 139 MB rather than 524 MB) and about
+  4 s reading its 592,121 rows in Python; the metrics' ``INSERT`` 25.3 s (the orders' summary 4.7 s, the
+  lead scores over 8.5M events 7.9 s, each row's contact foreign key checked 4.7 s); the segments' fill
+  16.0 s (choosing the pairs 7.4 s, writing 1.16M rows 3.9 s, their foreign keys 4.7 s); the fit about
+  1.5 s (its samples do not grow with the shop). Three passes over the orders and two over the events,
+  against the baseline's one of each, and 9.4 s of foreign-key checks of rows derived from the contacts
+  the same statements had just read.
+
 Gone: the second pass over the orders that counted customers (now from the typologies'
 stored members), the two anti-joins of the diff (one hash full join), the CTE read three
 times (each row unnested as it streams), parallel plans (each worker repeated every hash
