@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 from core.messages import sending
 from core.messages.sending import SendConfig, mark_interrupted, send_messages
+from core.messages.settings import SmtpSettings
 from core.messages.store.schema import suppressions
 from core.store.schema import messages
 from tests.conftest import NOW
@@ -26,6 +28,7 @@ from tests.messages.helpers import (
 )
 from transports.files import FileTransport
 from transports.registry import tenant_transports
+from transports.smtp import SmtpTransport, default_ssl_context
 
 
 @pytest.fixture
@@ -105,6 +108,24 @@ def test_an_email_goes_through_a_real_smtp_server(engine, tmp_path, inbox):
     assert row.status == "sent" and row.sent_at == NOW and row.attempts == 1
     assert row.provider_id == received["Message-ID"] and row.provider_id.endswith("@maison.example>")
     assert row.to_address == "marie@example.com" and row.subject == received["Subject"]
+
+
+def test_batches_share_one_default_tls_context_built_only_for_tls(engine, tmp_path, inbox):
+    """Building a TLS context loads the system's CA certificates (37 ms): a transport is made for every batch, so
+    the default context is built once per process, and not at all for a server reached without TLS."""
+    box, controller = inbox
+    default_ssl_context.cache_clear()
+    tenant = smtp_tenant(engine, controller)
+    for batch in range(2):  # two batches, two transports
+        ok = outbox(engine, tenant, add_contact(engine, tenant, f"b{batch}@example.com"), flow="birthday")
+        assert send_messages(engine, [ok], Clock(), CONFIG, transports(tmp_path)).sent == [ok]
+    assert len(box.received) == 2 and default_ssl_context.cache_info().currsize == 0
+    first, second = SmtpTransport(SmtpSettings("smtp.example.com")), SmtpTransport(SmtpSettings("smtp.example.com"))
+    assert first.ssl_context is second.ssl_context
+    assert default_ssl_context.cache_info().misses == 1
+    assert first.ssl_context.verify_mode == ssl.CERT_REQUIRED and first.ssl_context.check_hostname
+    given = ssl.create_default_context()
+    assert SmtpTransport(SmtpSettings("smtp.example.com"), given).ssl_context is given
 
 
 def test_smtp_authentication_is_used(engine, tmp_path):
