@@ -22,13 +22,7 @@ from sqlalchemy import Connection
 from core.flows.config import TenantFlows
 from core.flows.model import Definition, Send
 from core.flows.store.facts import Batch, ContactFacts, RunRow
-from core.flows.store.queries import (
-    is_reachable,
-    order_for_run,
-    order_product_ids,
-    orders_for_run,
-    orders_product_ids,
-)
+from core.flows.store.queries import is_reachable, orders_for_run, orders_product_ids
 from core.model import Event
 from core.store.ingest import Ingested, page_memo, page_stored
 from core.store.tenants import Tenant
@@ -48,17 +42,16 @@ class Reaction:
 
     def order(self) -> Any:
         """The stored order the event is about (read once for every flow that asks), or None."""
-        return self._of_order("order", orders_for_run, order_for_run, None)
+        return self._of_order("order", orders_for_run, None)
 
     def order_products(self) -> list[str]:
         """The product ids of the lines of the order the event is about, in order."""
-        return self._of_order("order_products", orders_product_ids, order_product_ids, [])
+        return self._of_order("order_products", orders_product_ids, [])
 
-    def _of_order(self, name: str, of_many: Callable[..., dict[int, Any]], of_one: Callable[..., Any],
-                  default: Any) -> Any:  # fmt: skip
-        """What ``of_one`` reads about the event's order, once per event; within a page's reactions ``of_many``
-        reads it for the orders of every event of the page at once, at the first ask (``page_stored``: the
-        page is stored before any reaction runs)."""
+    def _of_order(self, name: str, of_many: Callable[..., dict[int, Any]], default: Any) -> Any:
+        """What ``of_many`` reads about the event's order (``default`` when it finds nothing), once per event;
+        within a page's reactions it reads it for the orders of every event of the page at once, at the first
+        ask (``page_stored``: the page is stored before any reaction runs)."""
         if name not in self._cache:
             order_id = self.ingested.order_id
             found = default
@@ -67,7 +60,9 @@ class Reaction:
                 page = page_memo(
                     conn, f"flow_{name}:{tenant_id}", lambda: of_many(conn, tenant_id, _page_order_ids(conn))
                 )
-                found = page[order_id] if order_id in page else of_one(conn, tenant_id, order_id)
+                if order_id not in page:  # outside a page's reactions, or an order the page did not store
+                    page = of_many(conn, tenant_id, [order_id])
+                found = page.get(order_id, default)
             self._cache[name] = found
         return self._cache[name]
 

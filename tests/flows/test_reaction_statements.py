@@ -111,7 +111,7 @@ def test_the_orders_of_a_page_are_read_once_for_its_reactions(engine):
     with engine.begin() as conn:
         with statements_run(engine) as ran:
             results = ingest_page(conn, tenant, page, NOW + timedelta(hours=1))
-    order_reads = [s for s in ran if "orders.created_at, orders.paid_at" in s]  # order_for_run(s)
+    order_reads = [s for s in ran if "orders.created_at, orders.paid_at" in s]  # orders_for_run
     assert len(order_reads) == 1  # one read for the page's three orders (one per order without the page's memo)
     product_reads = [s for s in ran if "SELECT" in s and "FROM order_items" in s and "order_items.position" in s]
     assert len(product_reads) == 1  # their lines' products too (replenishment asks for each paid order's)

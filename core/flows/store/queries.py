@@ -1,7 +1,7 @@
 """The queries of the flows' modules: triggers, scans, the engine's tests, the simulation's fake delivery.
 
 Every function is scoped by tenant and returns plain values or rows. Those the per-event reactions run
-(``is_reachable``, ``order_for_run``...) are built once and run with parameters (see ``runs``).
+(``is_reachable``, ``orders_for_run``...) are built once and run with parameters (see ``runs``).
 """
 
 from __future__ import annotations
@@ -58,39 +58,17 @@ def open_cart_ids(conn: Connection, tenant_id: int, contact_id: int, since: date
     return list(conn.execute(_OPEN_CARTS, {"b_tenant": tenant_id, "b_contact": contact_id, "b_since": since}).scalars())
 
 
-_ORDER = select(orders.c.id, orders.c.contact_id, orders.c.status, orders.c.created_at, orders.c.paid_at).where(
-    orders.c.tenant_id == bindparam("b_tenant"), orders.c.id == bindparam("b_id")
-)
-
-
-def order_for_run(conn: Connection, tenant_id: int, order_row_id: int) -> Any:
-    """The order's id, contact, status, creation and payment times (None when gone)."""
-    return conn.execute(_ORDER, {"b_tenant": tenant_id, "b_id": order_row_id}).first()
-
-
 _ORDERS = select(orders.c.id, orders.c.contact_id, orders.c.status, orders.c.created_at, orders.c.paid_at).where(
     orders.c.tenant_id == bindparam("b_tenant"), orders.c.id.in_(bindparam("b_ids", expanding=True))
 )
 
 
 def orders_for_run(conn: Connection, tenant_id: int, order_row_ids: Sequence[int]) -> dict[int, Any]:
-    """``order_for_run`` of several orders at once: order id -> its row (those gone are left out)."""
+    """Orders' id, contact, status, creation and payment times: order id -> its row (those gone are left out)."""
     ids = sorted(set(order_row_ids))
     if not ids:
         return {}
     return {row.id: row for row in conn.execute(_ORDERS, {"b_tenant": tenant_id, "b_ids": ids})}
-
-
-_ORDER_PRODUCTS = (
-    select(order_items.c.product_id)
-    .where(order_items.c.tenant_id == bindparam("b_tenant"), order_items.c.order_id == bindparam("b_id"))
-    .order_by(order_items.c.position)
-)
-
-
-def order_product_ids(conn: Connection, tenant_id: int, order_row_id: int) -> list[str]:
-    """The product ids of an order's lines, in order."""
-    return [p for p in conn.execute(_ORDER_PRODUCTS, {"b_tenant": tenant_id, "b_id": order_row_id}).scalars() if p]
 
 
 _ORDERS_PRODUCTS = (
@@ -103,8 +81,8 @@ _ORDERS_PRODUCTS = (
 
 
 def orders_product_ids(conn: Connection, tenant_id: int, order_row_ids: Sequence[int]) -> dict[int, list[str]]:
-    """``order_product_ids`` of several orders at once: order id -> the product ids of its lines, in order (an
-    order without lines, or gone, gets an empty list)."""
+    """Order id -> the product ids of its lines, in order (an order without lines, or gone, gets an empty
+    list)."""
     ids = sorted(set(order_row_ids))
     found: dict[int, list[str]] = {order_id: [] for order_id in ids}
     if ids:
