@@ -211,14 +211,14 @@ def _fresh_db(kind: str, workdir: Path) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DB}"
 
 
-def _drop_pg() -> None:
+def _drop_pg(database: str = PG_DB) -> None:
     import sqlalchemy as sa
 
     from core.store.db import make_engine
 
     admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     admin.dispose()
 
 

@@ -35,7 +35,6 @@ import json
 import multiprocessing
 import os
 import pickle
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -239,10 +238,6 @@ def _child(kind: str, *args: str, root: Path = HERE) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _spread(values: list[float]) -> str:
-    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--platform", choices=["woocommerce", "magento", "prestashop"], default="woocommerce")
@@ -254,7 +249,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.against and not (args.against / "core" / "pipeline.py").is_file():
         parser.error(f"--against {args.against}: not a Relance checkout (no core/pipeline.py there)")
-    from connectors_sync import _drop_pg, _fresh_db
+    from connectors_sync import _drop_pg, _fresh_db, _spread
 
     with tempfile.TemporaryDirectory() as workdir:
         path = Path(workdir) / "pages.pickle"

@@ -47,6 +47,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 PG_ADMIN = os.environ.get("RELANCE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PG_DB = os.environ.get("RELANCE_BENCH_PG_DB", "relance_bench_real")
@@ -274,17 +275,6 @@ def _socket_url() -> str:
     return f"postgresql://{user}@/{PG_DB}?host={directory}"
 
 
-def _drop_pg() -> None:
-    import sqlalchemy as sa
-
-    from core.store.db import make_engine
-
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def _fresh_db(kind: str, workdir: Path) -> str:
     if kind == "postgresql":
         return _socket_url()
@@ -302,11 +292,9 @@ def _child(netns: str, env: dict[str, str], *args: str) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _spread(values: list[float]) -> str:
-    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
-
-
 def measure(rs_dir: Path, platforms: list[str], databases: list[str], repeat: int) -> None:
+    from connectors_sync import _drop_pg, _spread
+
     stores = _stores(rs_dir)
     netns = stores["NETNS"]
     env = {**os.environ, **stores}
@@ -327,7 +315,7 @@ def measure(rs_dir: Path, platforms: list[str], databases: list[str], repeat: in
                         syncs.append(_child(netns, env, "sync", platform, str(rs_dir), _fresh_db(kind, Path(workdir))))
                 finally:
                     if kind == "postgresql":
-                        _drop_pg()
+                        _drop_pg(PG_DB)
                 if not all(s["ok"] for s in syncs) or {s["records"] for s in syncs} != {recorded["records"]}:
                     sys.exit(f"error: a {platform} sync failed or fetched other records than the recording: {syncs}")
                 req_s = statistics.median(r["seconds"] for r in replays)
